@@ -1,0 +1,59 @@
+import { mkdir, readFile, rm, writeFile, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { LruMap } from "./lru.js";
+
+/**
+ * The node's on-disk block cache: one file per immutable block id, LRU-evicted within `capacityBytes`.
+ * Blocks never change once written, so the cache never needs invalidation. It starts empty: a file
+ * left by an earlier run may be half-written, and re-reading from JetStream is always right.
+ */
+export class DiskBlockCache {
+  readonly #lru: LruMap<string, true>;
+  readonly #pending = new Set<Promise<unknown>>();
+
+  private constructor(
+    readonly dir: string,
+    capacityBytes: number,
+  ) {
+    this.#lru = new LruMap<string, true>(capacityBytes, (id) => this.#track(unlink(join(this.dir, id)).catch(() => {})));
+  }
+
+  static async open(dir: string, capacityBytes: number): Promise<DiskBlockCache> {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    return new DiskBlockCache(dir, capacityBytes);
+  }
+
+  get bytes(): number {
+    return this.#lru.bytes;
+  }
+
+  async get(id: string): Promise<Buffer | undefined> {
+    if (this.#lru.get(id) === undefined) return undefined;
+    try {
+      return await readFile(join(this.dir, id));
+    } catch {
+      this.#lru.delete(id);
+      return undefined;
+    }
+  }
+
+  async put(id: string, data: Uint8Array): Promise<void> {
+    if (this.#lru.has(id) || data.length > this.#lru.capacityBytes) return;
+    await writeFile(join(this.dir, id), data);
+    this.#lru.set(id, true, data.length);
+  }
+
+  delete(id: string): void {
+    if (this.#lru.delete(id)) this.#track(unlink(join(this.dir, id)).catch(() => {}));
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#pending.add(p);
+    void p.finally(() => this.#pending.delete(p));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#pending);
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * CloudFS errors carry a stable `code` (the POSIX name) and chain `cause`; the one table below maps a
+ * code to the negative errno fuse-native expects, so no other file knows errno numbers.
+ */
+export const FS_ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  EIO: 5,
+  EBADF: 9,
+  EBUSY: 16,
+  EACCES: 13,
+  EEXIST: 17,
+  EXDEV: 18,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  EFBIG: 27,
+  ENOSPC: 28,
+  EROFS: 30,
+  EMLINK: 31,
+  ENAMETOOLONG: 36,
+  ENOSYS: 38,
+  ENOTEMPTY: 39,
+  ELOOP: 40,
+  ENODATA: 61,
+} as const;
+
+export type FsErrorCode = keyof typeof FS_ERRNO;
+
+export class FsError extends Error {
+  override readonly name = "FsError";
+  readonly code: FsErrorCode;
+  constructor(code: FsErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, options);
+    this.code = code;
+  }
+}
+
+export function isFsError(err: unknown): err is FsError {
+  return err instanceof FsError;
+}
+
+/** The negative errno for any thrown value: unknown failures (NATS gone, timeouts) become EIO. */
+export function toNegativeErrno(err: unknown): number {
+  if (err instanceof FsError) return -FS_ERRNO[err.code];
+  return -FS_ERRNO.EIO;
+}

@@ -1,0 +1,61 @@
+import type { CloudFsCore, FsStat } from "./core.js";
+import { toNegativeErrno } from "./errors.js";
+
+type Cb = (err: number, ...rest: unknown[]) => void;
+
+/** The fuse-native operation table, as fuse-native calls it (callbacks, negative errnos). */
+export type FuseOps = Record<string, (...args: never[]) => void>;
+
+/**
+ * Adapts the core to fuse-native's callback API. The kernel has already checked permissions
+ * (`default_permissions`), so the core is called with root credentials. Every op is async and never
+ * blocks the event loop; a failure of any kind becomes its errno (unknown ones EIO).
+ */
+export function makeFuseOps(core: CloudFsCore): FuseOps {
+  const done = <T>(cb: Cb, p: Promise<T>, map: (v: T) => unknown[] = () => []): void => {
+    p.then(
+      (v) => cb(0, ...map(v)),
+      (err: unknown) => cb(toNegativeErrno(err)),
+    );
+  };
+  /** read/write answer with the byte count in the error slot, as fuse-native expects. */
+  const count = (cb: Cb, p: Promise<number>): void => {
+    p.then(
+      (n) => cb(n),
+      (err: unknown) => cb(toNegativeErrno(err)),
+    );
+  };
+  const stat = (s: FsStat): unknown[] => [s];
+  const ops = {
+    init: (cb: Cb) => cb(0),
+    getattr: (path: string, cb: Cb) => done(cb, core.getattr(path), stat),
+    fgetattr: (_path: string, fd: number, cb: Cb) => done(cb, core.fgetattr(fd), stat),
+    access: (path: string, mode: number, cb: Cb) => done(cb, core.access(path, mode)),
+    statfs: (_path: string, cb: Cb) => cb(0, core.statfs()),
+    // libfuse 2 only uses names here (attributes come from getattr), so no stats are sent.
+    readdir: (path: string, cb: Cb) => done(cb, core.readdir(path), (list) => [[".", "..", ...list.map((e) => e.name)]]),
+    open: (path: string, flags: number, cb: Cb) => done(cb, core.open(path, flags), (fh) => [fh]),
+    create: (path: string, mode: number, cb: Cb) => done(cb, core.create(path, mode), (fh) => [fh]),
+    read: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
+      count(cb, core.read(fd, buf, len, pos)),
+    write: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
+      count(cb, core.write(fd, buf, len, pos)),
+    // close(2) waits for FLUSH (RELEASE is asynchronous): committing here gives close-to-open.
+    flush: (_path: string, fd: number, cb: Cb) => done(cb, core.flush(fd)),
+    fsync: (_path: string, _datasync: boolean, fd: number, cb: Cb) => done(cb, core.fsync(fd)),
+    release: (_path: string, fd: number, cb: Cb) => done(cb, core.release(fd)),
+    truncate: (path: string, size: number, cb: Cb) => done(cb, core.truncate(path, size)),
+    ftruncate: (_path: string, fd: number, size: number, cb: Cb) => done(cb, core.ftruncate(fd, size)),
+    unlink: (path: string, cb: Cb) => done(cb, core.unlink(path)),
+    rename: (src: string, dest: string, cb: Cb) => done(cb, core.rename(src, dest)),
+    link: (src: string, dest: string, cb: Cb) => done(cb, core.link(src, dest)),
+    symlink: (target: string, path: string, cb: Cb) => done(cb, core.symlink(target, path)),
+    readlink: (path: string, cb: Cb) => done(cb, core.readlink(path), (t) => [t]),
+    mkdir: (path: string, mode: number, cb: Cb) => done(cb, core.mkdir(path, mode)),
+    rmdir: (path: string, cb: Cb) => done(cb, core.rmdir(path)),
+    chmod: (path: string, mode: number, cb: Cb) => done(cb, core.chmod(path, mode)),
+    chown: (path: string, uid: number, gid: number, cb: Cb) => done(cb, core.chown(path, uid, gid)),
+    utimens: (path: string, atime: number, mtime: number, cb: Cb) => done(cb, core.utimens(path, atime, mtime)),
+  };
+  return ops as unknown as FuseOps;
+}

@@ -1,0 +1,258 @@
+import type { KV, KvEntry } from "@nats-io/kv";
+import { FsError } from "./errors.js";
+import {
+  decodeDirEntry,
+  decodeInode,
+  dirEntryKey,
+  encodeDirEntry,
+  encodeInode,
+  INO_COUNTER_KEY,
+  inodeKey,
+  type DirEntryRecord,
+  type InodeRecord,
+} from "./records.js";
+import { withTimeout } from "./with-timeout.js";
+
+export interface Versioned<T> {
+  readonly value: T;
+  readonly rev: number;
+}
+
+/** Inode numbers a node reserves per round trip on the shared counter. */
+const INO_RANGE = 256;
+/** Compare-and-set retries before giving up with EIO (each retry re-reads the latest revision). */
+const MAX_CAS_RETRIES = 20;
+
+/**
+ * The node's replica of the metadata bucket. A KV watch keeps every inode and directory entry in
+ * memory (lookups, stats and listings never leave the node), and every change goes to JetStream as a
+ * compare-and-set on the key's revision, so concurrent changes from different nodes never lose an
+ * update. What the node writes is applied locally at once (read-your-writes); the watch applies the
+ * others' changes within milliseconds. Revisions order both paths: an older revision never overwrites
+ * a newer one.
+ */
+export class MetaStore {
+  readonly #inodes = new Map<number, Versioned<InodeRecord>>();
+  readonly #dirs = new Map<number, Map<string, Versioned<DirEntryRecord>>>();
+  /** Last revision applied per key, deletes included. */
+  readonly #revs = new Map<string, number>();
+  #inoNext = 0;
+  #inoEnd = 0;
+  #watch: AsyncIterable<KvEntry> & { stop(): void } | undefined;
+  #watchDone: Promise<void> = Promise.resolve();
+  readonly #listeners = new Set<(key: string) => void>();
+
+  constructor(
+    readonly kv: KV,
+    private readonly opTimeoutMs: number,
+  ) {}
+
+  /** Loads the whole bucket and follows it; resolves once the initial state is in. */
+  async start(): Promise<void> {
+    const it = await withTimeout("watch metadata", this.opTimeoutMs, () => this.kv.watch({}));
+    this.#watch = it as unknown as AsyncIterable<KvEntry> & { stop(): void };
+    let ready: () => void = () => {};
+    const initial = new Promise<void>((r) => (ready = r));
+    this.#watchDone = (async () => {
+      for await (const e of this.#watch!) {
+        this.#applyEntry(e);
+        if ((e as KvEntry & { isUpdate?: boolean }).isUpdate === true || e.delta === 0) ready();
+      }
+      ready();
+    })();
+    await withTimeout("load metadata", this.opTimeoutMs * 4, () => initial);
+  }
+
+  onChange(fn: (key: string) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #applyEntry(e: KvEntry): void {
+    this.#apply(e.key, e.revision, e.operation === "PUT" ? e.value : null);
+  }
+
+  #apply(key: string, rev: number, value: Uint8Array | null): void {
+    const last = this.#revs.get(key) ?? 0;
+    if (rev <= last) return;
+    this.#revs.set(key, rev);
+    if (key.startsWith("i.")) {
+      const ino = Number(key.slice(2));
+      if (value === null) this.#inodes.delete(ino);
+      else this.#inodes.set(ino, { value: decodeInode(value), rev });
+    } else if (key.startsWith("d.")) {
+      const dot = key.indexOf(".", 2);
+      const parent = Number(key.slice(2, dot));
+      const name = key.slice(dot + 1);
+      let dir = this.#dirs.get(parent);
+      if (value === null) {
+        dir?.delete(name);
+      } else {
+        if (dir === undefined) this.#dirs.set(parent, (dir = new Map()));
+        dir.set(name, { value: decodeDirEntry(value), rev });
+      }
+    }
+    for (const l of this.#listeners) l(key);
+  }
+
+  inode(ino: number): Versioned<InodeRecord> | undefined {
+    return this.#inodes.get(ino);
+  }
+
+  /** The inode as JetStream has it now (one round trip): used on open for close-to-open consistency. */
+  async fetchInode(ino: number): Promise<Versioned<InodeRecord> | undefined> {
+    const key = inodeKey(ino);
+    const e = await withTimeout("get inode", this.opTimeoutMs, () => this.kv.get(key));
+    if (e === null) return this.#inodes.get(ino);
+    this.#apply(key, e.revision, e.operation === "PUT" ? e.value : null);
+    return this.#inodes.get(ino);
+  }
+
+  entry(parent: number, encodedName: string): Versioned<DirEntryRecord> | undefined {
+    return this.#dirs.get(parent)?.get(encodedName);
+  }
+
+  /** Looks a name up in JetStream itself, for a miss that may only be the watch lagging. */
+  async fetchEntry(parent: number, encodedName: string): Promise<Versioned<DirEntryRecord> | undefined> {
+    const key = dirEntryKey(parent, encodedName);
+    const e = await withTimeout("get entry", this.opTimeoutMs, () => this.kv.get(key));
+    if (e !== null) this.#apply(key, e.revision, e.operation === "PUT" ? e.value : null);
+    return this.entry(parent, encodedName);
+  }
+
+  entries(parent: number): ReadonlyMap<string, Versioned<DirEntryRecord>> {
+    return this.#dirs.get(parent) ?? new Map();
+  }
+
+  /** Number of subdirectories, for a directory's link count. */
+  subdirCount(parent: number): number {
+    let n = 0;
+    for (const e of this.entries(parent).values()) if (e.value.type === "dir") n++;
+    return n;
+  }
+
+  inodeCount(): number {
+    return this.#inodes.size;
+  }
+
+  allInodes(): IterableIterator<[number, Versioned<InodeRecord>]> {
+    return this.#inodes.entries();
+  }
+
+  async allocateIno(): Promise<number> {
+    if (this.#inoNext >= this.#inoEnd) {
+      for (let i = 0; ; i++) {
+        const e = await withTimeout("get inode counter", this.opTimeoutMs, () => this.kv.get(INO_COUNTER_KEY));
+        if (e === null) throw new FsError("EIO", "inode counter missing");
+        const next = Number(new TextDecoder().decode(e.value));
+        try {
+          await withTimeout("reserve inodes", this.opTimeoutMs, () =>
+            this.kv.update(INO_COUNTER_KEY, new TextEncoder().encode(String(next + INO_RANGE)), e.revision),
+          );
+          this.#inoNext = next;
+          this.#inoEnd = next + INO_RANGE;
+          break;
+        } catch (err) {
+          if (!isWrongRevision(err) || i >= MAX_CAS_RETRIES) throw err;
+        }
+      }
+    }
+    if (this.#inoEnd > 0xffff_ffff) throw new FsError("ENOSPC", "inode numbers exhausted");
+    return this.#inoNext++;
+  }
+
+  async createInode(ino: number, rec: InodeRecord): Promise<number> {
+    const key = inodeKey(ino);
+    const value = encodeInode(rec);
+    const rev = await withTimeout("create inode", this.opTimeoutMs, () => this.kv.create(key, value));
+    this.#apply(key, rev, value);
+    return rev;
+  }
+
+  /** CAS on the inode; EIO-free retry is the caller's (see `mutateInode`). */
+  async updateInode(ino: number, rec: InodeRecord, rev: number): Promise<number> {
+    const key = inodeKey(ino);
+    const value = encodeInode(rec);
+    const newRev = await withTimeout("update inode", this.opTimeoutMs, () => this.kv.update(key, value, rev));
+    this.#apply(key, newRev, value);
+    return newRev;
+  }
+
+  /**
+   * Read-modify-write of one inode with compare-and-set: `fn` gets a copy of the latest record and
+   * changes it (or throws an FsError); on a revision conflict the latest record is fetched and `fn` runs
+   * again, so no concurrent update is lost.
+   */
+  async mutateInode(ino: number, fn: (rec: InodeRecord) => void): Promise<InodeRecord> {
+    let cur = this.#inodes.get(ino) ?? (await this.fetchInode(ino));
+    for (let i = 0; ; i++) {
+      if (cur === undefined) throw new FsError("ENOENT", `inode ${ino} is gone`);
+      const rec = cloneInode(cur.value);
+      fn(rec);
+      try {
+        await this.updateInode(ino, rec, cur.rev);
+        return rec;
+      } catch (err) {
+        if (!isWrongRevision(err) || i >= MAX_CAS_RETRIES) throw err;
+        cur = await this.fetchInode(ino);
+      }
+    }
+  }
+
+  async deleteInode(ino: number): Promise<void> {
+    const key = inodeKey(ino);
+    await withTimeout("delete inode", this.opTimeoutMs, () => this.kv.purge(key));
+    this.#apply(key, Number.MAX_SAFE_INTEGER, null);
+  }
+
+  /** Creates a directory entry; exactly one of several racing creators wins, the others get EEXIST. */
+  async createEntry(parent: number, encodedName: string, e: DirEntryRecord): Promise<void> {
+    const key = dirEntryKey(parent, encodedName);
+    const value = encodeDirEntry(e);
+    try {
+      const rev = await withTimeout("create entry", this.opTimeoutMs, () => this.kv.create(key, value));
+      this.#apply(key, rev, value);
+    } catch (err) {
+      if (isWrongRevision(err)) {
+        await this.fetchEntry(parent, encodedName).catch(() => undefined);
+        throw new FsError("EEXIST", "file exists", { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Points an existing entry at another inode, if it is still at `rev` (rename over a target). */
+  async replaceEntry(parent: number, encodedName: string, e: DirEntryRecord, rev: number): Promise<void> {
+    const key = dirEntryKey(parent, encodedName);
+    const value = encodeDirEntry(e);
+    const newRev = await withTimeout("replace entry", this.opTimeoutMs, () => this.kv.update(key, value, rev));
+    this.#apply(key, newRev, value);
+  }
+
+  /** Removes an entry if it is still at `rev`; a conflict means another node changed it first. */
+  async deleteEntry(parent: number, encodedName: string, rev: number): Promise<void> {
+    const key = dirEntryKey(parent, encodedName);
+    await withTimeout("delete entry", this.opTimeoutMs, () => this.kv.delete(key, { previousSeq: rev }));
+    // The delete marker's revision is unknown here; the watch delivers it, and nothing older can follow.
+    const r = (this.#revs.get(key) ?? rev) + 1;
+    this.#apply(key, Math.max(r, rev + 1), null);
+  }
+
+  async close(): Promise<void> {
+    this.#watch?.stop();
+    await this.#watchDone.catch(() => {});
+    this.#listeners.clear();
+  }
+}
+
+export function cloneInode(rec: InodeRecord): InodeRecord {
+  return { ...rec, blocks: { ...rec.blocks } };
+}
+
+/** A JetStream "wrong last sequence" answer: someone changed the key since we read it. */
+export function isWrongRevision(err: unknown): boolean {
+  const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string } | null;
+  if (e === null || typeof e !== "object") return false;
+  if (e.api_error?.err_code === 10071) return true;
+  return typeof e.message === "string" && /wrong last sequence/i.test(e.message);
+}

@@ -1,0 +1,107 @@
+import { execFile } from "node:child_process";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { resolve } from "node:path";
+import { promisify } from "node:util";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { CloudFsCore, DEFAULT_OP_TIMEOUT_MS } from "./core.js";
+import { cloudFsMountOptions, DEFAULT_FUSE_TUNING, type FuseMountTuning } from "./fuse-options.js";
+import { makeFuseOps, type FuseOps } from "./fuse-ops.js";
+
+const run = promisify(execFile);
+
+interface FuseInstance {
+  mount(cb: (err: Error | null) => void): void;
+  unmount(cb: (err: Error | null) => void): void;
+  _fuseOptions(): string;
+}
+interface FuseClass {
+  new (mnt: string, ops: FuseOps, opts: Record<string, unknown>): FuseInstance;
+  prototype: FuseInstance;
+}
+
+const FuseNative = createRequire(import.meta.url)("fuse-native") as FuseClass;
+
+/** fuse-native with libfuse options it does not know appended to its own `-o` string. */
+function fuseClassWith(extra: readonly string[]): FuseClass {
+  return class extends FuseNative {
+    override _fuseOptions(): string {
+      const own = super._fuseOptions();
+      const all = extra.join(",");
+      return own === "" ? `-o${all}` : `${own},${all}`;
+    }
+  } as unknown as FuseClass;
+}
+
+export interface MountCloudFsOptions {
+  readonly nc: NatsConnection;
+  readonly mountpoint: string;
+  readonly cacheDir: string;
+  readonly cacheBytes?: number;
+  /** Names this node in orphan records (stable across restarts so it cleans its own leftovers). */
+  readonly nodeId?: string;
+  readonly replicas?: number;
+  readonly opTimeoutMs?: number;
+  readonly tuning?: FuseMountTuning;
+}
+
+export interface CloudFsMount {
+  readonly mountpoint: string;
+  readonly core: CloudFsCore;
+  /** Unmounts, flushes open files and stops watching; the NATS connection stays the caller's. */
+  close(): Promise<void>;
+}
+
+/**
+ * Mounts CloudFS at `mountpoint` with FUSE. A stale mount left by a crashed process ("Transport
+ * endpoint is not connected") is lazily unmounted first. The returned `core` is the same file system
+ * without FUSE, for callers in this process — which must never touch the mount with sync fs calls.
+ */
+export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudFsMount> {
+  const mountpoint = resolve(options.mountpoint);
+  await cleanStaleMount(mountpoint);
+  await mkdir(mountpoint, { recursive: true });
+  const opTimeoutMs = options.opTimeoutMs ?? DEFAULT_OP_TIMEOUT_MS;
+  const core = await CloudFsCore.open({
+    nc: options.nc,
+    cacheDir: options.cacheDir,
+    opTimeoutMs,
+    ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
+    ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {}),
+    ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
+  });
+  const Fuse = fuseClassWith(cloudFsMountOptions(options.tuning ?? DEFAULT_FUSE_TUNING));
+  // fuse-native's own per-op timeout is a backstop only: our ops are bounded by opTimeoutMs per NATS call.
+  const fuse = new Fuse(mountpoint, makeFuseOps(core), { timeout: opTimeoutMs * 3 });
+  try {
+    await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(err) : res())));
+  } catch (err) {
+    await core.close();
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    mountpoint,
+    core,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((res) => fuse.unmount(() => res()));
+        await core.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Lazily unmounts whatever FUSE file system is (still) mounted at `mountpoint`. */
+export async function cleanStaleMount(mountpoint: string): Promise<void> {
+  const mounts = await readFile("/proc/self/mounts", "utf8");
+  const mounted = mounts.split("\n").some((l) => l.split(" ")[1] === mountpoint);
+  let stale = false;
+  try {
+    await stat(mountpoint);
+  } catch (err) {
+    stale = (err as NodeJS.ErrnoException).code === "ENOTCONN";
+  }
+  if (mounted || stale) await run("fusermount", ["-uz", mountpoint]).catch(() => run("umount", ["-l", mountpoint]));
+}

@@ -1,0 +1,250 @@
+import { BLOCK_SIZE, blockSlices } from "./block-math.js";
+import type { BlockStore } from "./block-store.js";
+import type { MetaStore } from "./meta-store.js";
+import type { InodeRecord } from "./records.js";
+
+/** Full blocks uploading at once per file: bounds write-buffer memory to (this + dirty) MiB. */
+const MAX_UPLOADS_IN_FLIGHT = 4;
+/** Dirty (partly written) blocks a file may hold before they are all flushed (random writers). */
+const MAX_DIRTY_BLOCKS = 16;
+/** Blocks read ahead of a sequential reader. */
+const READAHEAD_BLOCKS = 4;
+
+/**
+ * The node's state of one open inode, shared by all its handles on this node (so writes are visible
+ * to every reader on the node at once). Writes go to 1 MiB dirty buffers; a completed block is
+ * uploaded as a new immutable block right away (bounded in flight); `flush()` uploads the rest and
+ * commits the new block map and size with one compare-and-set on the inode.
+ */
+export class OpenFile {
+  refs = 0;
+  /** Size as this node sees it, uncommitted writes included. */
+  size: number;
+  readonly #dirty = new Map<number, Buffer>();
+  /** Blocks uploaded but not yet committed: index → new id (undefined = hole after a truncate). */
+  readonly #uploaded = new Map<number, string>();
+  /** Blocks being uploaded, still served to readers from memory. */
+  readonly #uploading = new Map<number, Buffer>();
+  readonly #latestGen = new Map<number, number>();
+  #uploadGen = 0;
+  readonly #inflight = new Set<Promise<void>>();
+  #uploadError: unknown;
+  #changed = false;
+  /** Lowest size since the last commit: blocks past it are dropped from the map on commit. */
+  #truncatedTo: number | undefined;
+  #lastReadBlock = -2;
+  #commitChain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly ino: number,
+    private rec: InodeRecord,
+    private readonly meta: MetaStore,
+    private readonly blocks: BlockStore,
+  ) {
+    this.size = rec.size;
+  }
+
+  get dirty(): boolean {
+    return this.#changed;
+  }
+
+  /** Adopts a newer committed record (another node's close) when nothing local is pending. */
+  refresh(rec: InodeRecord): void {
+    this.rec = rec;
+    if (!this.#changed) this.size = rec.size;
+  }
+
+  #committedId(index: number): string | undefined {
+    if (this.#uploaded.has(index)) return this.#uploaded.get(index);
+    if (this.#truncatedTo !== undefined && index * BLOCK_SIZE >= this.#truncatedTo) return undefined;
+    return this.rec.blocks[String(index)];
+  }
+
+  async read(buf: Buffer, len: number, offset: number): Promise<number> {
+    const n = Math.max(0, Math.min(len, this.size - offset));
+    const slices = blockSlices(offset, n);
+    await Promise.all(
+      slices.map(async (s) => {
+        const dirty = this.#dirty.get(s.index) ?? this.#uploading.get(s.index);
+        if (dirty !== undefined) {
+          dirty.copy(buf, s.bufferOffset, s.start, s.start + s.length);
+          return;
+        }
+        const id = this.#committedId(s.index);
+        if (id === undefined) {
+          buf.fill(0, s.bufferOffset, s.bufferOffset + s.length);
+          return;
+        }
+        const data = await this.blocks.get(id);
+        const end = Math.min(s.start + s.length, data.length);
+        if (end > s.start) data.copy(buf, s.bufferOffset, s.start, end);
+        if (end < s.start + s.length) buf.fill(0, s.bufferOffset + Math.max(0, end - s.start), s.bufferOffset + s.length);
+      }),
+    );
+    const last = slices[slices.length - 1];
+    if (last !== undefined && last.index !== this.#lastReadBlock) {
+      const sequential = last.index === this.#lastReadBlock + 1 || last.index === 0;
+      this.#lastReadBlock = last.index;
+      if (sequential) {
+        for (let i = 1; i <= READAHEAD_BLOCKS; i++) {
+          const id = this.#committedId(last.index + i);
+          if (id !== undefined && !this.#dirty.has(last.index + i)) this.blocks.prefetch(id);
+        }
+      }
+    }
+    return n;
+  }
+
+  async write(data: Buffer, len: number, offset: number): Promise<number> {
+    if (this.#uploadError !== undefined) throw this.#takeUploadError();
+    for (const s of blockSlices(offset, len)) {
+      let block = this.#dirty.get(s.index);
+      const inUpload = this.#uploading.get(s.index);
+      if (block === undefined && inUpload !== undefined) {
+        block = Buffer.from(inUpload);
+        this.#dirty.set(s.index, block);
+      }
+      if (block === undefined) {
+        block = Buffer.alloc(BLOCK_SIZE);
+        const id = this.#committedId(s.index);
+        const wholeBlock = s.start === 0 && s.length === BLOCK_SIZE;
+        if (id !== undefined && !wholeBlock) (await this.blocks.get(id)).copy(block);
+        // A block past the old size may hold stale bytes from before a truncate: keep them zero.
+        const validUpTo = Math.max(0, this.size - s.index * BLOCK_SIZE);
+        if (validUpTo < BLOCK_SIZE) block.fill(0, validUpTo);
+        this.#dirty.set(s.index, block);
+      }
+      data.copy(block, s.start, s.bufferOffset, s.bufferOffset + s.length);
+      this.size = Math.max(this.size, s.index * BLOCK_SIZE + s.start + s.length);
+      this.#changed = true;
+      if (s.start + s.length === BLOCK_SIZE) await this.#startUpload(s.index);
+    }
+    this.size = Math.max(this.size, offset + len);
+    this.#changed = true;
+    if (this.#dirty.size > MAX_DIRTY_BLOCKS) await this.#uploadAll();
+    return len;
+  }
+
+  async #startUpload(index: number): Promise<void> {
+    const block = this.#dirty.get(index);
+    if (block === undefined) return;
+    this.#dirty.delete(index);
+    // Until the upload ends, reads of this block are served from the buffer.
+    this.#uploading.set(index, block);
+    const gen = ++this.#uploadGen;
+    this.#latestGen.set(index, gen);
+    // A block is stored only up to the file's end (small files stay small); reads zero-fill the rest.
+    const valid = Math.min(BLOCK_SIZE, Math.max(0, this.size - index * BLOCK_SIZE));
+    const p = this.blocks.put(valid === BLOCK_SIZE ? block : Buffer.from(block.subarray(0, valid))).then(
+      (id) => {
+        // A later rewrite of the same block may have finished first: only the newest upload counts.
+        if (this.#latestGen.get(index) === gen) this.#uploaded.set(index, id);
+        else this.blocks.release([id]);
+      },
+      (err: unknown) => {
+        this.#uploadError ??= err;
+      },
+    );
+    const tracked: Promise<void> = p.finally(() => {
+      this.#inflight.delete(tracked);
+      if (this.#uploading.get(index) === block) this.#uploading.delete(index);
+    });
+    this.#inflight.add(tracked);
+    while (this.#inflight.size >= MAX_UPLOADS_IN_FLIGHT) await Promise.race(this.#inflight);
+  }
+
+  async #uploadAll(): Promise<void> {
+    for (const index of [...this.#dirty.keys()]) await this.#startUpload(index);
+    while (this.#inflight.size > 0) await Promise.all(this.#inflight);
+    if (this.#uploadError !== undefined) throw this.#takeUploadError();
+  }
+
+  #takeUploadError(): unknown {
+    const e = this.#uploadError;
+    this.#uploadError = undefined;
+    return e;
+  }
+
+  async truncate(size: number): Promise<void> {
+    if (size < this.size) {
+      for (const index of [...this.#dirty.keys()]) if (index * BLOCK_SIZE >= size) this.#dirty.delete(index);
+      // Wait for uploads so none lands after the cut; their blocks are then released on commit.
+      while (this.#inflight.size > 0) await Promise.all(this.#inflight);
+      for (const [index, id] of [...this.#uploaded]) {
+        if (index * BLOCK_SIZE >= size) {
+          this.#uploaded.delete(index);
+          this.blocks.release([id]);
+        }
+      }
+      this.#truncatedTo = Math.min(this.#truncatedTo ?? Infinity, size);
+      const tail = size % BLOCK_SIZE;
+      if (tail !== 0) {
+        // Zero the cut-off part of the last block so a later extension reads zeros, not old bytes.
+        const index = Math.floor(size / BLOCK_SIZE);
+        let block = this.#dirty.get(index);
+        const inUpload = this.#uploading.get(index);
+        if (block === undefined && inUpload !== undefined) {
+          block = Buffer.from(inUpload);
+          this.#dirty.set(index, block);
+        }
+        if (block === undefined) {
+          const id = this.#committedId(index);
+          if (id !== undefined) {
+            block = Buffer.alloc(BLOCK_SIZE);
+            (await this.blocks.get(id)).copy(block);
+            this.#dirty.set(index, block);
+          }
+        }
+        block?.fill(0, tail);
+      }
+    }
+    this.size = size;
+    this.#changed = true;
+  }
+
+  /** Uploads every buffered byte and commits block map + size in one CAS on the inode. */
+  flush(): Promise<void> {
+    const run = this.#commitChain.then(() => this.#flushNow());
+    this.#commitChain = run.catch(() => {});
+    return run;
+  }
+
+  async #flushNow(): Promise<void> {
+    if (!this.#changed) return;
+    await this.#uploadAll();
+    const uploaded = new Map(this.#uploaded);
+    const truncatedTo = this.#truncatedTo;
+    const size = this.size;
+    const replaced: string[] = [];
+    const now = Date.now();
+    const rec = await this.meta.mutateInode(this.ino, (r) => {
+      replaced.length = 0;
+      if (truncatedTo !== undefined) {
+        for (const [k, id] of Object.entries(r.blocks)) {
+          if (Number(k) * BLOCK_SIZE >= truncatedTo && !uploaded.has(Number(k))) {
+            replaced.push(id);
+            delete r.blocks[k];
+          }
+        }
+      }
+      for (const [index, id] of uploaded) {
+        const old = r.blocks[String(index)];
+        if (old !== undefined && old !== id) replaced.push(old);
+        r.blocks[String(index)] = id;
+      }
+      r.size = size;
+      r.mtimeMs = now;
+      r.ctimeMs = now;
+    });
+    for (const index of uploaded.keys()) this.#uploaded.delete(index);
+    if (this.#truncatedTo === truncatedTo) this.#truncatedTo = undefined;
+    this.rec = rec;
+    this.#changed = this.#dirty.size > 0 || this.#uploaded.size > 0 || this.#inflight.size > 0 || this.size !== rec.size;
+    this.blocks.release(replaced);
+  }
+
+  /** Block ids of the committed record, for deleting a file's data. */
+  committedBlockIds(): string[] {
+    return Object.values(this.rec.blocks);
+  }
+}

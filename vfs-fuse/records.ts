@@ -1,0 +1,98 @@
+import { pack, unpack } from "msgpackr";
+import { FsError } from "./errors.js";
+
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
+
+export type InodeType = "file" | "dir" | "symlink";
+
+/** One inode as stored under `i.<ino>` in the metadata bucket. */
+export interface InodeRecord {
+  readonly type: InodeType;
+  /** Permission bits only (07777); the type lives in `type`. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  /** Block index → immutable block id; missing indexes are holes (sparse files). */
+  blocks: Record<string, string>;
+  target?: string;
+  /** Node that holds an unlinked-but-open inode (nlink 0); it deletes the inode at close or next mount. */
+  orphanOf?: string;
+}
+
+/** A directory entry under `d.<parent>.<encoded name>`. */
+export interface DirEntryRecord {
+  readonly ino: number;
+  readonly type: InodeType;
+}
+
+export function typeBits(type: InodeType): number {
+  switch (type) {
+    case "file":
+      return S_IFREG;
+    case "dir":
+      return S_IFDIR;
+    case "symlink":
+      return S_IFLNK;
+  }
+}
+
+export function encodeInode(rec: InodeRecord): Uint8Array {
+  return pack(rec);
+}
+
+export function decodeInode(bytes: Uint8Array): InodeRecord {
+  const v: unknown = unpack(bytes);
+  if (typeof v !== "object" || v === null) throw new FsError("EIO", "corrupt inode record");
+  const r = v as Partial<InodeRecord>;
+  if (
+    (r.type !== "file" && r.type !== "dir" && r.type !== "symlink") ||
+    typeof r.mode !== "number" ||
+    typeof r.size !== "number" ||
+    typeof r.nlink !== "number" ||
+    typeof r.blocks !== "object"
+  ) {
+    throw new FsError("EIO", "corrupt inode record");
+  }
+  return r as InodeRecord;
+}
+
+export function encodeDirEntry(e: DirEntryRecord): Uint8Array {
+  return pack(e);
+}
+
+export function decodeDirEntry(bytes: Uint8Array): DirEntryRecord {
+  const v = unpack(bytes) as Partial<DirEntryRecord> | null;
+  if (v === null || typeof v !== "object" || typeof v.ino !== "number" || typeof v.type !== "string") {
+    throw new FsError("EIO", "corrupt directory entry");
+  }
+  return v as DirEntryRecord;
+}
+
+/** Metadata bucket keys. */
+export const ROOT_INO = 1;
+export const INO_COUNTER_KEY = "ino-next";
+export const inodeKey = (ino: number): string => `i.${ino}`;
+export const dirEntryKey = (parent: number, encodedName: string): string => `d.${parent}.${encodedName}`;
+
+export function newInode(type: InodeType, mode: number, uid: number, gid: number, now = Date.now()): InodeRecord {
+  return {
+    type,
+    mode: mode & 0o7777,
+    uid,
+    gid,
+    size: 0,
+    nlink: type === "dir" ? 2 : 1,
+    atimeMs: now,
+    mtimeMs: now,
+    ctimeMs: now,
+    blocks: {},
+  };
+}
