@@ -29,21 +29,25 @@ export interface CloudFsBuckets {
  */
 export async function ensureCloudFsBuckets(
   nc: NatsConnection,
-  options: { readonly replicas?: number; readonly timeoutMs?: number } = {},
+  options: {
+    readonly replicas?: number;
+    readonly timeoutMs?: number;
+    /** How long to wait for JetStream to elect its leaders after a cluster starts. */
+    readonly readyTimeoutMs?: number;
+  } = {},
 ): Promise<CloudFsBuckets> {
   const replicas = options.replicas ?? (await defaultReplicas(nc));
   const kvm = new Kvm(nc);
   const timeout = options.timeoutMs ?? 10_000;
   // Metadata reads after an open must see the latest committed revision: direct gets could be served
   // by a lagging follower, so they are off for this bucket (close-to-open consistency).
-  const meta = await kvm.create(META_BUCKET, { history: 1, replicas, allow_direct: false, timeout });
+  const meta = await retryUntil(options.readyTimeoutMs ?? 60_000, () =>
+    kvm.create(META_BUCKET, { history: 1, replicas, allow_direct: false, timeout }),
+  );
   // Blocks are immutable, so any replica's copy is right: direct gets are fine and faster.
-  const blocks = await kvm.create(BLOCK_BUCKET, {
-    history: 1,
-    replicas,
-    maxValueSize: MAX_BLOCK_VALUE_BYTES,
-    timeout,
-  });
+  const blocks = await retryUntil(options.readyTimeoutMs ?? 60_000, () =>
+    kvm.create(BLOCK_BUCKET, { history: 1, replicas, maxValueSize: MAX_BLOCK_VALUE_BYTES, timeout }),
+  );
   const now = Date.now();
   await createIfMissing(meta, inodeKey(ROOT_INO), encodeInode({ ...newInode("dir", 0o755, 0, 0, now), nlink: 3 }));
   await createIfMissing(meta, inodeKey(2), encodeInode(newInode("dir", 0o755, 0, 0, now)));
@@ -70,4 +74,20 @@ export async function defaultReplicas(nc: NatsConnection): Promise<number> {
   const servers = nc.info?.connect_urls?.length ?? 0;
   // connect_urls lists the client URLs of every server in the cluster (including this one).
   return servers >= 3 ? 3 : 1;
+}
+
+/**
+ * Retries `op` until it succeeds or `ms` pass: right after a cluster starts, JetStream answers with
+ * timeouts or "no leader" errors until its meta leader is elected.
+ */
+async function retryUntil<T>(ms: number, op: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await op();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }

@@ -1,0 +1,108 @@
+import { execFile } from "node:child_process";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { startTestNatsCluster, type TestNatsCluster } from "../harness/nats-cluster.js";
+import { mountCloudFS, type CloudFsMount } from "../../vfs-fuse/index.js";
+
+export interface CloudFsNode {
+  readonly nc: NatsConnection;
+  readonly mount: CloudFsMount;
+  /** The mountpoint. */
+  readonly mp: string;
+}
+
+export interface CloudFsTestCluster {
+  readonly nats: TestNatsCluster;
+  readonly nodes: CloudFsNode[];
+  readonly dir: string;
+  /** Closes one node's mount and connection (idempotent). */
+  closeNode(i: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A real NATS cluster plus one CloudFS mount per server, each mount talking only to its own server. */
+export async function startCloudFsCluster(
+  size = 3,
+  options: { readonly opTimeoutMs?: number } = {},
+): Promise<CloudFsTestCluster> {
+  const nats = await startTestNatsCluster(size);
+  const dir = await mkdtemp(join(tmpdir(), "oneos-cloudfs-"));
+  // Non-root users in the permission tests must reach the mountpoints.
+  await chmod(dir, 0o755);
+  const nodes: CloudFsNode[] = [];
+  const closed = new Set<number>();
+  for (let i = 0; i < size; i++) {
+    const nc = await connect({ servers: nats.urls[i]!, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const mount = await mountCloudFS({
+      nc,
+      mountpoint: join(dir, `n${i + 1}`),
+      cacheDir: join(dir, `cache${i + 1}`),
+      cacheBytes: 256 * 1024 * 1024,
+      nodeId: `n${i + 1}`,
+      replicas: size >= 3 ? 3 : 1,
+      ...(options.opTimeoutMs !== undefined ? { opTimeoutMs: options.opTimeoutMs } : {}),
+    });
+    nodes.push({ nc, mount, mp: mount.mountpoint });
+  }
+  const closeNode = async (i: number): Promise<void> => {
+    if (closed.has(i)) return;
+    closed.add(i);
+    const n = nodes[i]!;
+    await n.mount.close();
+    await n.nc.close().catch(() => {});
+  };
+  return {
+    nats,
+    nodes,
+    dir,
+    closeNode,
+    async close() {
+      for (let i = 0; i < nodes.length; i++) await closeNode(i);
+      await nats.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ShResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `sh -c` in a child (never sync fs in this process: it serves the mounts). */
+export function sh(
+  script: string,
+  options: { readonly cwd?: string; readonly uid?: number; readonly gid?: number; readonly timeoutMs?: number } = {},
+): Promise<ShResult> {
+  return new Promise((resolve) => {
+    execFile(
+      "sh",
+      ["-c", script],
+      {
+        ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+        ...(options.uid !== undefined ? { uid: options.uid } : {}),
+        ...(options.gid !== undefined ? { gid: options.gid } : {}),
+        timeout: options.timeoutMs ?? 60_000,
+        maxBuffer: 64 * 1024 * 1024,
+        env: { ...process.env, HOME: "/tmp", GIT_CONFIG_NOSYSTEM: "1" },
+      },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Polls `fn` until it returns true or `ms` pass. */
+export async function eventually(fn: () => Promise<boolean>, ms = 2000): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    if (await fn()) return Date.now() - t0;
+    if (Date.now() - t0 > ms) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,374 @@
+import * as fsp from "node:fs/promises";
+import { constants } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startCloudFsCluster, sh, eventually, type CloudFsTestCluster } from "./cloudfs-cluster.js";
+
+let c: CloudFsTestCluster;
+let A: string;
+let B: string;
+let C: string;
+let seq = 0;
+/** A fresh directory under /home for one test, and the same path on every node. */
+async function fresh(): Promise<{ a: string; b: string; c: string; rel: string }> {
+  const rel = `home/t${++seq}`;
+  await fsp.mkdir(join(A, rel));
+  return { a: join(A, rel), b: join(B, rel), c: join(C, rel), rel };
+}
+const code = async (p: Promise<unknown>): Promise<string | undefined> => {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
+};
+
+beforeAll(async () => {
+  c = await startCloudFsCluster(3);
+  [A, B, C] = c.nodes.map((n) => n.mp) as [string, string, string];
+});
+afterAll(async () => {
+  await c?.close();
+});
+
+describe("CloudFS POSIX conformance through a mount", () => {
+  it("has / and /home (0755 root) on every node", async () => {
+    for (const mp of [A, B, C]) {
+      const s = await fsp.stat(join(mp, "home"));
+      expect(s.isDirectory()).toBe(true);
+      expect(s.mode & 0o7777).toBe(0o755);
+      expect(s.uid).toBe(0);
+    }
+  });
+
+  it("create, write, read, stat size; O_EXCL on an existing name is EEXIST", async () => {
+    const d = await fresh();
+    const f = join(d.a, "x.txt");
+    await fsp.writeFile(f, "hello world");
+    expect(await fsp.readFile(f, "utf8")).toBe("hello world");
+    expect((await fsp.stat(f)).size).toBe(11);
+    expect(await code(fsp.open(f, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY))).toBe("EEXIST");
+  });
+
+  it("O_TRUNC empties and O_APPEND appends", async () => {
+    const d = await fresh();
+    const f = join(d.a, "t");
+    await fsp.writeFile(f, "0123456789");
+    await fsp.writeFile(f, "ab");
+    expect(await fsp.readFile(f, "utf8")).toBe("ab");
+    await fsp.appendFile(f, "cd");
+    const h = await fsp.open(f, constants.O_WRONLY | constants.O_APPEND);
+    await h.write("ef");
+    await h.close();
+    expect(await fsp.readFile(f, "utf8")).toBe("abcdef");
+  });
+
+  it("truncate and ftruncate shrink and extend with zeros", async () => {
+    const d = await fresh();
+    const f = join(d.a, "t");
+    await fsp.writeFile(f, Buffer.alloc(3 * 1024 * 1024 + 5, 7));
+    await fsp.truncate(f, 1024 * 1024 + 3);
+    expect((await fsp.stat(f)).size).toBe(1024 * 1024 + 3);
+    const h = await fsp.open(f, "r+");
+    await h.truncate(2 * 1024 * 1024);
+    await h.close();
+    const data = await fsp.readFile(f);
+    expect(data.length).toBe(2 * 1024 * 1024);
+    expect(data.subarray(0, 1024 * 1024 + 3).every((b) => b === 7)).toBe(true);
+    expect(data.subarray(1024 * 1024 + 3).every((b) => b === 0)).toBe(true);
+    expect(Buffer.compare(await fsp.readFile(join(d.b, "t")), data)).toBe(0);
+  });
+
+  it("partial overwrites inside and across block boundaries", async () => {
+    const d = await fresh();
+    const f = join(d.a, "p");
+    const ref = Buffer.alloc(2.5 * 1024 * 1024);
+    for (let i = 0; i < ref.length; i++) ref[i] = i % 251;
+    await fsp.writeFile(f, ref);
+    const h = await fsp.open(f, "r+");
+    const patch = Buffer.alloc(300_000, 0xee);
+    await h.write(patch, 0, patch.length, 1024 * 1024 - 1000);
+    patch.copy(ref, 1024 * 1024 - 1000);
+    await h.close();
+    expect(Buffer.compare(await fsp.readFile(join(d.c, "p")), ref)).toBe(0);
+  });
+
+  it("sparse files and offsets past 4 GiB", async () => {
+    const d = await fresh();
+    const f = join(d.a, "sparse");
+    const h = await fsp.open(f, "w+");
+    const off = 5 * 1024 ** 3 + 123;
+    await h.write(Buffer.from("far"), 0, 3, off);
+    await h.close();
+    const s = await fsp.stat(join(d.b, "sparse"));
+    expect(s.size).toBe(off + 3);
+    expect(s.blocks * 512).toBeLessThan(4 * 1024 * 1024);
+    const r = await fsp.open(join(d.b, "sparse"), "r");
+    const buf = Buffer.alloc(8);
+    await r.read(buf, 0, 8, off - 5);
+    expect(buf.toString("latin1")).toBe("\0\0\0\0\0far");
+    const hole = Buffer.alloc(4096, 1);
+    await r.read(hole, 0, 4096, 3 * 1024 ** 3);
+    expect(hole.every((b) => b === 0)).toBe(true);
+    await r.close();
+  });
+
+  it("unlink, then ENOENT; unlink of a directory is EISDIR; rmdir of a file is ENOTDIR", async () => {
+    const d = await fresh();
+    await fsp.writeFile(join(d.a, "f"), "x");
+    await fsp.unlink(join(d.a, "f"));
+    expect(await code(fsp.stat(join(d.a, "f")))).toBe("ENOENT");
+    expect(await code(fsp.unlink(join(d.a, "f")))).toBe("ENOENT");
+    await fsp.mkdir(join(d.a, "sub"));
+    expect(await code(fsp.unlink(join(d.a, "sub")))).toBe("EISDIR");
+    await fsp.writeFile(join(d.a, "g"), "x");
+    expect(await code(fsp.rmdir(join(d.a, "g")))).toBe("ENOTDIR");
+  });
+
+  it("mkdir EEXIST, rmdir ENOTEMPTY, ENOTDIR in the middle of a path, readdir lists entries", async () => {
+    const d = await fresh();
+    await fsp.mkdir(join(d.a, "x"));
+    expect(await code(fsp.mkdir(join(d.a, "x")))).toBe("EEXIST");
+    await fsp.writeFile(join(d.a, "x", "f"), "1");
+    expect(await code(fsp.rmdir(join(d.a, "x")))).toBe("ENOTEMPTY");
+    expect(await code(fsp.stat(join(d.a, "x", "f", "g")))).toBe("ENOTDIR");
+    expect(await code(fsp.stat(join(d.a, "nope", "g")))).toBe("ENOENT");
+    expect((await fsp.readdir(join(d.a, "x"))).sort()).toEqual(["f"]);
+    await fsp.unlink(join(d.a, "x", "f"));
+    await fsp.rmdir(join(d.a, "x"));
+    expect(await fsp.readdir(d.a)).toEqual([]);
+  });
+
+  it("directory link counts follow subdirectories", async () => {
+    const d = await fresh();
+    expect((await fsp.stat(d.a)).nlink).toBe(2);
+    await fsp.mkdir(join(d.a, "s1"));
+    await fsp.mkdir(join(d.a, "s2"));
+    expect((await fsp.stat(d.a)).nlink).toBe(4);
+  });
+
+  it("opening a directory for writing is EISDIR; reading a directory as a file is EISDIR", async () => {
+    const d = await fresh();
+    expect(await code(fsp.open(d.a, "w"))).toBe("EISDIR");
+    expect(await code(fsp.readFile(d.a))).toBe("EISDIR");
+  });
+
+  it("names: any byte but / and NUL, up to 255 bytes; 256 is ENAMETOOLONG", async () => {
+    const d = await fresh();
+    const names = ["sp ace", "ünïcødé ☃", "a:b*c?d", "\\back", "-dash", ".hidden", "x".repeat(255), "é".repeat(127), "\t\n"];
+    for (const n of names) await fsp.writeFile(join(d.a, n), n);
+    expect((await fsp.readdir(d.b)).sort()).toEqual([...names].sort());
+    for (const n of names) expect(await fsp.readFile(join(d.c, n), "utf8")).toBe(n);
+    expect(await code(fsp.writeFile(join(d.a, "x".repeat(256)), ""))).toBe("ENAMETOOLONG");
+  });
+
+  it("rename: file, over an existing file (atomic replace), directories, across directories, errors", async () => {
+    const d = await fresh();
+    await fsp.writeFile(join(d.a, "a"), "A");
+    await fsp.writeFile(join(d.a, "b"), "B");
+    await fsp.rename(join(d.a, "a"), join(d.a, "b"));
+    expect(await fsp.readFile(join(d.a, "b"), "utf8")).toBe("A");
+    expect(await code(fsp.stat(join(d.a, "a")))).toBe("ENOENT");
+    await fsp.mkdir(join(d.a, "d1"));
+    await fsp.mkdir(join(d.a, "d2"));
+    await fsp.writeFile(join(d.a, "d1", "in"), "in");
+    await fsp.rename(join(d.a, "b"), join(d.a, "d1", "moved"));
+    await fsp.rename(join(d.a, "d1"), join(d.a, "d2", "d1"));
+    expect((await fsp.readdir(join(d.b, "d2", "d1"))).sort()).toEqual(["in", "moved"]);
+    // directory over an empty directory replaces it; over a non-empty one is ENOTEMPTY
+    await fsp.mkdir(join(d.a, "empty"));
+    await fsp.rename(join(d.a, "d2", "d1"), join(d.a, "empty"));
+    expect((await fsp.readdir(join(d.a, "empty"))).sort()).toEqual(["in", "moved"]);
+    await fsp.mkdir(join(d.a, "d3"));
+    expect(await code(fsp.rename(join(d.a, "d3"), join(d.a, "empty")))).toBe("ENOTEMPTY");
+    await fsp.writeFile(join(d.a, "f"), "");
+    expect(await code(fsp.rename(join(d.a, "f"), join(d.a, "d3")))).toBe("EISDIR");
+    expect(await code(fsp.rename(join(d.a, "d3"), join(d.a, "f")))).toBe("ENOTDIR");
+    expect(await code(fsp.rename(join(d.a, "d3"), join(d.a, "d3", "inside")))).toBe("EINVAL");
+    expect(await code(fsp.rename(join(d.a, "nope"), join(d.a, "x")))).toBe("ENOENT");
+  });
+
+  it("rename never EXDEVs: mv between distant directories is a rename, not a copy", async () => {
+    const d = await fresh();
+    await fsp.mkdir(join(d.a, "p/q/r"), { recursive: true });
+    await fsp.writeFile(join(d.a, "f"), "data");
+    const ino = (await fsp.stat(join(d.a, "f"))).ino;
+    await fsp.rename(join(d.a, "f"), join(A, "home", "moved-" + seq));
+    expect((await fsp.stat(join(A, "home", "moved-" + seq))).ino).toBe(ino);
+  });
+
+  it("an unlinked open file stays readable and writable until closed, with no .fuse_hidden litter", async () => {
+    const d = await fresh();
+    const f = join(d.a, "open");
+    await fsp.writeFile(f, "before");
+    const h = await fsp.open(f, "r+");
+    await fsp.unlink(f);
+    expect(await fsp.readdir(d.a)).toEqual([]);
+    expect(await fsp.readdir(d.b)).toEqual([]);
+    await h.write("AFTER!", 0);
+    const buf = Buffer.alloc(6);
+    await h.read(buf, 0, 6, 0);
+    expect(buf.toString()).toBe("AFTER!");
+    expect((await h.stat()).nlink).toBe(0);
+    await h.close();
+    expect(await fsp.readdir(d.a)).toEqual([]);
+    // rename over an open file keeps the old one readable too
+    await fsp.writeFile(join(d.a, "old"), "old");
+    await fsp.writeFile(join(d.a, "new"), "new");
+    const o = await fsp.open(join(d.a, "old"), "r");
+    await fsp.rename(join(d.a, "new"), join(d.a, "old"));
+    expect((await o.readFile()).toString()).toBe("old");
+    await o.close();
+    expect(await fsp.readdir(d.a)).toEqual(["old"]);
+    expect(await fsp.readFile(join(d.a, "old"), "utf8")).toBe("new");
+  });
+
+  it("symlink and readlink; dangling links are ENOENT to follow; lstat sees the link", async () => {
+    const d = await fresh();
+    await fsp.writeFile(join(d.a, "target"), "T");
+    await fsp.symlink("target", join(d.a, "l"));
+    await fsp.symlink("/nowhere/at/all", join(d.a, "dangling"));
+    expect(await fsp.readlink(join(d.b, "l"))).toBe("target");
+    expect(await fsp.readFile(join(d.b, "l"), "utf8")).toBe("T");
+    expect((await fsp.lstat(join(d.a, "l"))).isSymbolicLink()).toBe(true);
+    expect(await code(fsp.stat(join(d.a, "dangling")))).toBe("ENOENT");
+    expect(await code(fsp.readlink(join(d.a, "target")))).toBe("EINVAL");
+    expect(await code(fsp.symlink("x", join(d.a, "l")))).toBe("EEXIST");
+  });
+
+  it("hard links share the inode and count links on every node", async () => {
+    const d = await fresh();
+    await fsp.writeFile(join(d.a, "f"), "shared");
+    await fsp.link(join(d.a, "f"), join(d.a, "g"));
+    const [sf, sg] = [await fsp.stat(join(d.b, "f")), await fsp.stat(join(d.b, "g"))];
+    expect(sf.ino).toBe(sg.ino);
+    expect(sf.nlink).toBe(2);
+    await fsp.writeFile(join(d.c, "g"), "changed");
+    expect(await fsp.readFile(join(d.a, "f"), "utf8")).toBe("changed");
+    await fsp.unlink(join(d.a, "f"));
+    expect((await fsp.stat(join(d.c, "g"))).nlink).toBe(1);
+    expect(await code(fsp.link(d.a, join(d.a, "dirlink")))).toBe("EPERM");
+    expect(await code(fsp.link(join(d.a, "g"), join(d.a, "g")))).toBe("EEXIST");
+  });
+
+  it("chmod, chown, utimens are seen on other nodes", async () => {
+    const d = await fresh();
+    const f = join(d.a, "f");
+    await fsp.writeFile(f, "x");
+    await fsp.chmod(f, 0o640);
+    await fsp.chown(f, 1234, 5678);
+    const t = new Date("2020-01-02T03:04:05.678Z");
+    await fsp.utimes(f, t, t);
+    const s = await fsp.stat(join(d.b, "f"));
+    expect(s.mode & 0o7777).toBe(0o640);
+    expect([s.uid, s.gid]).toEqual([1234, 5678]);
+    // fuse-native carries times in whole milliseconds and truncates: ±1 ms
+    expect(Math.abs(s.mtimeMs - t.getTime())).toBeLessThanOrEqual(1);
+  });
+
+  it("statfs reports a file system; fsync succeeds; access checks modes", async () => {
+    const d = await fresh();
+    const s = await fsp.statfs(A);
+    expect(s.bsize).toBeGreaterThan(0);
+    expect(s.blocks).toBeGreaterThan(0);
+    const h = await fsp.open(join(d.a, "f"), "w");
+    await h.write("durable");
+    await h.sync();
+    await h.datasync();
+    await h.close();
+    await fsp.chmod(join(d.a, "f"), 0o444);
+    await fsp.access(join(d.a, "f"), constants.R_OK);
+    expect(await code(fsp.access(join(d.a, "f"), constants.X_OK))).toBe("EACCES");
+  });
+
+  it("permissions are enforced for non-root users, also across nodes", async () => {
+    const d = await fresh();
+    await fsp.mkdir(join(d.a, "private"), { mode: 0o700 });
+    await fsp.chown(join(d.a, "private"), 1000, 1000);
+    await fsp.writeFile(join(d.a, "private", "secret"), "s");
+    await fsp.chown(join(d.a, "private", "secret"), 1000, 1000);
+    await fsp.writeFile(join(d.a, "ro"), "r");
+    // uid 1001 on node B: cannot enter uid 1000's 0700 directory, cannot write a root 0644 file
+    let r = await sh(`cat ${join(d.b, "private", "secret")}`, { uid: 1001, gid: 1001 });
+    expect(r.stderr).toMatch(/Permission denied/);
+    r = await sh(`echo x >> ${join(d.c, "ro")}`, { uid: 1001, gid: 1001 });
+    expect(r.stderr).toMatch(/Permission denied/);
+    r = await sh(`touch ${join(d.b, "newfile")}`, { uid: 1001, gid: 1001 });
+    expect(r.stderr).toMatch(/Permission denied/);
+    r = await sh(`chmod 777 ${join(d.b, "ro")}`, { uid: 1001, gid: 1001 });
+    expect(r.stderr).toMatch(/Operation not permitted/);
+    // the owner, on node C, can
+    r = await sh(`cat ${join(d.c, "private", "secret")}`, { uid: 1000, gid: 1000 });
+    expect(r).toMatchObject({ code: 0, stdout: "s" });
+    r = await sh(`echo more >> ${join(d.c, "private", "secret")} && cat ${join(d.c, "private", "secret")}`, { uid: 1000, gid: 1000 });
+    expect(r.stdout).toBe("smore\n");
+  });
+});
+
+describe("CloudFS across nodes", () => {
+  it("close-to-open: bytes and size written and closed on A are read on B and C right after", async () => {
+    const d = await fresh();
+    for (let round = 0; round < 5; round++) {
+      const data = Buffer.alloc(100_000 + round * 300_000, 65 + round);
+      await fsp.writeFile(join(d.a, "f"), data);
+      for (const node of [d.b, d.c]) {
+        const got = await fsp.readFile(join(node, "f"));
+        expect(got.length).toBe(data.length);
+        expect(Buffer.compare(got, data)).toBe(0);
+      }
+    }
+  });
+
+  it("a new file, a rename and an unlink on one node show in listings on the others within 1 s", async () => {
+    const d = await fresh();
+    await fsp.writeFile(join(d.a, "one"), "1");
+    const seen = await eventually(async () => (await fsp.readdir(d.b)).includes("one"), 1000);
+    expect(seen).toBeLessThan(1000);
+    await fsp.rename(join(d.b, "one"), join(d.b, "two"));
+    await eventually(async () => JSON.stringify(await fsp.readdir(d.c)) === '["two"]', 1000);
+    await eventually(async () => JSON.stringify(await fsp.readdir(d.a)) === '["two"]', 1000);
+    await fsp.unlink(join(d.c, "two"));
+    await eventually(async () => (await fsp.readdir(d.a)).length === 0, 1000);
+    expect(await code(fsp.readFile(join(d.a, "two")))).toBe("ENOENT");
+  });
+
+  it("two nodes racing O_CREAT|O_EXCL on one name: exactly one wins", async () => {
+    const d = await fresh();
+    for (let round = 0; round < 10; round++) {
+      const name = `race${round}`;
+      const results = await Promise.allSettled(
+        [d.a, d.b, d.c].map((dir) => fsp.open(join(dir, name), constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY)),
+      );
+      const won = results.filter((r) => r.status === "fulfilled");
+      expect(won.length).toBe(1);
+      for (const r of results) {
+        if (r.status === "rejected") expect((r.reason as NodeJS.ErrnoException).code).toBe("EEXIST");
+        else await r.value.close();
+      }
+    }
+    expect((await fsp.readdir(d.a)).length).toBe(10);
+  });
+
+  it("concurrent chmods and writes from different nodes lose no update", async () => {
+    const d = await fresh();
+    await fsp.writeFile(join(d.a, "f"), "x");
+    await Promise.all([
+      fsp.chmod(join(d.a, "f"), 0o600),
+      fsp.chown(join(d.b, "f"), 42, 43),
+    ]);
+    const s = await fsp.stat(join(d.c, "f"));
+    expect(s.mode & 0o777).toBe(0o600);
+    expect(s.uid).toBe(42);
+  });
+
+  it("a file larger than the block cache (256 MiB) is written and read back", async () => {
+    const d = await fresh();
+    const r = await sh(
+      `head -c 300000000 /dev/urandom > /tmp/cfs-big-ref && cp /tmp/cfs-big-ref ${join(d.a, "big")} && cmp /tmp/cfs-big-ref ${join(d.b, "big")} && cmp /tmp/cfs-big-ref ${join(d.a, "big")} && rm /tmp/cfs-big-ref && echo same`,
+      { timeoutMs: 110_000 },
+    );
+    expect(r.stdout.trim()).toBe("same");
+    await fsp.unlink(join(d.a, "big"));
+  });
+});

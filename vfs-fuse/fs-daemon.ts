@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+/**
+ * CloudFS in its own process, so a slow file system never blocks the runtime's event loop:
+ *   node dist/vfs-fuse/fs-daemon.js --nats URL[,URL…] --mount DIR --cache DIR [--cache-bytes N]
+ *     [--node-id ID] [--replicas N]
+ * Prints one JSON line `{"ready":true,"mount":DIR}` once mounted; SIGTERM/SIGINT unmount cleanly and
+ * exit 0. On a failure it prints `{"ready":false,"error":…}` and exits 1.
+ */
+import { parseArgs } from "node:util";
+import { connect } from "@nats-io/transport-node";
+import { mountCloudFS, type CloudFsMount } from "./mount.js";
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      nats: { type: "string" },
+      mount: { type: "string" },
+      cache: { type: "string" },
+      "cache-bytes": { type: "string" },
+      "node-id": { type: "string" },
+      replicas: { type: "string" },
+    },
+  });
+  if (values.nats === undefined || values.mount === undefined || values.cache === undefined) {
+    throw new Error("usage: fs-daemon --nats URL --mount DIR --cache DIR [--cache-bytes N]");
+  }
+  const nc = await connect({
+    servers: values.nats.split(","),
+    name: `cloudfs ${values.mount}`,
+    maxReconnectAttempts: -1,
+  });
+  let mount: CloudFsMount;
+  try {
+    mount = await mountCloudFS({
+      nc,
+      mountpoint: values.mount,
+      cacheDir: values.cache,
+      ...(values["cache-bytes"] !== undefined ? { cacheBytes: Number(values["cache-bytes"]) } : {}),
+      ...(values["node-id"] !== undefined ? { nodeId: values["node-id"] } : {}),
+      ...(values.replicas !== undefined ? { replicas: Number(values.replicas) } : {}),
+    });
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void (async () => {
+      await mount.close();
+      await nc.close();
+      process.exit(0);
+    })();
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.stdout.write(JSON.stringify({ ready: true, mount: mount.mountpoint }) + "\n");
+}
+
+main().catch((err: unknown) => {
+  process.stdout.write(JSON.stringify({ ready: false, error: String((err as Error).message ?? err) }) + "\n");
+  process.exit(1);
+});
