@@ -1,0 +1,124 @@
+import { appendFile, readFile } from "node:fs/promises";
+import { createInterface, type Interface } from "node:readline";
+import type { ShellOptions } from "./index.js";
+import { Interpreter } from "./interpreter.js";
+import { parse, ShellSyntaxError } from "./syntax.js";
+import { LineDisciplineInput } from "./terminal-input.js";
+
+/** Lines of history kept in memory and loaded from the history file (bash's default HISTSIZE). */
+const HISTORY_LIMIT = 1000;
+
+/**
+ * The interactive shell: a prompt with line editing and history (node:readline), `Done` notices before
+ * each prompt, Ctrl-C clearing the line at the prompt and interrupting the foreground job otherwise,
+ * Ctrl-D at an empty prompt leaving.
+ */
+export async function runRepl(options: ShellOptions): Promise<number> {
+  const history = await loadHistory(options.historyFile);
+  const interpreter: Interpreter = new Interpreter({
+    executor: options.executor,
+    env: options.env,
+    cwd: options.cwd,
+    home: options.home,
+    interactive: true,
+    io: {
+      stdin: { kind: "null" },
+      stdout: { kind: "writable", stream: options.stdout },
+      stderr: { kind: "writable", stream: options.stderr },
+    },
+    ...(options.shellPid === undefined ? {} : { shellPid: options.shellPid }),
+    ...(options.killPid === undefined ? {} : { killPid: options.killPid }),
+    history: () => history,
+  });
+  const input = new LineDisciplineInput(options.stdin, options.stdout, {
+    signal: (name) => void interpreter.interrupt(name),
+  });
+
+  for (;;) {
+    for (const notice of interpreter.finishedJobNotices()) options.stdout.write(`${notice}\n`);
+    const src = await readCommand(options, history, prompt(options, interpreter.state.cwd));
+    if (src === null) {
+      options.stdout.write("exit\n");
+      return interpreter.state.lastStatus;
+    }
+    if (src.trim() === "") continue;
+    history.push(src);
+    if (history.length > HISTORY_LIMIT) history.splice(0, history.length - HISTORY_LIMIT);
+    if (options.historyFile !== undefined) {
+      await appendFile(options.historyFile, `${src.replace(/\n/g, " ")}\n`).catch(() => {});
+    }
+    const stdin = input.start();
+    try {
+      const result = await interpreter.run(src, { stdin: { kind: "readable", stream: stdin } });
+      if (result.exit) return result.status;
+    } finally {
+      input.stop();
+    }
+  }
+}
+
+function prompt(options: ShellOptions, cwd: string): string {
+  const home = options.env["HOME"] ?? options.home;
+  const dir = cwd === home ? "~" : cwd.startsWith(`${home}/`) ? `~${cwd.slice(home.length)}` : cwd;
+  return `${options.user}@oneos:${dir}$ `;
+}
+
+/** Reads one complete command, asking for continuation lines (`> `) while the parser wants more. */
+async function readCommand(options: ShellOptions, history: string[], firstPrompt: string): Promise<string | null> {
+  let text = "";
+  let promptText = firstPrompt;
+  for (;;) {
+    const line = await readLine(options, history, promptText);
+    if (line === null) return text === "" ? null : text;
+    if (line === "\x03") {
+      // Ctrl-C: drop what was typed so far.
+      text = "";
+      promptText = firstPrompt;
+      continue;
+    }
+    text = text === "" ? line : `${text}\n${line}`;
+    try {
+      parse(text);
+      return text;
+    } catch (err: unknown) {
+      if (!(err instanceof ShellSyntaxError) || !err.incomplete) return text;
+      promptText = "> ";
+    }
+  }
+}
+
+/** One edited line; null at Ctrl-D on an empty line, "\x03" for Ctrl-C. */
+function readLine(options: ShellOptions, history: string[], promptText: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const terminal = (options.stdin as { isTTY?: boolean }).isTTY === true;
+    const rl: Interface = createInterface({
+      input: options.stdin,
+      output: options.stdout,
+      terminal,
+      history: [...history].reverse(),
+      historySize: HISTORY_LIMIT,
+      removeHistoryDuplicates: true,
+    });
+    let settled = false;
+    const finish = (value: string | null): void => {
+      if (settled) return;
+      settled = true;
+      rl.close();
+      resolve(value);
+    };
+    rl.on("SIGINT", () => {
+      options.stdout.write("^C\n");
+      finish("\x03");
+    });
+    rl.once("line", (line) => finish(line));
+    rl.once("close", () => finish(null));
+    rl.setPrompt(promptText);
+    rl.prompt();
+  });
+}
+
+async function loadHistory(file: string | undefined): Promise<string[]> {
+  if (file === undefined) return [];
+  const text = await readFile(file, "utf8").catch(() => "");
+  return text.split("\n").filter((line) => line !== "").slice(-HISTORY_LIMIT);
+}
