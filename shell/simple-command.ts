@@ -137,9 +137,6 @@ async function reportLaunchError(shell: ShellRuntime, ctx: ExecContext, name: st
     case "EACCES":
       await shell.printError(ctx, err.message.replace(/^oneos: /, ""));
       return 126;
-    case "ENOENT":
-      await shell.printError(ctx, err.message.replace(/^oneos: /, ""));
-      return 127;
     default:
       await shell.printError(ctx, err.message.replace(/^oneos: /, ""));
       return 1;
