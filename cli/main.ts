@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { KernelError } from "../pseudokernel/index.js";
+import { clusterDownVerb, clusterKillVerb, clusterRestartVerb, clusterStatusVerb, clusterUpVerb } from "./cluster-verbs.js";
+import { nodeVerb } from "./node-verb.js";
+import { killVerb, nodesVerb, psVerb } from "./process-verbs.js";
+
+/** Exit codes: 0 success, 1 failure, 2 usage error (as the issue's command line fixes them). */
+const USAGE = 2;
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function build(run: (work: Promise<number>) => void): Command {
+  const program = new Command("oneos")
+    .description("A distributed operating system made of middleware: one POSIX system over many nodes.")
+    .showHelpAfterError()
+    .exitOverride();
+
+  const cluster = program
+    .command("cluster")
+    .description("the local test cluster; alone: start it, open the shell, stop it when the shell exits")
+    .option("--nodes <n>", "number of nodes", "3")
+    .action((options: { nodes: string }) =>
+      run(import("./cluster-foreground.js").then((m) => m.clusterForegroundVerb(options))),
+    );
+  cluster.command("up").description("start the local test cluster detached; returns when every node is ready")
+    .option("--nodes <n>", "number of nodes", "3")
+    .action((options: { nodes: string }) => run(clusterUpVerb(options)));
+  cluster.command("down").description("stop every node of the local test cluster")
+    .option("--purge", "also delete the cluster's data")
+    .action((options: { purge?: boolean }) => run(clusterDownVerb(options)));
+  cluster.command("status").description("the local test cluster's nodes")
+    .option("--json", "JSON output")
+    .action((options: { json?: boolean }) => run(clusterStatusVerb(options)));
+  cluster.command("kill").description("hard-kill a node's runtime, its processes and its NATS server (a machine loss)")
+    .argument("<node>")
+    .action((node: string) => run(clusterKillVerb(node)));
+  cluster.command("restart").description("start a node again")
+    .argument("<node>")
+    .action((node: string) => run(clusterRestartVerb(node)));
+
+  program.command("node").description("run a runtime on this machine, joining an existing cluster")
+    .requiredOption("--nats <url>", "NATS server of the cluster")
+    .requiredOption("--name <name>", "this node's name")
+    .option("--label <k=v>", "a label (repeatable)", collect)
+    .option("--state-dir <dir>", "node-local state directory")
+    .option("--replicas <n>", "replicas for cluster buckets created by this node")
+    .action((options: Parameters<typeof nodeVerb>[0]) => run(nodeVerb(options)));
+
+  program.command("shell").description("the oneos shell (interactive, or -c LINE like sh -c)")
+    .option("-c <line>", "run one command line and exit with its status")
+    .option("--nats <url>", "NATS server of the cluster (default: the local test cluster)")
+    .option("--local", "run commands on this machine only (debugging)")
+    .action((options: { c?: string; nats?: string; local?: boolean }) =>
+      // Loaded on demand: the runtime (`oneos node`) should not pay for the shell's parser at start.
+      run(import("./shell-verb.js").then((m) => m.shellVerb({
+        ...(options.c !== undefined ? { command: options.c } : {}),
+        ...(options.nats !== undefined ? { nats: options.nats } : {}),
+        ...(options.local === true ? { local: true } : {}),
+      }))),
+    );
+
+  program.command("ps").description("the cluster's process table")
+    .option("--json", "JSON output")
+    .option("-a, --all", "include ended and lost processes")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((options: { json?: boolean; all?: boolean; nats?: string }) => run(psVerb(options)));
+
+  program.command("nodes").description("the cluster's nodes with state, labels, load and memory")
+    .option("--json", "JSON output")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((options: { json?: boolean; nats?: string }) => run(nodesVerb(options)));
+
+  program.command("kill").description("send a signal to cluster processes: oneos kill [-SIGNAL] PID...")
+    .argument("<args...>")
+    .allowUnknownOption()
+    .helpOption(false)
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((args: string[], options: { nats?: string }) => run(killVerb(args, options.nats)));
+
+  return program;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let work: Promise<number> | undefined;
+  const program = build((w) => (work = w));
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help" ? 0 : USAGE;
+    }
+    throw error;
+  }
+  if (work === undefined) {
+    program.outputHelp();
+    return USAGE;
+  }
+  try {
+    return await work;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`oneos: ${message}\n`);
+    return error instanceof KernelError && error.code === "EINVAL" ? USAGE : 1;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+    // Give stdout a chance to flush; then leave even if a library left a handle open.
+    setImmediate(() => process.exit(code));
+  },
+  (error: unknown) => {
+    process.stderr.write(`oneos: internal error: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,42 @@
+import { join } from "node:path";
+import { pino } from "pino";
+import { oneosHome } from "../cluster/index.js";
+import { KernelError, NODE_NAME_PATTERN } from "../pseudokernel/index.js";
+import { NodeRuntime } from "../runtime/index.js";
+
+/** `oneos node`: runs this machine's runtime in the foreground until SIGTERM/SIGINT. */
+export async function nodeVerb(options: {
+  nats: string;
+  name: string;
+  label?: string[];
+  stateDir?: string;
+  replicas?: string;
+}): Promise<number> {
+  if (!NODE_NAME_PATTERN.test(options.name)) {
+    throw new KernelError("EINVAL", `node name '${options.name}': use letters, digits, '-' and '_'`);
+  }
+  const labels: Record<string, string> = {};
+  for (const label of options.label ?? []) {
+    const eq = label.indexOf("=");
+    if (eq <= 0) throw new KernelError("EINVAL", `--label ${label}: expected key=value`);
+    labels[label.slice(0, eq)] = label.slice(eq + 1);
+  }
+  const replicas = options.replicas === undefined ? undefined : Number(options.replicas);
+  const logger = pino({ base: { node: options.name } });
+  const runtime = await NodeRuntime.start({
+    nats: options.nats,
+    name: options.name,
+    labels,
+    stateDir: options.stateDir ?? join(oneosHome(), "node", options.name),
+    logger,
+    ...(replicas !== undefined ? { replicas } : {}),
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+    process.once("SIGHUP", stop);
+  });
+  await runtime.close();
+  return 0;
+}

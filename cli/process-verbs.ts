@@ -1,0 +1,126 @@
+import { userInfo } from "node:os";
+import { KernelError, parseSignal, type ProcessRecord } from "../pseudokernel/index.js";
+import { connectKernel } from "./find-cluster.js";
+import { formatTable } from "./table.js";
+
+function startTime(ms: number): string {
+  const d = new Date(ms);
+  const sameDay = new Date().toDateString() === d.toDateString();
+  return sameDay ? d.toTimeString().slice(0, 8) : d.toISOString().slice(5, 10);
+}
+
+function psJson(p: ProcessRecord): Record<string, unknown> {
+  return {
+    pid: p.pid,
+    ppid: p.ppid,
+    node: p.node,
+    user: p.user,
+    state: p.state,
+    started: new Date(p.started).toISOString(),
+    command: p.argv.join(" "),
+    argv: p.argv,
+    hostPid: p.hostPid,
+    cwd: p.cwd,
+    ...(p.status !== undefined ? { status: p.status } : {}),
+    ...(p.signal !== undefined ? { signal: p.signal } : {}),
+  };
+}
+
+/** `oneos ps`: the cluster's process table, like `ps -ef`; `-a` adds ended and lost processes. */
+export async function psVerb(options: { json?: boolean; all?: boolean; nats?: string }): Promise<number> {
+  const kernel = await connectKernel(options.nats, "oneos-ps");
+  try {
+    const all = await kernel.processes();
+    const shown = options.all === true ? all : all.filter((p) => p.state === "running" || p.state === "stopped");
+    if (options.json === true) {
+      process.stdout.write(JSON.stringify(shown.map(psJson), null, 2) + "\n");
+    } else {
+      process.stdout.write(
+        formatTable(
+          ["PID", "PPID", "NODE", "USER", "STATE", "STIME", "CMD"],
+          shown.map((p) => [String(p.pid), String(p.ppid), p.node, p.user, p.state, startTime(p.started), p.argv.join(" ")]),
+        ),
+      );
+    }
+    return 0;
+  } finally {
+    await kernel.close();
+  }
+}
+
+/** `oneos nodes`: every node with its state, labels, load and memory. */
+export async function nodesVerb(options: { json?: boolean; nats?: string }): Promise<number> {
+  const kernel = await connectKernel(options.nats, "oneos-nodes");
+  try {
+    const nodes = await kernel.nodes();
+    if (options.json === true) {
+      const out = nodes.map((n) => ({
+        name: n.name,
+        state: n.effective,
+        labels: n.labels,
+        load: n.load,
+        cpus: n.cpus,
+        memTotal: n.memTotal,
+        memFree: n.memFree,
+        procs: n.procs,
+        mount: n.mount,
+        nats: n.nats,
+        heartbeat: new Date(n.heartbeat).toISOString(),
+      }));
+      process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+    } else {
+      const gib = (b: number): string => (b / 2 ** 30).toFixed(1);
+      process.stdout.write(
+        formatTable(
+          ["NAME", "STATE", "LOAD", "CPUS", "MEM FREE/TOTAL (GiB)", "PROCS", "LABELS"],
+          nodes.map((n) => [
+            n.name,
+            n.effective,
+            n.load.toFixed(2),
+            String(n.cpus),
+            `${gib(n.memFree)}/${gib(n.memTotal)}`,
+            String(n.procs),
+            Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
+          ]),
+        ),
+      );
+    }
+    return 0;
+  } finally {
+    await kernel.close();
+  }
+}
+
+/** `oneos kill [-SIGNAL | -s SIGNAL] PID...`: signals processes wherever they run. */
+export async function killVerb(args: readonly string[], nats: string | undefined): Promise<number> {
+  let signal = "SIGTERM";
+  const pids: number[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "-s" || arg === "-n") {
+      signal = parseSignal(args[++i] ?? "");
+    } else if (/^-[A-Za-z0-9]+$/.test(arg) && pids.length === 0) {
+      signal = parseSignal(arg.slice(1));
+    } else if (/^\d+$/.test(arg)) {
+      pids.push(Number(arg));
+    } else {
+      throw new KernelError("EINVAL", `kill: ${arg}: arguments must be process IDs`);
+    }
+  }
+  if (pids.length === 0) throw new KernelError("EINVAL", "kill: usage: oneos kill [-SIGNAL] PID...");
+  const kernel = await connectKernel(nats, "oneos-kill");
+  let status = 0;
+  try {
+    for (const pid of pids) {
+      try {
+        await kernel.signal(pid, signal, userInfo().username);
+      } catch (error) {
+        process.stderr.write(`oneos: kill: ${(error as Error).message}\n`);
+        status = 1;
+      }
+    }
+  } finally {
+    await kernel.close();
+  }
+  return status;
+}

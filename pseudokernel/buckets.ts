@@ -1,0 +1,87 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import { decode } from "./codec.js";
+import { KernelError } from "./errors.js";
+import { BUCKETS } from "./subjects.js";
+
+/** The cluster-state buckets every runtime and client uses. */
+export interface ClusterBuckets {
+  readonly nodes: KV;
+  readonly procs: KV;
+  readonly pids: KV;
+}
+
+/**
+ * Opens the cluster-state buckets, creating them (idempotently: several runtimes start at once) when
+ * `replicas` is given. Waits a bounded time for JetStream to elect its meta leader after a cold start.
+ */
+export async function openClusterBuckets(
+  nc: NatsConnection,
+  options: { replicas?: number; timeoutMs?: number } = {},
+): Promise<ClusterBuckets> {
+  await waitForJetStream(nc, options.timeoutMs ?? 30_000);
+  const kvm = new Kvm(nc);
+  const open = async (name: string): Promise<KV> => {
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    for (;;) {
+      try {
+        return options.replicas === undefined
+          ? await kvm.open(name)
+          : await kvm.create(name, { replicas: options.replicas, history: 1 });
+      } catch (error) {
+        if (Date.now() > deadline) {
+          throw new KernelError("EIO", `cannot open bucket ${name}: ${(error as Error).message}`, { cause: error });
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  };
+  return { nodes: await open(BUCKETS.nodes), procs: await open(BUCKETS.procs), pids: await open(BUCKETS.pids) };
+}
+
+/** Resolves once this server's JetStream answers (a fresh cluster needs a few seconds to elect a leader). */
+export async function waitForJetStream(nc: NatsConnection, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const jsm = await jetstreamManager(nc, { timeout: 2000 }).catch(() => undefined);
+  for (;;) {
+    try {
+      const manager = jsm ?? (await jetstreamManager(nc, { timeout: 2000 }));
+      await manager.getAccountInfo();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new KernelError("ETIMEDOUT", `JetStream not ready after ${timeoutMs} ms: ${(error as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/**
+ * Every current value of a bucket, decoded and validated by `parse`; entries that fail validation are
+ * skipped (a hostile or stale writer cannot break `ps`).
+ */
+export async function readAll<T>(kv: KV, parse: (value: unknown) => T, timeoutMs = 5000): Promise<T[]> {
+  const status = await kv.status();
+  if (status.values === 0) return [];
+  const out: T[] = [];
+  const watcher = await kv.watch();
+  const timer = setTimeout(() => watcher.stop(), timeoutMs);
+  try {
+    for await (const entry of watcher) {
+      if (entry.operation === "PUT") {
+        try {
+          out.push(parse(decode(entry.value)));
+        } catch {
+          // skipped: not a valid record
+        }
+      }
+      if (entry.isUpdate || entry.delta === 0 || entry.delta === undefined) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    watcher.stop();
+  }
+  return out;
+}

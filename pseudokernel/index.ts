@@ -1,0 +1,46 @@
+/**
+ * The pseudokernel: the cluster's kernel as a library — process model, streams, subjects, messages,
+ * codecs, errors, and the client every other part talks to the cluster through.
+ */
+export { openClusterBuckets, readAll, waitForJetStream, type ClusterBuckets } from "./buckets.js";
+export { decode, encode } from "./codec.js";
+export {
+  BugIndicatingError,
+  ERROR_CODES,
+  fromWireError,
+  isErrorCode,
+  KernelError,
+  toWireError,
+  type ErrorCode,
+  type WireError,
+} from "./errors.js";
+export {
+  DOWN_AFTER_MS,
+  effectiveNodeState,
+  KernelClient,
+  newStreamId,
+  SUSPECT_AFTER_MS,
+} from "./kernel-client.js";
+export {
+  parseExitEvent,
+  parseNodeRecord,
+  parseNodeReply,
+  parseNodeRequest,
+  parseProcessRecord,
+  type ExitEvent,
+  type NodeRecord,
+  type NodeReply,
+  type NodeRequest,
+  type NodeState,
+  type ProcessRecord,
+  type ProcessState,
+  type SignalRequest,
+  type SpawnRequest,
+  type StdioSpec,
+} from "./messages.js";
+export { exitStatusOf, parseSignal, signalNames, signalNumber } from "./signals.js";
+export { StreamReader } from "./stream/stream-reader.js";
+export { StreamWriter } from "./stream/stream-writer.js";
+export { natsTransport, type StreamTransport } from "./stream/transport.js";
+export { BUCKETS, NODE_NAME_PATTERN, nodeSubject, streamControlSubject, streamDataSubject } from "./subjects.js";
+export { NodeTable } from "./node-table.js";

@@ -1,0 +1,222 @@
+import { toWireError, type WireError } from "./errors.js";
+import { NODE_NAME_PATTERN } from "./subjects.js";
+import { bad, int, obj, oneOf, optInt, optStr, str, strArray, strRecord, type Obj } from "./validate.js";
+
+/**
+ * The kernel API's wire messages: discriminated unions on `type`, msgpack-encoded, validated here at
+ * the edge (`parse*`) so handlers work with typed values only.
+ */
+
+/** Where one of a process's standard fds goes, as the runtime must set it up. */
+export type StdioSpec =
+  | { readonly kind: "null" }
+  /** A node-local path opened by the runtime (CloudFS paths are node-local paths too). */
+  | { readonly kind: "file"; readonly path: string; readonly mode: "r" | "w" | "a" }
+  /** A stream: `reader` for stdin (bytes flow to the process), `writer` for stdout/stderr. */
+  | { readonly kind: "stream"; readonly id: string }
+  /** stderr only: the same destination as stdout (`2>&1`). */
+  | { readonly kind: "stdout" };
+
+export interface SpawnRequest {
+  readonly type: "spawn";
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly umask: number;
+  readonly user: string;
+  readonly ppid: number;
+  readonly stdio: readonly [StdioSpec, StdioSpec, StdioSpec];
+  /** Subject on which the runtime publishes the `ExitEvent`. */
+  readonly notify: string;
+}
+
+export interface SignalRequest {
+  readonly type: "signal";
+  readonly pid: number;
+  readonly signal: string;
+  /** Who asks (for permission checks). */
+  readonly user: string;
+}
+
+export interface PingRequest {
+  readonly type: "ping";
+}
+
+export type NodeRequest = SpawnRequest | SignalRequest | PingRequest;
+
+export type NodeReply =
+  | { readonly type: "spawned"; readonly pid: number; readonly node: string }
+  | { readonly type: "signalled"; readonly pid: number }
+  | { readonly type: "pong"; readonly node: string; readonly time: number }
+  | { readonly type: "error"; readonly error: WireError };
+
+export interface ExitEvent {
+  readonly type: "exit";
+  readonly pid: number;
+  /** `$?`: exit code, or 128 + signal number. */
+  readonly status: number;
+  readonly signal?: string;
+}
+
+export type ProcessState = "running" | "stopped" | "exited" | "killed" | "lost";
+
+/** One row of the cluster's process table (KV bucket `oneos_procs`, key = pid). */
+export interface ProcessRecord {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly node: string;
+  /** OS pid on the node. */
+  readonly hostPid: number;
+  readonly user: string;
+  readonly state: ProcessState;
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  /** ms since the epoch. */
+  readonly started: number;
+  readonly ended?: number;
+  readonly status?: number;
+  readonly signal?: string;
+}
+
+export type NodeState = "ready" | "suspect" | "down" | "leaving";
+
+/** One node's heartbeat (KV bucket `oneos_nodes`, key = node name). */
+export interface NodeRecord {
+  readonly name: string;
+  readonly state: NodeState;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly nats: string;
+  /** OS pid of the runtime. */
+  readonly pid: number;
+  readonly cpus: number;
+  /** 1-minute load average. */
+  readonly load: number;
+  readonly memTotal: number;
+  readonly memFree: number;
+  /** Processes this runtime supervises now. */
+  readonly procs: number;
+  /** CloudFS mount path on the node, once mounted. */
+  readonly mount: string | null;
+  /** ms since the epoch, by the node's clock. */
+  readonly heartbeat: number;
+  readonly started: number;
+}
+
+function parseStdio(value: unknown, fd: number): StdioSpec {
+  const o = obj(value, `stdio[${fd}]`);
+  const kind = oneOf(o, "kind", ["null", "file", "stream", "stdout"] as const);
+  switch (kind) {
+    case "null":
+      return { kind };
+    case "file":
+      return { kind, path: str(o, "path"), mode: oneOf(o, "mode", ["r", "w", "a"] as const) };
+    case "stream": {
+      const id = str(o, "id", { max: 64 });
+      if (!/^[A-Za-z0-9_-]+$/.test(id)) bad("stream id: bad characters");
+      return { kind, id };
+    }
+    case "stdout":
+      if (fd !== 2) bad("stdio: only stderr can follow stdout");
+      return { kind };
+  }
+}
+
+export function parseNodeRequest(value: unknown): NodeRequest {
+  const o: Obj = obj(value, "request");
+  const type = oneOf(o, "type", ["spawn", "signal", "ping"] as const);
+  switch (type) {
+    case "spawn": {
+      const argv = strArray(o, "argv");
+      if (argv.length === 0 || argv[0] === "") bad("argv: empty");
+      const stdio = o["stdio"];
+      if (!Array.isArray(stdio) || stdio.length !== 3) bad("stdio: expected 3 entries");
+      return {
+        type,
+        argv,
+        env: strRecord(o, "env"),
+        cwd: str(o, "cwd"),
+        umask: int(o, "umask", 0, 0o777),
+        user: str(o, "user", { max: 64 }),
+        ppid: int(o, "ppid"),
+        stdio: [parseStdio(stdio[0], 0), parseStdio(stdio[1], 1), parseStdio(stdio[2], 2)],
+        notify: str(o, "notify", { max: 256 }),
+      };
+    }
+    case "signal":
+      return { type, pid: int(o, "pid", 1), signal: str(o, "signal", { max: 16 }), user: str(o, "user", { max: 64 }) };
+    case "ping":
+      return { type };
+  }
+}
+
+export function parseNodeReply(value: unknown): NodeReply {
+  const o = obj(value, "reply");
+  const type = oneOf(o, "type", ["spawned", "signalled", "pong", "error"] as const);
+  switch (type) {
+    case "spawned":
+      return { type, pid: int(o, "pid", 1), node: str(o, "node", { max: 64 }) };
+    case "signalled":
+      return { type, pid: int(o, "pid", 1) };
+    case "pong":
+      return { type, node: str(o, "node", { max: 64 }), time: int(o, "time") };
+    case "error": {
+      const e = obj(o["error"], "error");
+      return { type, error: toWireError({ code: e["code"], message: str(e, "message") }) };
+    }
+  }
+}
+
+export function parseExitEvent(value: unknown): ExitEvent {
+  const o = obj(value, "exit");
+  oneOf(o, "type", ["exit"] as const);
+  const signal = optStr(o, "signal", 16);
+  return { type: "exit", pid: int(o, "pid", 1), status: int(o, "status", 0, 255), ...(signal ? { signal } : {}) };
+}
+
+export function parseProcessRecord(value: unknown): ProcessRecord {
+  const o = obj(value, "process");
+  const ended = optInt(o, "ended");
+  const status = optInt(o, "status", 0, 255);
+  const signal = optStr(o, "signal", 16);
+  return {
+    pid: int(o, "pid", 1),
+    ppid: int(o, "ppid"),
+    node: str(o, "node", { max: 64 }),
+    hostPid: int(o, "hostPid"),
+    user: str(o, "user", { max: 64 }),
+    state: oneOf(o, "state", ["running", "stopped", "exited", "killed", "lost"] as const),
+    argv: strArray(o, "argv"),
+    cwd: str(o, "cwd"),
+    started: int(o, "started"),
+    ...(ended !== undefined ? { ended } : {}),
+    ...(status !== undefined ? { status } : {}),
+    ...(signal !== undefined ? { signal } : {}),
+  };
+}
+
+export function parseNodeRecord(value: unknown): NodeRecord {
+  const o = obj(value, "node");
+  const name = str(o, "name", { max: 64 });
+  if (!NODE_NAME_PATTERN.test(name)) bad("name: bad node name");
+  const mount = o["mount"] === null || o["mount"] === undefined ? null : str(o, "mount");
+  const num = (key: string): number => {
+    const v = o[key];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) bad(`${key}: expected a number`);
+    return v;
+  };
+  return {
+    name,
+    state: oneOf(o, "state", ["ready", "suspect", "down", "leaving"] as const),
+    labels: strRecord(o, "labels", 256),
+    nats: str(o, "nats", { max: 512 }),
+    pid: int(o, "pid"),
+    cpus: int(o, "cpus"),
+    load: num("load"),
+    memTotal: num("memTotal"),
+    memFree: num("memFree"),
+    procs: int(o, "procs"),
+    mount,
+    heartbeat: int(o, "heartbeat"),
+    started: int(o, "started"),
+  };
+}

@@ -1,0 +1,107 @@
+import { createHash, randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { describe, expect, it } from "vitest";
+import { KernelError } from "../errors.js";
+import { memoryTransport } from "./memory-transport.js";
+import { StreamReader } from "./stream-reader.js";
+import { StreamWriter } from "./stream-writer.js";
+
+function sha(buf: Buffer): string {
+  return createHash("sha256").update(buf).digest("hex");
+}
+
+async function collect(r: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of r) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
+}
+
+describe("stream", () => {
+  it("delivers bytes in order and ends with EOF over a perfect bus", async () => {
+    const bus = memoryTransport();
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const reader = new StreamReader(bus, "s1");
+    const writer = new StreamWriter(bus, "s1");
+    const got = collect(reader);
+    await pipeline(Readable.from([data.subarray(0, 1000), data.subarray(1000)]), writer);
+    expect(sha(await got)).toBe(sha(data));
+  });
+
+  it("stays byte-exact when the bus drops and duplicates messages", async () => {
+    const bus = memoryTransport({ dropRate: 0.05, duplicateRate: 0.05 });
+    const data = randomBytes(2 * 1024 * 1024);
+    const reader = new StreamReader(bus, "lossy");
+    const writer = new StreamWriter(bus, "lossy");
+    const got = collect(reader);
+    await pipeline(Readable.from(chunks(data, 50_000)), writer);
+    expect(sha(await got)).toBe(sha(data));
+    expect(bus.dropped).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("works when the writer starts before the reader subscribes", async () => {
+    const bus = memoryTransport();
+    const writer = new StreamWriter(bus, "late");
+    const done = pipeline(Readable.from([Buffer.from("hello")]), writer);
+    await new Promise((r) => setTimeout(r, 100));
+    const reader = new StreamReader(bus, "late");
+    expect((await collect(reader)).toString()).toBe("hello");
+    await done;
+  });
+
+  it("never lets the writer run more than a window ahead of a stalled consumer", async () => {
+    const bus = memoryTransport();
+    const window = 256 * 1024;
+    const reader = new StreamReader(bus, "slow", { windowBytes: window });
+    const writer = new StreamWriter(bus, "slow", { highWaterMark: 16 * 1024 });
+    const source = Readable.from(chunks(Buffer.alloc(8 * 1024 * 1024), 64 * 1024));
+    void pipeline(source, writer).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300)); // nobody reads the reader meanwhile
+    expect(writer.bytesSent).toBeLessThanOrEqual(window);
+    expect(writer.bytesSent).toBeGreaterThan(0);
+    reader.destroy();
+    writer.destroy();
+  });
+
+  it("fails the writer with EPIPE when the reader goes away", async () => {
+    const bus = memoryTransport();
+    const reader = new StreamReader(bus, "gone");
+    const writer = new StreamWriter(bus, "gone");
+    const failed = new Promise<unknown>((resolve) => writer.on("error", resolve));
+    const endless = new Readable({ read() { this.push(Buffer.alloc(65536)); } });
+    endless.pipe(writer);
+    reader.once("data", () => reader.destroy());
+    const error = await failed;
+    expect(error).toBeInstanceOf(KernelError);
+    expect((error as KernelError).code).toBe("EPIPE");
+    endless.destroy();
+  });
+
+  it("fails the reader with ECONNRESET when the writer aborts", async () => {
+    const bus = memoryTransport();
+    const reader = new StreamReader(bus, "abort");
+    const writer = new StreamWriter(bus, "abort");
+    const failed = new Promise<unknown>((resolve) => reader.on("error", resolve));
+    writer.on("error", () => undefined); // the writer's own abort is the point of the test
+    reader.resume();
+    writer.write(Buffer.from("partial"));
+    await new Promise((r) => setTimeout(r, 50));
+    writer.destroy(new Error("producer's node lost"));
+    const error = (await failed) as KernelError;
+    expect(error.code).toBe("ECONNRESET");
+    expect(error.message).toContain("producer's node lost");
+  });
+
+  it("an empty stream ends cleanly", async () => {
+    const bus = memoryTransport();
+    const reader = new StreamReader(bus, "empty");
+    const writer = new StreamWriter(bus, "empty");
+    writer.end();
+    expect((await collect(reader)).length).toBe(0);
+    await new Promise<void>((resolve) => writer.on("finish", resolve));
+  });
+});
+
+function* chunks(data: Buffer, size: number): Generator<Buffer> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}

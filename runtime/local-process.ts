@@ -1,0 +1,175 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { open, stat, type FileHandle } from "node:fs/promises";
+import type { Readable, Writable } from "node:stream";
+import {
+  exitStatusOf,
+  KernelError,
+  StreamReader,
+  StreamWriter,
+  type SpawnRequest,
+  type StdioSpec,
+  type StreamTransport,
+} from "../pseudokernel/index.js";
+import { lookupCommand } from "./command-lookup.js";
+import { closeFd, osPipe, pipeSocket } from "./os-pipe.js";
+
+/** How a local process ended. */
+export interface LocalExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** `$?` as bash reports it. */
+  readonly status: number;
+}
+
+/**
+ * One child process of this runtime with its stdio wired to streams and files.
+ *
+ * The child gets its own process group (so a signal reaches everything it started, as a job's
+ * process group does in a shell). Its stdout/stderr are piped into stream writers: when a reader stops
+ * reading, the writer holds back credit and the child blocks in write(2); when a reader goes away, the
+ * read end of the child's pipe is closed and the child gets SIGPIPE.
+ */
+export class LocalProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<LocalExit>;
+  #streams: (StreamReader | StreamWriter)[];
+
+  private constructor(child: ChildProcess, streams: (StreamReader | StreamWriter)[]) {
+    this.child = child;
+    this.#streams = streams;
+    this.exited = new Promise((resolve) => {
+      child.once("exit", (code, signal) => resolve({ code, signal, status: exitStatusOf(code, signal) }));
+    });
+  }
+
+  get hostPid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  /** Signals the child's whole process group. */
+  signal(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.hostPid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ESRCH") throw new KernelError("ESRCH", "no such process");
+      throw error;
+    }
+  }
+
+  /** Tears down every stream of the process (its node is leaving). */
+  abortStreams(reason: string): void {
+    for (const s of this.#streams) s.destroy(new KernelError("ECONNRESET", reason));
+  }
+
+  static async start(request: SpawnRequest, transport: StreamTransport): Promise<LocalProcess> {
+    const cwdStat = await stat(request.cwd).catch(() => null);
+    if (cwdStat === null || !cwdStat.isDirectory()) {
+      throw new KernelError("ENOENT", `cd: ${request.cwd}: No such file or directory`);
+    }
+    const command = request.argv[0]!;
+    const path = await lookupCommand(command, request.env["PATH"] ?? process.env["PATH"] ?? "", request.cwd);
+
+    const files: FileHandle[] = [];
+    /** Descriptors that only the child keeps: closed here once it has them. */
+    const childEnds: number[] = [];
+    const streams: (StreamReader | StreamWriter)[] = [];
+    const wiring: (() => void)[] = [];
+    try {
+      const [in0, out1, err2] = request.stdio;
+      const fd0 = await this.#prepare(in0, 0, files);
+      const fd1 = await this.#prepare(out1, 1, files);
+      const fds: (number | "ignore")[] = [fd0, fd1, "ignore"];
+      if (in0.kind === "stream") {
+        const [r, w] = osPipe();
+        childEnds.push(r);
+        fds[0] = r;
+        const reader = new StreamReader(transport, in0.id);
+        streams.push(reader);
+        wiring.push(() => feedStdin(reader, pipeSocket(w, "write")));
+      }
+      if (out1.kind === "stream") {
+        const [r, w] = osPipe();
+        childEnds.push(w);
+        fds[1] = w;
+        const writer = new StreamWriter(transport, out1.id);
+        streams.push(writer);
+        wiring.push(() => drainOutput(pipeSocket(r, "read"), writer));
+      }
+      if (err2.kind === "stdout") {
+        fds[2] = fds[1]!; // 2>&1: the same pipe or file, as dup2 would make it
+      } else if (err2.kind === "stream") {
+        const [r, w] = osPipe();
+        childEnds.push(w);
+        fds[2] = w;
+        const writer = new StreamWriter(transport, err2.id);
+        streams.push(writer);
+        wiring.push(() => drainOutput(pipeSocket(r, "read"), writer));
+      } else {
+        fds[2] = await this.#prepare(err2, 2, files);
+      }
+
+      // Node has no per-spawn umask; fork(2) copies it, and spawn forks synchronously on this thread.
+      const previousUmask = process.umask(request.umask);
+      let child: ChildProcess;
+      try {
+        child = spawn(path, request.argv.slice(1), {
+          argv0: command,
+          cwd: request.cwd,
+          env: request.env,
+          stdio: fds,
+          detached: true,
+        });
+      } finally {
+        process.umask(previousUmask);
+      }
+      await new Promise<void>((resolve, reject) => {
+        child.once("spawn", resolve);
+        child.once("error", (error: NodeJS.ErrnoException) => {
+          reject(new KernelError(error.code === "EACCES" ? "EACCES" : "ENOCMD", `${command}: ${error.message}`));
+        });
+      });
+      for (const wire of wiring) wire();
+      return new LocalProcess(child, streams);
+    } catch (error) {
+      for (const s of streams) s.destroy(error as Error);
+      throw error;
+    } finally {
+      // The child has its own copies of these descriptors now.
+      for (const fd of childEnds) closeFd(fd);
+      await Promise.all(files.map((f) => f.close().catch(() => undefined)));
+    }
+  }
+
+  static async #prepare(spec: StdioSpec, fd: number, files: FileHandle[]): Promise<number | "ignore"> {
+    if (spec.kind !== "file") return "ignore";
+    try {
+      const handle = await open(spec.path, spec.mode, 0o666);
+      files.push(handle);
+      return handle.fd;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const what =
+        code === "ENOENT" ? "No such file or directory" : code === "EACCES" ? "Permission denied" : code === "EISDIR" ? "Is a directory" : String(code);
+      throw new KernelError(code === "EACCES" ? "EACCES" : "ENOENT", `${spec.path}: ${what} (fd ${fd})`);
+    }
+  }
+}
+
+/** Stream → child's stdin. A child that stops reading makes the stream hold back credit. */
+function feedStdin(reader: StreamReader, stdin: Writable): void {
+  reader.pipe(stdin);
+  // The child closed its stdin (or exited): the upstream writer must get EPIPE, as with a local pipe.
+  stdin.on("error", () => reader.destroy());
+  stdin.on("close", () => {
+    if (!reader.readableEnded) reader.destroy();
+  });
+  // The writer aborted or vanished: the child sees end of input.
+  reader.on("error", () => stdin.destroy());
+}
+
+/** Child's stdout → stream. The reader gone ⇒ we close our end of the pipe ⇒ the child gets SIGPIPE. */
+function drainOutput(source: Readable, writer: StreamWriter): void {
+  source.pipe(writer);
+  source.on("error", (error) => writer.destroy(error));
+  writer.on("error", () => source.destroy());
+}

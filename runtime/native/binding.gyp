@@ -1,0 +1,8 @@
+{
+  "targets": [
+    {
+      "target_name": "oneos_pipe",
+      "sources": ["pipe.c"]
+    }
+  ]
+}

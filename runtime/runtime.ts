@@ -1,0 +1,352 @@
+import { cpus, freemem, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import {
+  decode,
+  DOWN_AFTER_MS,
+  encode,
+  KernelError,
+  nodeSubject,
+  natsTransport,
+  openClusterBuckets,
+  parseNodeRequest,
+  parseProcessRecord,
+  parseSignal,
+  readAll,
+  toWireError,
+  type ClusterBuckets,
+  type ExitEvent,
+  type NodeRecord,
+  type NodeReply,
+  type ProcessRecord,
+  type SignalRequest,
+  type SpawnRequest,
+  type StreamTransport,
+} from "../pseudokernel/index.js";
+import { ChildRegistry, reapChildren } from "./child-registry.js";
+import { LocalProcess, type LocalExit } from "./local-process.js";
+import { NodeTable } from "../pseudokernel/index.js";
+import { PidAllocator } from "./pid-allocator.js";
+
+/** Heartbeat period; `DOWN_AFTER_MS` in the pseudokernel is four of these. */
+const HEARTBEAT_MS = 1000;
+/** An ended process stays in the table this long (for `ps -a` and for shells that missed the exit event). */
+const ENDED_RECORD_TTL_MS = 5 * 60_000;
+/** On a graceful stop, children get SIGHUP and this long to exit before SIGKILL. */
+const STOP_GRACE_MS = 2000;
+
+export interface RuntimeOptions {
+  readonly nats: string;
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Where the runtime keeps node-local state (its child registry). */
+  readonly stateDir: string;
+  /** Replicas for the cluster buckets when this runtime is the one to create them. */
+  readonly replicas?: number;
+  readonly logger: Logger;
+  /** The node's CloudFS mount path, reported in its heartbeat. */
+  readonly mount?: string | null;
+}
+
+interface Supervised {
+  readonly local: LocalProcess;
+  record: ProcessRecord;
+  /** KV writes of this record, in order. */
+  writes: Promise<unknown>;
+}
+
+/**
+ * The per-node daemon: joins NATS, claims its node name, heartbeats, spawns and supervises local
+ * processes for the cluster, and watches its peers so a lost node's processes are marked `lost`.
+ */
+export class NodeRuntime {
+  readonly name: string;
+  readonly nc: NatsConnection;
+  readonly started = Date.now();
+  #options: RuntimeOptions;
+  #buckets: ClusterBuckets;
+  #transport: StreamTransport;
+  #pids: PidAllocator;
+  #nodes: NodeTable;
+  #children: ChildRegistry;
+  #procs = new Map<number, Supervised>();
+  #subscription: Subscription | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #markedDown = new Set<string>();
+  #purgeTimers = new Set<NodeJS.Timeout>();
+  #closing = false;
+  #log: Logger;
+
+  private constructor(options: RuntimeOptions, nc: NatsConnection, buckets: ClusterBuckets, nodes: NodeTable) {
+    this.name = options.name;
+    this.nc = nc;
+    this.#options = options;
+    this.#buckets = buckets;
+    this.#transport = natsTransport(nc);
+    this.#pids = new PidAllocator(buckets.pids);
+    this.#nodes = nodes;
+    this.#children = new ChildRegistry(join(options.stateDir, "children.json"));
+    this.#log = options.logger;
+  }
+
+  static async start(options: RuntimeOptions): Promise<NodeRuntime> {
+    const reaped = await reapChildren(join(options.stateDir, "children.json"));
+    const nc = await connect({
+      servers: options.nats,
+      name: `oneos-runtime-${options.name}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+    try {
+      const buckets = await openClusterBuckets(nc, options.replicas === undefined ? {} : { replicas: options.replicas });
+      const nodes = await NodeTable.watch(buckets.nodes);
+      const runtime = new NodeRuntime(options, nc, buckets, nodes);
+      await runtime.#claimName();
+      await runtime.#markOwnLeftoversLost();
+      runtime.#serve();
+      await runtime.#heartbeat();
+      runtime.#timer = setInterval(() => void runtime.#tick(), HEARTBEAT_MS);
+      options.logger.info({ node: options.name, reaped }, "runtime ready");
+      return runtime;
+    } catch (error) {
+      await nc.close();
+      throw error;
+    }
+  }
+
+  /** Refuses to start under a name that a live runtime already heartbeats. */
+  async #claimName(): Promise<void> {
+    const entry = await this.#buckets.nodes.get(this.name);
+    if (entry === null || entry.operation !== "PUT") return;
+    try {
+      const record = decode(entry.value) as NodeRecord;
+      const fresh = Date.now() - record.heartbeat < DOWN_AFTER_MS && record.state === "ready";
+      if (fresh && record.pid !== process.pid) {
+        // Wait one heartbeat period: a runtime that just died leaves a fresh-looking record.
+        await new Promise((r) => setTimeout(r, DOWN_AFTER_MS));
+        const again = await this.#buckets.nodes.get(this.name);
+        if (again !== null && again.revision !== entry.revision) {
+          throw new KernelError("EINVAL", `node name ${this.name} is already in use by a live runtime`);
+        }
+      }
+    } catch (error) {
+      if (error instanceof KernelError) throw error;
+    }
+  }
+
+  async #markOwnLeftoversLost(): Promise<void> {
+    const records = await readAll(this.#buckets.procs, parseProcessRecord);
+    await Promise.all(
+      records
+        .filter((r) => r.node === this.name && (r.state === "running" || r.state === "stopped"))
+        .map((r) => this.#buckets.procs.put(String(r.pid), encode({ ...r, state: "lost", ended: Date.now() }))),
+    );
+  }
+
+  #serve(): void {
+    this.#subscription = this.nc.subscribe(`oneos.node.${this.name}.*`, {
+      callback: (err, msg) => {
+        if (err === null) void this.#handle(msg);
+      },
+    });
+  }
+
+  async #handle(msg: Msg): Promise<void> {
+    let reply: NodeReply;
+    try {
+      const request = parseNodeRequest(decode(msg.data));
+      if (msg.subject !== nodeSubject(this.name, request.type)) {
+        throw new KernelError("EBADMSG", `a ${request.type} request on ${msg.subject}`);
+      }
+      switch (request.type) {
+        case "spawn":
+          reply = await this.#spawn(request);
+          break;
+        case "signal":
+          reply = await this.#signal(request);
+          break;
+        case "ping":
+          reply = { type: "pong", node: this.name, time: Date.now() };
+          break;
+      }
+    } catch (error) {
+      if (!(error instanceof KernelError)) this.#log.warn({ err: error }, "request failed");
+      reply = { type: "error", error: toWireError(error) };
+    }
+    if (msg.reply !== undefined && msg.reply !== "") {
+      try {
+        msg.respond(encode(reply));
+      } catch {
+        // the connection is going away; the caller times out
+      }
+    }
+  }
+
+  async #spawn(request: SpawnRequest): Promise<NodeReply> {
+    if (this.#closing) throw new KernelError("ENONODE", `node ${this.name} is stopping`);
+    const local = await LocalProcess.start(request, this.#transport);
+    const pid = await this.#pids.allocate();
+    const record: ProcessRecord = {
+      pid,
+      ppid: request.ppid,
+      node: this.name,
+      hostPid: local.hostPid,
+      user: request.user,
+      state: "running",
+      argv: request.argv,
+      cwd: request.cwd,
+      started: Date.now(),
+    };
+    const supervised: Supervised = { local, record, writes: Promise.resolve() };
+    this.#procs.set(pid, supervised);
+    this.#children.add(local.hostPid);
+    this.#write(supervised);
+    void local.exited.then((exit) => this.#onExit(pid, exit, request.notify));
+    this.#log.debug({ pid, argv: request.argv }, "spawned");
+    return { type: "spawned", pid, node: this.name };
+  }
+
+  /** Queues a KV write of the record; writes of one process land in order. */
+  #write(supervised: Supervised): void {
+    const bytes = encode(supervised.record);
+    const key = String(supervised.record.pid);
+    supervised.writes = supervised.writes
+      .then(() => this.#buckets.procs.put(key, bytes))
+      .catch((error: unknown) => this.#log.warn({ err: error, pid: key }, "process record not written"));
+  }
+
+  #onExit(pid: number, exit: LocalExit, notify: string): void {
+    const supervised = this.#procs.get(pid);
+    if (supervised === undefined) return;
+    this.#procs.delete(pid);
+    this.#children.delete(supervised.local.hostPid);
+    supervised.record = {
+      ...supervised.record,
+      state: exit.signal !== null ? "killed" : "exited",
+      ended: Date.now(),
+      status: exit.status,
+      ...(exit.signal !== null ? { signal: exit.signal } : {}),
+    };
+    this.#write(supervised);
+    const event: ExitEvent = { type: "exit", pid, status: exit.status, ...(exit.signal !== null ? { signal: exit.signal } : {}) };
+    try {
+      this.nc.publish(notify, encode(event));
+    } catch {
+      // the caller falls back to the process table
+    }
+    const timer = setTimeout(() => {
+      this.#purgeTimers.delete(timer);
+      void this.#buckets.procs.delete(String(pid)).catch(() => undefined);
+    }, ENDED_RECORD_TTL_MS);
+    timer.unref();
+    this.#purgeTimers.add(timer);
+  }
+
+  async #signal(request: SignalRequest): Promise<NodeReply> {
+    const supervised = this.#procs.get(request.pid);
+    if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
+    if (request.user !== "root" && request.user !== supervised.record.user) {
+      throw new KernelError("EPERM", `(${request.pid}) - Operation not permitted`);
+    }
+    const signal = parseSignal(request.signal);
+    supervised.local.signal(signal);
+    const stops = signal === "SIGSTOP" || signal === "SIGTSTP" || signal === "SIGTTIN" || signal === "SIGTTOU";
+    if (stops || signal === "SIGCONT") {
+      supervised.record = { ...supervised.record, state: stops ? "stopped" : "running" };
+      this.#write(supervised);
+    }
+    return { type: "signalled", pid: request.pid };
+  }
+
+  #nodeRecord(): NodeRecord {
+    return {
+      name: this.name,
+      state: "ready",
+      labels: this.#options.labels,
+      nats: this.#options.nats,
+      pid: process.pid,
+      cpus: cpus().length,
+      load: loadavg()[0] ?? 0,
+      memTotal: totalmem(),
+      memFree: freemem(),
+      procs: this.#procs.size,
+      mount: this.#options.mount ?? null,
+      heartbeat: Date.now(),
+      started: this.started,
+    };
+  }
+
+  async #heartbeat(): Promise<void> {
+    await this.#buckets.nodes.put(this.name, encode(this.#nodeRecord()));
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#closing) return;
+    try {
+      await this.#heartbeat();
+      await this.#watchPeers();
+    } catch (error) {
+      this.#log.warn({ err: (error as Error).message }, "heartbeat failed");
+    }
+  }
+
+  /**
+   * The leader (the lowest-named node that is alive) declares silent nodes down and their processes
+   * lost. Silence is measured by our clock from the watcher, not by the peer's timestamps.
+   */
+  async #watchPeers(): Promise<void> {
+    const now = Date.now();
+    const alive = [...this.#nodes.records.values()].filter(
+      (r) => r.state === "ready" && this.#nodes.silence(r.name, now) < DOWN_AFTER_MS,
+    );
+    for (const r of alive) this.#markedDown.delete(r.name);
+    const leader = alive.map((r) => r.name).sort()[0];
+    if (leader !== this.name) return;
+    for (const record of this.#nodes.records.values()) {
+      if (record.name === this.name || record.state === "down" || this.#markedDown.has(record.name)) continue;
+      if (this.#nodes.silence(record.name, now) < DOWN_AFTER_MS) continue;
+      this.#markedDown.add(record.name);
+      this.#log.warn({ node: record.name }, "node lost");
+      await this.#buckets.nodes.put(record.name, encode({ ...record, state: "down" }));
+      const procs = await readAll(this.#buckets.procs, parseProcessRecord);
+      await Promise.all(
+        procs
+          .filter((p) => p.node === record.name && (p.state === "running" || p.state === "stopped"))
+          .map((p) => this.#buckets.procs.put(String(p.pid), encode({ ...p, state: "lost", ended: now }))),
+      );
+    }
+  }
+
+  /** Graceful stop: children get SIGHUP (then SIGKILL), the node record is removed, NATS drained. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#timer);
+    for (const t of this.#purgeTimers) clearTimeout(t);
+    this.#subscription?.unsubscribe();
+    const running = [...this.#procs.values()];
+    for (const s of running) {
+      try {
+        s.local.signal("SIGHUP");
+      } catch {
+        // already gone
+      }
+    }
+    const grace = new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref());
+    await Promise.race([Promise.all(running.map((s) => s.local.exited)), grace]);
+    for (const s of this.#procs.values()) {
+      try {
+        s.local.signal("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    await Promise.race([Promise.all(running.map((s) => s.writes)), new Promise((r) => setTimeout(r, 1000).unref())]);
+    await this.#children.close();
+    this.#nodes.stop();
+    await this.#buckets.nodes.delete(this.name).catch(() => undefined);
+    await this.nc.drain().catch(() => this.nc.close());
+    this.#log.info({ node: this.name }, "runtime stopped");
+  }
+}

@@ -1,0 +1,286 @@
+import type { Readable, Writable } from "node:stream";
+import { createInbox, type Subscription } from "@nats-io/transport-node";
+import {
+  decode,
+  effectiveNodeState,
+  encode,
+  KernelError,
+  newStreamId,
+  NodeTable,
+  parseExitEvent,
+  type ExitEvent,
+  type KernelClient,
+  type SpawnRequest,
+  type StdioSpec,
+  type StreamReader,
+} from "../pseudokernel/index.js";
+import { placeProcess, type Candidate } from "../scheduler/index.js";
+import {
+  LaunchError,
+  type ExitStatus,
+  type Executor,
+  type InputSpec,
+  type LaunchRequest,
+  type OutputSpec,
+  type PipeHandle,
+  type ProcessHandle,
+  type ShellFs,
+} from "./executor.js";
+import { localFs } from "./local-executor.js";
+
+/** While waiting for an exit event, the process table is checked this often (the event may be lost). */
+const EXIT_POLL_MS = 2000;
+
+export interface ClusterExecutorOptions {
+  readonly user: string;
+  /** Cluster PID of the shell, as the parent of what it launches. */
+  readonly ppid?: number;
+  /** The file system the shell itself sees (cd, globbing, builtin redirections). */
+  readonly fs?: ShellFs;
+}
+
+/**
+ * Runs the shell's simple commands on cluster nodes: places each one, asks the node's runtime to spawn
+ * it, and connects its stdio. A pipe between two remote commands is one stream between their runtimes;
+ * the shell is in the data path only for what it consumes or produces itself.
+ */
+export class ClusterExecutor implements Executor {
+  readonly fs: ShellFs;
+  #kernel: KernelClient;
+  #options: ClusterExecutorOptions;
+  #table: NodeTable;
+  /** Processes this executor started per node and not yet seen exit: heartbeats lag behind. */
+  #pending = new Map<string, number>();
+
+  private constructor(kernel: KernelClient, table: NodeTable, options: ClusterExecutorOptions) {
+    this.#kernel = kernel;
+    this.#table = table;
+    this.#options = options;
+    this.fs = options.fs ?? localFs;
+  }
+
+  static async create(kernel: KernelClient, options: ClusterExecutorOptions): Promise<ClusterExecutor> {
+    const table = await NodeTable.watch(kernel.buckets.nodes);
+    const executor = new ClusterExecutor(kernel, table, options);
+    // The first watcher values arrive asynchronously: wait briefly so placement sees the cluster.
+    const deadline = Date.now() + 3000;
+    while (table.records.size === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return executor;
+  }
+
+  close(): void {
+    this.#table.stop();
+  }
+
+  createPipe(): PipeHandle {
+    return { id: newStreamId() };
+  }
+
+  pipeWriter(pipe: PipeHandle): Writable {
+    return this.#kernel.writer(pipe.id);
+  }
+
+  pipeReader(pipe: PipeHandle): Readable {
+    return this.#kernel.reader(pipe.id);
+  }
+
+  async nodes(): Promise<string[]> {
+    const now = Date.now();
+    return [...this.#table.records.values()]
+      .filter((r) => effectiveNodeState(r, now) === "ready")
+      .map((r) => r.name)
+      .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+  }
+
+  #place(request: LaunchRequest): string {
+    const now = Date.now();
+    const candidates: Candidate[] = [...this.#table.records.values()].map((record) => ({
+      record,
+      state: effectiveNodeState(record, now),
+      pending: this.#pending.get(record.name) ?? 0,
+    }));
+    try {
+      return placeProcess(request.placement, candidates);
+    } catch (error) {
+      if (error instanceof KernelError) {
+        throw new LaunchError(error.code === "ENONODE" ? "ENONODE" : "EPLACE", error.message, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async launch(request: LaunchRequest): Promise<ProcessHandle> {
+    const node = this.#place(request);
+    const cleanups: (() => void)[] = [];
+    const outputs: Promise<string | undefined>[] = [];
+    const stdinSpec = this.#input(request.stdin, cleanups);
+    const stdoutSpec = this.#output(request.stdout, outputs);
+    const stderrSpec: StdioSpec =
+      request.stderr.kind === "stdout" ? { kind: "stdout" } : this.#output(request.stderr, outputs);
+
+    const notify = createInbox("_INBOX.oneos");
+    let resolveExit: (event: ExitEvent) => void = () => undefined;
+    const exitEvent = new Promise<ExitEvent>((resolve) => (resolveExit = resolve));
+    const sub: Subscription = this.#kernel.nc.subscribe(notify, {
+      max: 1,
+      callback: (err, msg) => {
+        if (err !== null) return;
+        try {
+          resolveExit(parseExitEvent(decode(msg.data)));
+        } catch {
+          // not an exit event: ignored
+        }
+      },
+    });
+    const spawn: SpawnRequest = {
+      type: "spawn",
+      argv: request.argv,
+      env: request.env,
+      cwd: request.cwd,
+      umask: request.umask,
+      user: this.#options.user,
+      ppid: this.#options.ppid ?? 0,
+      stdio: [stdinSpec, stdoutSpec, stderrSpec],
+      notify,
+    };
+    let pid: number;
+    try {
+      const reply = await this.#kernel.request(node, spawn);
+      if (reply.type !== "spawned") throw new KernelError("EIO", `unexpected reply ${reply.type}`);
+      pid = reply.pid;
+    } catch (error) {
+      sub.unsubscribe();
+      for (const cleanup of cleanups) cleanup();
+      throw toLaunchError(error, request.argv[0] ?? "");
+    }
+    this.#pending.set(node, (this.#pending.get(node) ?? 0) + 1);
+    const kernel = this.#kernel;
+    const exited = this.#followExit(pid, node, exitEvent).finally(() => {
+      sub.unsubscribe();
+      this.#pending.set(node, Math.max(0, (this.#pending.get(node) ?? 1) - 1));
+    });
+    const finished = (async (): Promise<ExitStatus> => {
+      const status = await exited;
+      // The process is gone: nothing more will read what the shell was feeding it.
+      for (const cleanup of cleanups) cleanup();
+      const problems = (await Promise.all(outputs)).filter((p): p is string => p !== undefined);
+      if (status.message === undefined && problems.length > 0 && status.status !== 0) {
+        return { ...status, message: problems[0]! };
+      }
+      return status;
+    })();
+    return {
+      pid,
+      node,
+      wait: () => finished,
+      async signal(signal: string) {
+        await kernel.request(node, { type: "signal", pid, signal, user: spawn.user });
+      },
+    };
+  }
+
+  /** Resolves with the exit status from the runtime's event, or from the process table if it was lost. */
+  async #followExit(pid: number, node: string, event: Promise<ExitEvent>): Promise<ExitStatus> {
+    for (;;) {
+      const winner = await Promise.race([event, new Promise<null>((r) => setTimeout(() => r(null), EXIT_POLL_MS))]);
+      if (winner !== null) return winner.signal !== undefined ? { status: winner.status, signal: winner.signal } : { status: winner.status };
+      const record = await this.#kernel.process(pid).catch(() => null);
+      if (record !== null && (record.state === "exited" || record.state === "killed") && record.status !== undefined) {
+        return record.signal !== undefined ? { status: record.status, signal: record.signal } : { status: record.status };
+      }
+      const nodeRecord = this.#table.records.get(node);
+      const nodeGone = nodeRecord === undefined || effectiveNodeState(nodeRecord, Date.now()) === "down";
+      if (record?.state === "lost" || (nodeGone && record?.state !== "running")) {
+        return { status: 255, message: `process ${pid} lost: node ${node} is down` };
+      }
+    }
+  }
+
+  #input(spec: InputSpec, cleanups: (() => void)[]): StdioSpec {
+    switch (spec.kind) {
+      case "null":
+        return { kind: "null" };
+      case "file":
+        return { kind: "file", path: spec.path, mode: "r" };
+      case "pipe":
+        return { kind: "stream", id: spec.pipe.id };
+      case "readable": {
+        const id = newStreamId();
+        const writer = this.#kernel.writer(id);
+        writer.on("error", () => spec.stream.unpipe(writer));
+        if (spec.stream.readableEnded) {
+          writer.end();
+        } else {
+          spec.stream.pipe(writer);
+        }
+        cleanups.push(() => {
+          spec.stream.unpipe(writer);
+          if (!writer.writableEnded) writer.destroy();
+        });
+        return { kind: "stream", id };
+      }
+    }
+  }
+
+  #output(spec: OutputSpec, outputs: Promise<string | undefined>[]): StdioSpec {
+    switch (spec.kind) {
+      case "null":
+        return { kind: "null" };
+      case "file":
+        return { kind: "file", path: spec.path, mode: spec.append ? "a" : "w" };
+      case "pipe":
+        return { kind: "stream", id: spec.pipe.id };
+      case "stdout":
+        return { kind: "null" }; // only meaningful for stderr, handled by the caller
+      case "writable": {
+        const id = newStreamId();
+        const reader = this.#kernel.reader(id);
+        // The reader ends with the writer's EOF, or fails when the writer's node is lost.
+        outputs.push(deliver(reader, spec.stream));
+        return { kind: "stream", id };
+      }
+    }
+  }
+}
+
+/** Copies a stream into a shell-side Writable (never ending it); resolves with an error text or undefined. */
+function deliver(reader: StreamReader, sink: Writable): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    // A terminal or capture that goes away stops the stream: the process gets SIGPIPE.
+    const sinkClosed = (): void => {
+      if (!reader.readableEnded) reader.destroy();
+    };
+    const settle = (problem: string | undefined): void => {
+      sink.off("close", sinkClosed);
+      resolve(problem);
+    };
+    reader.pipe(sink, { end: false });
+    reader.once("end", () => settle(undefined));
+    reader.once("error", (error) => {
+      reader.unpipe(sink);
+      settle(error.message);
+    });
+    sink.once("close", sinkClosed);
+  });
+}
+
+function toLaunchError(error: unknown, command: string): LaunchError {
+  if (error instanceof LaunchError) return error;
+  if (error instanceof KernelError) {
+    switch (error.code) {
+      case "ENOCMD":
+        return new LaunchError("ENOCMD", `${command}: command not found`, { cause: error });
+      case "EACCES":
+        return new LaunchError("EACCES", error.message, { cause: error });
+      case "ENOENT":
+        return new LaunchError("ENOENT", error.message, { cause: error });
+      case "ENONODE":
+        return new LaunchError("ENONODE", error.message, { cause: error });
+      case "EPLACE":
+        return new LaunchError("EPLACE", error.message, { cause: error });
+      default:
+        return new LaunchError("EIO", error.message, { cause: error });
+    }
+  }
+  return new LaunchError("EIO", (error as Error).message, { cause: error });
+}
