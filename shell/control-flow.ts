@@ -18,3 +18,6 @@ export class LoopControl {
     readonly levels: number,
   ) {}
 }
+
+/** Ctrl-C reached the foreground job: the rest of the command line is not run. */
+export class InterruptRequest {}

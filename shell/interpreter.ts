@@ -2,7 +2,7 @@ import { ArithmeticError, evalArith } from "./arith.js";
 import { builtins } from "./builtins/index.js";
 import type { Builtin } from "./builtins/builtin.js";
 import type { ExecContext, ShellRuntime } from "./context.js";
-import { ExitRequest, LoopControl, ReturnRequest } from "./control-flow.js";
+import { ExitRequest, InterruptRequest, LoopControl, ReturnRequest } from "./control-flow.js";
 import type { Executor } from "./executor.js";
 import { Expander, ExpansionError } from "./expand.js";
 import { CaptureSink, openOutput, writeTo, type IoTable } from "./io.js";
@@ -66,6 +66,8 @@ export class Interpreter implements ShellRuntime {
   readonly #options: InterpreterOptions;
   readonly #builtins: ReadonlyMap<string, Builtin> = builtins;
   #foreground: ProcessGroup | null = null;
+  /** The foreground group Ctrl-C was sent to: the rest of its command line is abandoned, as in bash. */
+  #interrupted: ProcessGroup | null = null;
 
   constructor(options: InterpreterOptions) {
     this.#options = options;
@@ -96,15 +98,21 @@ export class Interpreter implements ShellRuntime {
       return { status, exit: false };
     } catch (err: unknown) {
       if (err instanceof ExitRequest) return { status: err.status, exit: true };
+      if (err instanceof InterruptRequest) {
+        this.state.lastStatus = 130;
+        return { status: 130, exit: false };
+      }
       if (err instanceof LoopControl || err instanceof ReturnRequest) return { status: this.state.lastStatus, exit: false };
       throw err;
     } finally {
       this.#foreground = null;
+      this.#interrupted = null;
     }
   }
 
   /** Sends a signal to every process of the foreground job (Ctrl-C). */
   async interrupt(signal = "SIGINT"): Promise<void> {
+    if (signal === "SIGINT" || signal === "SIGQUIT") this.#interrupted = this.#foreground;
     await this.#foreground?.signal(signal);
   }
 
@@ -128,7 +136,10 @@ export class Interpreter implements ShellRuntime {
 
   async runStmts(stmts: readonly Stmt[], ctx: ExecContext): Promise<number> {
     let status = 0;
-    for (const stmt of stmts) status = await this.runStmt(stmt, ctx);
+    for (const stmt of stmts) {
+      status = await this.runStmt(stmt, ctx);
+      if (this.#interrupted !== null && this.#interrupted === ctx.group) throw new InterruptRequest();
+    }
     return status;
   }
 
