@@ -241,3 +241,13 @@ function runBash(command: string): { stdout: string; status: number } {
   // C-style for loops are bash, not sh.
   return runSh(`bash -c '${command.replace(/'/g, "'\\''")}'`);
 }
+
+describe("pipes are closed when a stage cannot start", () => {
+  it("does not hang on expansion, redirection or launch failures inside a pipeline", async () => {
+    const run = await runOneos(
+      "echo ${x:?gone} | cat; cat < /nonexistent | cat; echo hi > /nonexistent/x | cat; nosuch |& cat; seq 1 3 | nosuch; echo end",
+    );
+    expect(run.stdout).toBe("end\n");
+    expect(run.stderr.split("\n").length).toBe(6);
+  });
+});

@@ -164,13 +164,10 @@ export class Interpreter implements ShellRuntime {
   async printError(ctx: ExecContext, message: string): Promise<void> {
     const text = `oneos: ${message}\n`;
     const spec = ctx.io.stderr;
-    if (spec.kind === "pipe") {
-      // The stage owning the pipe ends it; writing must not.
-      await writeTo(this.executor.pipeWriter(spec.pipe), text);
-      return;
-    }
     try {
-      const out = await openOutput(this.executor, spec);
+      // A pipe's write end is opened once, by the stage that owns it; a message about a stage that
+      // could not start (`nosuch |& cat`) goes to the shell's own stderr instead.
+      const out = await openOutput(this.executor, spec.kind === "pipe" ? this.#io.stderr : spec);
       await writeTo(out.stream, text);
       await out.release();
     } catch {

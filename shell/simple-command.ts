@@ -26,6 +26,23 @@ export async function runSimpleCommand(
   redirs: readonly Redirect[],
   ctx: ExecContext,
 ): Promise<number> {
+  const started = { value: false };
+  try {
+    return await simpleCommand(services, call, redirs, ctx, started);
+  } catch (err: unknown) {
+    // Failed before anything took over its pipe ends (an expansion or redirection error): close them.
+    if (!started.value) await closePipes(services.runtime, ctx.io);
+    throw err;
+  }
+}
+
+async function simpleCommand(
+  services: SimpleCommandServices,
+  call: CallExpr,
+  redirs: readonly Redirect[],
+  ctx: ExecContext,
+  started: { value: boolean },
+): Promise<number> {
   const shell = services.runtime;
   const placement = placementOf(call.Args[0]);
   const words = placement === null ? call.Args : call.Args.slice(1);
@@ -41,6 +58,7 @@ export async function runSimpleCommand(
   const argv = await expander.fields(words);
   const name = argv[0];
 
+  started.value = true;
   if (name === undefined) {
     if (placement !== null) {
       await closePipes(shell, ctx.io);
@@ -48,11 +66,14 @@ export async function runSimpleCommand(
       return 2;
     }
     for (const [key, value] of assignments) ctx.state.set(key, value);
-    if (redirs.length > 0) {
-      const plan = await planRedirects(redirs, ctx.io, { expander, executor: shell.executor, cwd: ctx.state.cwd, compound: true });
-      plan.release();
+    try {
+      if (redirs.length > 0) {
+        const plan = await planRedirects(redirs, ctx.io, { expander, executor: shell.executor, cwd: ctx.state.cwd, compound: true });
+        plan.release();
+      }
+    } finally {
+      await closePipes(shell, ctx.io);
     }
-    await closePipes(shell, ctx.io);
     return lastSubstitutionStatus() ?? 0;
   }
 
@@ -63,7 +84,13 @@ export async function runSimpleCommand(
     if (builtin !== undefined) return runBuiltin(shell, builtin, argv, assignments, redirs, ctx, expander);
   }
 
-  const plan = await planRedirects(redirs, ctx.io, { expander, executor: shell.executor, cwd: ctx.state.cwd, compound: false });
+  let plan: RedirectPlan;
+  try {
+    plan = await planRedirects(redirs, ctx.io, { expander, executor: shell.executor, cwd: ctx.state.cwd, compound: false });
+  } catch (err: unknown) {
+    await closePipes(shell, ctx.io);
+    throw err;
+  }
   try {
     const env = ctx.state.environment(assignments);
     if (placement?.kind === "all") return await runEverywhere(shell, argv, env, plan.io, ctx);
@@ -193,8 +220,8 @@ async function runBuiltin(
   expander: Expander,
 ): Promise<number> {
   let plan: RedirectPlan;
-  let stdin: OpenedInput;
-  let stdout: OpenedOutput;
+  let stdin: OpenedInput | undefined;
+  let stdout: OpenedOutput | undefined;
   let stderr: OpenedOutput;
   try {
     plan = await planRedirects(redirs, ctx.io, { expander, executor: shell.executor, cwd: ctx.state.cwd, compound: false });
@@ -202,7 +229,14 @@ async function runBuiltin(
     stdout = await openOutput(shell.executor, plan.io.stdout);
     stderr = plan.io.stderr === plan.io.stdout ? stdout : await openOutput(shell.executor, plan.io.stderr);
   } catch (err: unknown) {
-    await closePipes(shell, ctx.io);
+    // Close what was opened, and the pipe ends nothing took over (each pipe end is opened once).
+    stdin?.release();
+    await stdout?.release();
+    await closePipes(shell, {
+      stdin: stdin === undefined ? ctx.io.stdin : { kind: "null" },
+      stdout: stdout === undefined ? ctx.io.stdout : { kind: "null" },
+      stderr: ctx.io.stderr === ctx.io.stdout ? { kind: "null" } : ctx.io.stderr,
+    });
     await shell.printError(ctx, describeOpenError(err));
     return 1;
   }
