@@ -53,6 +53,7 @@ export class LineDisciplineInput implements ForegroundInput {
 
   stop(): void {
     this.terminal.off("data", this.#onData);
+    if (this.terminal.isTTY === true) this.terminal.setRawMode?.(false);
     this.terminal.pause();
     this.#current?.end();
     this.#current = null;
