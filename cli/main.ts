@@ -85,7 +85,9 @@ function build(run: (work: Promise<number>) => void): Command {
 
 async function main(argv: readonly string[]): Promise<number> {
   let work: Promise<number> | undefined;
-  const program = build((w) => (work = w));
+  const program = build((w) => {
+    work = w;
+  });
   try {
     await program.parseAsync(argv as string[]);
   } catch (error) {

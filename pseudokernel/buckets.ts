@@ -14,20 +14,23 @@ export interface ClusterBuckets {
 
 /**
  * Opens the cluster-state buckets, creating them (idempotently: several runtimes start at once) when
- * `replicas` is given. Waits a bounded time for JetStream to elect its meta leader after a cold start.
+ * `replicas` is given, after waiting a bounded time for JetStream to elect its meta leader on a cold
+ * start. Without `replicas` it binds to existing buckets without asking the server anything.
  */
 export async function openClusterBuckets(
   nc: NatsConnection,
   options: { replicas?: number; timeoutMs?: number } = {},
 ): Promise<ClusterBuckets> {
-  await waitForJetStream(nc, options.timeoutMs ?? 30_000);
+  // Creating needs JetStream up; a client only binds (no request at all), so a shell starts and runs
+  // commands even while a stream elects a new leader after a lost server.
+  if (options.replicas !== undefined) await waitForJetStream(nc, options.timeoutMs ?? 30_000);
   const kvm = new Kvm(nc);
   const open = async (name: string): Promise<KV> => {
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);
     for (;;) {
       try {
         return options.replicas === undefined
-          ? await kvm.open(name)
+          ? await kvm.open(name, { bindOnly: true })
           : await kvm.create(name, { replicas: options.replicas, history: 1 });
       } catch (error) {
         if (Date.now() > deadline) {

@@ -14,14 +14,10 @@ export {
   type ErrorCode,
   type WireError,
 } from "./errors.js";
+export { effectiveNodeState, KernelClient, newStreamId } from "./kernel-client.js";
 export {
-  DOWN_AFTER_MS,
-  effectiveNodeState,
-  KernelClient,
-  newStreamId,
-  SUSPECT_AFTER_MS,
-} from "./kernel-client.js";
-export {
+  parseClusterPs,
+  parseClusterView,
   parseExitEvent,
   parseNodeRecord,
   parseNodeReply,
@@ -42,5 +38,17 @@ export { exitStatusOf, parseSignal, signalNames, signalNumber } from "./signals.
 export { StreamReader } from "./stream/stream-reader.js";
 export { StreamWriter } from "./stream/stream-writer.js";
 export { natsTransport, type StreamTransport } from "./stream/transport.js";
-export { BUCKETS, NODE_NAME_PATTERN, nodeSubject, streamControlSubject, streamDataSubject } from "./subjects.js";
-export { NodeTable } from "./node-table.js";
+export {
+  BUCKETS,
+  CLUSTER_PS_SUBJECT,
+  CLUSTER_VIEW_SUBJECT,
+  HEARTBEAT_WILDCARD,
+  heartbeatSubject,
+  NODE_NAME_PATTERN,
+  nodeSubject,
+  streamControlSubject,
+  streamDataSubject,
+} from "./subjects.js";
+export { DOWN_AFTER_MS, NodeTable, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
+export { retrying } from "./retry.js";
+export { ProcessTable, withLiveness } from "./process-table.js";

@@ -4,6 +4,8 @@ import { readAll, openClusterBuckets, type ClusterBuckets } from "./buckets.js";
 import { decode, encode } from "./codec.js";
 import { fromWireError, KernelError } from "./errors.js";
 import {
+  parseClusterPs,
+  parseClusterView,
   parseNodeRecord,
   parseNodeReply,
   parseProcessRecord,
@@ -16,13 +18,12 @@ import {
 import { StreamReader } from "./stream/stream-reader.js";
 import { StreamWriter } from "./stream/stream-writer.js";
 import { natsTransport, type StreamTransport } from "./stream/transport.js";
-import { nodeSubject } from "./subjects.js";
+import { retrying } from "./retry.js";
+import { DOWN_AFTER_MS, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
+import { withLiveness } from "./process-table.js";
+import { CLUSTER_PS_SUBJECT, CLUSTER_VIEW_SUBJECT, nodeSubject } from "./subjects.js";
 
-/** A node not heard from for this long is `suspect`; twice as long, `down`. Heartbeats come each second. */
-export const SUSPECT_AFTER_MS = 2000;
-export const DOWN_AFTER_MS = 4000;
-
-/** A node's state as a reader sees it now: its own claim, aged by the time since its last heartbeat. */
+/** A node's state judged from its stored record alone (when no runtime answers): its claim, aged. */
 export function effectiveNodeState(record: NodeRecord, now: number): NodeState {
   if (record.state !== "ready") return record.state;
   const age = now - record.heartbeat;
@@ -30,6 +31,14 @@ export function effectiveNodeState(record: NodeRecord, now: number): NodeState {
   if (age > SUSPECT_AFTER_MS) return "suspect";
   return "ready";
 }
+
+/**
+ * Reads of cluster state retry this long: after a server is lost, the buckets' streams elect new
+ * leaders in a few seconds and answer with time-outs meanwhile.
+ */
+const READ_RETRY = { timeoutMs: 15_000, what: "read cluster state" } as const;
+/** A runtime answers the view request from memory: if none does within this, fall back to the bucket. */
+const VIEW_TIMEOUT_MS = 1500;
 
 /** A fresh stream id: 96 random bits, subject-token safe. */
 export function newStreamId(): string {
@@ -75,21 +84,43 @@ export class KernelClient {
     return new KernelClient(nc, await openClusterBuckets(nc, { timeoutMs }));
   }
 
-  async nodes(): Promise<(NodeRecord & { readonly effective: NodeState })[]> {
-    const now = Date.now();
-    const records = await readAll(this.buckets.nodes, parseNodeRecord);
-    return records
-      .map((r) => ({ ...r, effective: effectiveNodeState(r, now) }))
-      .sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+  /**
+   * Every node with its state now. Asks a runtime for its view (liveness from core heartbeats, current
+   * even while JetStream elects leaders); with no runtime answering, ages the stored records.
+   */
+  async nodes(): Promise<NodeView[]> {
+    try {
+      const msg = await this.nc.request(CLUSTER_VIEW_SUBJECT, encode({ type: "view" }), { timeout: VIEW_TIMEOUT_MS });
+      return parseClusterView(decode(msg.data));
+    } catch {
+      const records = await retrying(() => readAll(this.buckets.nodes, parseNodeRecord), READ_RETRY);
+      const now = Date.now();
+      return records
+        .map((r) => ({ ...r, effective: effectiveNodeState(r, now) }))
+        .sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+    }
   }
 
+  /**
+   * The process table. A process still `running` on a node that is down is reported `lost` at once:
+   * the leader's durable mark may wait for a JetStream election, the reader need not.
+   */
   async processes(): Promise<ProcessRecord[]> {
-    const records = await readAll(this.buckets.procs, parseProcessRecord);
-    return records.sort((a, b) => a.pid - b.pid);
+    try {
+      const msg = await this.nc.request(CLUSTER_PS_SUBJECT, encode({ type: "ps" }), { timeout: VIEW_TIMEOUT_MS });
+      return parseClusterPs(decode(msg.data));
+    } catch {
+      const [records, nodes] = await Promise.all([
+        retrying(() => readAll(this.buckets.procs, parseProcessRecord), READ_RETRY),
+        this.nodes(),
+      ]);
+      const down = new Set(nodes.filter((n) => n.effective === "down").map((n) => n.name));
+      return records.map((p) => withLiveness(p, down)).sort((a, b) => a.pid - b.pid);
+    }
   }
 
   async process(pid: number): Promise<ProcessRecord | null> {
-    const entry = await this.buckets.procs.get(String(pid));
+    const entry = await retrying(() => this.buckets.procs.get(String(pid)), READ_RETRY);
     if (entry === null || entry.operation !== "PUT") return null;
     try {
       return parseProcessRecord(decode(entry.value));

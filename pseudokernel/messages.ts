@@ -220,3 +220,25 @@ export function parseNodeRecord(value: unknown): NodeRecord {
     started: int(o, "started"),
   };
 }
+
+/** The reply to a cluster-view request: every node a runtime knows, with the state it judges. */
+export function parseClusterView(value: unknown): (NodeRecord & { readonly effective: NodeState })[] {
+  const o = obj(value, "view");
+  oneOf(o, "type", ["view"] as const);
+  const nodes = o["nodes"];
+  if (!Array.isArray(nodes) || nodes.length > 10_000) bad("nodes: expected an array");
+  return nodes.map((n) => {
+    const record = parseNodeRecord(n);
+    const effective = oneOf(obj(n, "node"), "effective", ["ready", "suspect", "down", "leaving"] as const);
+    return { ...record, effective };
+  });
+}
+
+/** The reply to a cluster-ps request: the process table as one runtime mirrors it. */
+export function parseClusterPs(value: unknown): ProcessRecord[] {
+  const o = obj(value, "ps");
+  oneOf(o, "type", ["ps"] as const);
+  const procs = o["procs"];
+  if (!Array.isArray(procs) || procs.length > 100_000) bad("procs: expected an array");
+  return procs.map(parseProcessRecord);
+}

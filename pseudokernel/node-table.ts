@@ -1,49 +1,98 @@
 import type { KV } from "@nats-io/kv";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { decode } from "./codec.js";
-import { parseNodeRecord, type NodeRecord } from "./messages.js";
+import { parseNodeRecord, type NodeRecord, type NodeState } from "./messages.js";
+import { followBucket } from "./follow-bucket.js";
+import { HEARTBEAT_WILDCARD } from "./subjects.js";
+
+/** A node not heard from for this long is `suspect`; twice as long, `down`. Heartbeats come each second. */
+export const SUSPECT_AFTER_MS = 2000;
+export const DOWN_AFTER_MS = 4000;
+
+/** A node record with the state a reader judges it to be in now. */
+export type NodeView = NodeRecord & { readonly effective: NodeState };
 
 /**
- * A live copy of the nodes bucket, kept by one long-lived watcher. Tracks when each record was last
- * seen changing by OUR clock, so a node whose clock is off is not judged by its own timestamps.
+ * The cluster's nodes as one process sees them: the nodes bucket (durable: labels, the `down` marks the
+ * leader writes) merged with the core-NATS heartbeats each runtime publishes every second.
+ *
+ * Liveness comes from the core heartbeats: when a server is lost, JetStream streams led by it stall
+ * for the length of a raft election (4–9 s in nats-server 2.9), and heartbeats written to KV stall with
+ * them; core pub/sub keeps flowing through the surviving servers.
  */
 export class NodeTable {
   readonly records = new Map<string, NodeRecord>();
-  /** Local time at which each node's record last changed. */
+  /** Local time of each node's newest heartbeat. */
   readonly lastSeen = new Map<string, number>();
-  #stopped = false;
-  #stop: (() => void) | undefined;
+  #watcher: { stop(): void } | undefined;
+  #subscription: Subscription | undefined;
 
-  static async watch(kv: KV): Promise<NodeTable> {
+  /** Starts following the bucket and the heartbeats; `stop()` ends both. */
+  static watch(kv: KV, nc: NatsConnection): NodeTable {
     const table = new NodeTable();
-    const watcher = await kv.watch();
-    table.#stop = () => watcher.stop();
-    void (async () => {
-      for await (const entry of watcher) {
-        if (table.#stopped) break;
-        if (entry.operation !== "PUT") {
-          table.records.delete(entry.key);
-          table.lastSeen.delete(entry.key);
-          continue;
-        }
+    table.#subscription = nc.subscribe(HEARTBEAT_WILDCARD, {
+      callback: (err, msg) => {
+        if (err !== null) return;
         try {
-          const record = parseNodeRecord(decode(entry.value));
-          table.records.set(record.name, record);
-          table.lastSeen.set(record.name, Date.now());
+          table.apply(parseNodeRecord(decode(msg.data)), Date.now());
         } catch {
-          // not a valid node record: ignored
+          // not a valid heartbeat: ignored
         }
+      },
+    });
+    table.#watcher = followBucket(kv, (entry) => {
+      if (entry.operation !== "PUT") {
+        table.records.delete(entry.key);
+        table.lastSeen.delete(entry.key);
+        return;
       }
-    })().catch(() => undefined);
+      try {
+        const record = parseNodeRecord(decode(entry.value));
+        // A stored record is as fresh as its own timestamp says (never fresher than now).
+        table.apply(record, Math.min(Date.now(), record.heartbeat));
+      } catch {
+        // not a valid node record: ignored
+      }
+    });
     return table;
   }
 
-  /** Milliseconds since the node's record last changed, by our clock. */
+  /** Takes a record seen at local time `seenAt`, unless it is older than what we have. */
+  apply(record: NodeRecord, seenAt: number): void {
+    const current = this.records.get(record.name);
+    if (current !== undefined) {
+      const older = record.heartbeat < current.heartbeat;
+      // The leader's `down` mark carries the last heartbeat it saw: it wins over that same beat.
+      const sameBeatMarkedDown = record.heartbeat === current.heartbeat && record.state === "down";
+      if (older || (record.heartbeat === current.heartbeat && !sameBeatMarkedDown)) return;
+    }
+    this.records.set(record.name, record);
+    this.lastSeen.set(record.name, Math.max(seenAt, this.lastSeen.get(record.name) ?? 0));
+  }
+
+  /** Milliseconds since the node's newest heartbeat, by our clock. */
   silence(name: string, now: number): number {
-    return now - (this.lastSeen.get(name) ?? now);
+    return now - (this.lastSeen.get(name) ?? 0);
+  }
+
+  state(name: string, now: number): NodeState {
+    const record = this.records.get(name);
+    if (record === undefined) return "down";
+    if (record.state !== "ready") return record.state;
+    const silence = this.silence(name, now);
+    if (silence > DOWN_AFTER_MS) return "down";
+    if (silence > SUSPECT_AFTER_MS) return "suspect";
+    return "ready";
+  }
+
+  view(now: number): NodeView[] {
+    return [...this.records.values()]
+      .map((r) => ({ ...r, effective: this.state(r.name, now) }))
+      .sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
   }
 
   stop(): void {
-    this.#stopped = true;
-    this.#stop?.();
+    this.#watcher?.stop();
+    this.#subscription?.unsubscribe();
   }
 }

@@ -25,6 +25,19 @@ export function streamControlSubject(id: string): string {
 }
 
 
+/** Each runtime publishes its `NodeRecord` here every second (core NATS: liveness must not wait on JetStream). */
+export function heartbeatSubject(node: string): string {
+  return `${SUBJECT_ROOT}.heartbeat.${node}`;
+}
+
+export const HEARTBEAT_WILDCARD = `${SUBJECT_ROOT}.heartbeat.*`;
+
+/** Any runtime answers here (queue group) with its view of the cluster's nodes. */
+export const CLUSTER_VIEW_SUBJECT = `${SUBJECT_ROOT}.cluster.view`;
+
+/** Any runtime answers here (queue group) with the whole process table from its mirror. */
+export const CLUSTER_PS_SUBJECT = `${SUBJECT_ROOT}.cluster.ps`;
+
 export const BUCKETS = {
   nodes: "oneos_nodes",
   procs: "oneos_procs",

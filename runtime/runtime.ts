@@ -3,9 +3,12 @@ import { join } from "node:path";
 import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
+  CLUSTER_PS_SUBJECT,
+  CLUSTER_VIEW_SUBJECT,
   decode,
   DOWN_AFTER_MS,
   encode,
+  heartbeatSubject,
   KernelError,
   nodeSubject,
   natsTransport,
@@ -14,6 +17,7 @@ import {
   parseProcessRecord,
   parseSignal,
   readAll,
+  retrying,
   toWireError,
   type ClusterBuckets,
   type ExitEvent,
@@ -26,13 +30,15 @@ import {
 } from "../pseudokernel/index.js";
 import { ChildRegistry, reapChildren } from "./child-registry.js";
 import { LocalProcess, type LocalExit } from "./local-process.js";
-import { NodeTable } from "../pseudokernel/index.js";
+import { NodeTable, ProcessTable } from "../pseudokernel/index.js";
 import { PidAllocator } from "./pid-allocator.js";
 
 /** Heartbeat period; `DOWN_AFTER_MS` in the pseudokernel is four of these. */
 const HEARTBEAT_MS = 1000;
 /** An ended process stays in the table this long (for `ps -a` and for shells that missed the exit event). */
 const ENDED_RECORD_TTL_MS = 5 * 60_000;
+/** How long start-up waits for JetStream to answer before giving up. */
+const START_TIMEOUT_MS = 60_000;
 /** On a graceful stop, children get SIGHUP and this long to exit before SIGKILL. */
 const STOP_GRACE_MS = 2000;
 
@@ -72,13 +78,24 @@ export class NodeRuntime {
   #children: ChildRegistry;
   #procs = new Map<number, Supervised>();
   #subscription: Subscription | undefined;
+  #viewSubscription: Subscription | undefined;
+  #psSubscription: Subscription | undefined;
+  #procTable: ProcessTable;
   #timer: NodeJS.Timeout | undefined;
   #markedDown = new Set<string>();
   #purgeTimers = new Set<NodeJS.Timeout>();
   #closing = false;
+  #ticking = false;
   #log: Logger;
 
-  private constructor(options: RuntimeOptions, nc: NatsConnection, buckets: ClusterBuckets, nodes: NodeTable) {
+  private constructor(
+    options: RuntimeOptions,
+    nc: NatsConnection,
+    buckets: ClusterBuckets,
+    nodes: NodeTable,
+    procTable: ProcessTable,
+  ) {
+    this.#procTable = procTable;
     this.name = options.name;
     this.nc = nc;
     this.#options = options;
@@ -100,12 +117,14 @@ export class NodeRuntime {
     });
     try {
       const buckets = await openClusterBuckets(nc, options.replicas === undefined ? {} : { replicas: options.replicas });
-      const nodes = await NodeTable.watch(buckets.nodes);
-      const runtime = new NodeRuntime(options, nc, buckets, nodes);
-      await runtime.#claimName();
-      await runtime.#markOwnLeftoversLost();
+      const nodes = NodeTable.watch(buckets.nodes, nc);
+      const runtime = new NodeRuntime(options, nc, buckets, nodes, ProcessTable.watch(buckets.procs));
+      // A cluster that is still electing its stream leaders answers with time-outs: retry a while.
+      const settle = { timeoutMs: START_TIMEOUT_MS };
+      await retrying(() => runtime.#claimName(), { ...settle, what: "claim the node name" });
+      await retrying(() => runtime.#markOwnLeftoversLost(), { ...settle, what: "mark leftover processes" });
       runtime.#serve();
-      await runtime.#heartbeat();
+      await retrying(() => runtime.#heartbeat(), { ...settle, what: "first heartbeat" });
       runtime.#timer = setInterval(() => void runtime.#tick(), HEARTBEAT_MS);
       options.logger.info({ node: options.name, reaped }, "runtime ready");
       return runtime;
@@ -148,6 +167,31 @@ export class NodeRuntime {
     this.#subscription = this.nc.subscribe(`oneos.node.${this.name}.*`, {
       callback: (err, msg) => {
         if (err === null) void this.#handle(msg);
+      },
+    });
+    this.#psSubscription = this.nc.subscribe(CLUSTER_PS_SUBJECT, {
+      queue: "oneos-ps",
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const now = Date.now();
+        const down = new Set(this.#nodes.view(now).filter((n) => n.effective === "down").map((n) => n.name));
+        try {
+          msg.respond(encode({ type: "ps", procs: this.#procTable.list(down) }));
+        } catch {
+          // the asker went away
+        }
+      },
+    });
+    // Any one runtime answers "which nodes are alive?" from its table (queue group: one reply).
+    this.#viewSubscription = this.nc.subscribe(CLUSTER_VIEW_SUBJECT, {
+      queue: "oneos-view",
+      callback: (err, msg) => {
+        if (err !== null) return;
+        try {
+          msg.respond(encode({ type: "view", nodes: this.#nodes.view(Date.now()) }));
+        } catch {
+          // the asker went away
+        }
       },
     });
   }
@@ -277,18 +321,21 @@ export class NodeRuntime {
     };
   }
 
+  /** Core heartbeat first (liveness), then the durable record (may stall during a JetStream election). */
   async #heartbeat(): Promise<void> {
-    await this.#buckets.nodes.put(this.name, encode(this.#nodeRecord()));
+    const bytes = encode(this.#nodeRecord());
+    this.nc.publish(heartbeatSubject(this.name), bytes);
+    await this.#buckets.nodes.put(this.name, bytes);
   }
 
   async #tick(): Promise<void> {
-    if (this.#closing) return;
-    try {
-      await this.#heartbeat();
-      await this.#watchPeers();
-    } catch (error) {
-      this.#log.warn({ err: (error as Error).message }, "heartbeat failed");
-    }
+    if (this.#closing || this.#ticking) return;
+    this.#ticking = true;
+    // Independent: a heartbeat stuck behind a stream leader election must not delay loss detection.
+    const [beat, peers] = await Promise.allSettled([this.#heartbeat(), this.#watchPeers()]);
+    if (beat.status === "rejected") this.#log.warn({ err: String(beat.reason) }, "heartbeat failed");
+    if (peers.status === "rejected") this.#log.warn({ err: String(peers.reason) }, "peer check failed");
+    this.#ticking = false;
   }
 
   /**
@@ -297,24 +344,22 @@ export class NodeRuntime {
    */
   async #watchPeers(): Promise<void> {
     const now = Date.now();
-    const alive = [...this.#nodes.records.values()].filter(
-      (r) => r.state === "ready" && this.#nodes.silence(r.name, now) < DOWN_AFTER_MS,
-    );
+    const alive = [...this.#nodes.records.values()].filter((r) => this.#nodes.state(r.name, now) === "ready");
     for (const r of alive) this.#markedDown.delete(r.name);
     const leader = alive.map((r) => r.name).sort()[0];
     if (leader !== this.name) return;
     for (const record of this.#nodes.records.values()) {
-      if (record.name === this.name || record.state === "down" || this.#markedDown.has(record.name)) continue;
-      if (this.#nodes.silence(record.name, now) < DOWN_AFTER_MS) continue;
-      this.#markedDown.add(record.name);
+      if (record.name === this.name || this.#markedDown.has(record.name)) continue;
+      if (this.#nodes.state(record.name, now) !== "down") continue;
       this.#log.warn({ node: record.name }, "node lost");
-      await this.#buckets.nodes.put(record.name, encode({ ...record, state: "down" }));
-      const procs = await readAll(this.#buckets.procs, parseProcessRecord);
       await Promise.all(
-        procs
+        [...this.#procTable.records.values()]
           .filter((p) => p.node === record.name && (p.state === "running" || p.state === "stopped"))
           .map((p) => this.#buckets.procs.put(String(p.pid), encode({ ...p, state: "lost", ended: now }))),
       );
+      await this.#buckets.nodes.put(record.name, encode({ ...record, state: "down" }));
+      // Only once everything is written: a failed attempt is tried again at the next tick.
+      this.#markedDown.add(record.name);
     }
   }
 
@@ -325,6 +370,9 @@ export class NodeRuntime {
     clearInterval(this.#timer);
     for (const t of this.#purgeTimers) clearTimeout(t);
     this.#subscription?.unsubscribe();
+    this.#viewSubscription?.unsubscribe();
+    this.#psSubscription?.unsubscribe();
+    this.#procTable.stop();
     const running = [...this.#procs.values()];
     for (const s of running) {
       try {

@@ -2,7 +2,6 @@ import type { Readable, Writable } from "node:stream";
 import { createInbox, type Subscription } from "@nats-io/transport-node";
 import {
   decode,
-  effectiveNodeState,
   encode,
   KernelError,
   newStreamId,
@@ -60,9 +59,12 @@ export class ClusterExecutor implements Executor {
   }
 
   static async create(kernel: KernelClient, options: ClusterExecutorOptions): Promise<ClusterExecutor> {
-    const table = await NodeTable.watch(kernel.buckets.nodes);
+    const table = NodeTable.watch(kernel.buckets.nodes, kernel.nc);
     const executor = new ClusterExecutor(kernel, table, options);
-    // The first watcher values arrive asynchronously: wait briefly so placement sees the cluster.
+    // Heartbeats (each second) and the bucket fill the table asynchronously; a runtime's view fills it now.
+    const seeded = await kernel.nodes().catch(() => []);
+    const now = Date.now();
+    for (const node of seeded) table.apply(node, node.effective === "ready" ? now : Math.min(now, node.heartbeat));
     const deadline = Date.now() + 3000;
     while (table.records.size === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     return executor;
@@ -85,18 +87,17 @@ export class ClusterExecutor implements Executor {
   }
 
   async nodes(): Promise<string[]> {
-    const now = Date.now();
-    return [...this.#table.records.values()]
-      .filter((r) => effectiveNodeState(r, now) === "ready")
-      .map((r) => r.name)
-      .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+    return this.#table
+      .view(Date.now())
+      .filter((r) => r.effective === "ready")
+      .map((r) => r.name);
   }
 
   #place(request: LaunchRequest): string {
     const now = Date.now();
-    const candidates: Candidate[] = [...this.#table.records.values()].map((record) => ({
+    const candidates: Candidate[] = this.#table.view(now).map((record) => ({
       record,
-      state: effectiveNodeState(record, now),
+      state: record.effective,
       pending: this.#pending.get(record.name) ?? 0,
     }));
     try {
@@ -184,13 +185,17 @@ export class ClusterExecutor implements Executor {
     for (;;) {
       const winner = await Promise.race([event, new Promise<null>((r) => setTimeout(() => r(null), EXIT_POLL_MS))]);
       if (winner !== null) return winner.signal !== undefined ? { status: winner.status, signal: winner.signal } : { status: winner.status };
+      // The node's liveness first: it is known from heartbeats even while JetStream elects leaders.
+      if (this.#table.state(node, Date.now()) === "down") {
+        const final = await Promise.race([event, new Promise<null>((r) => setTimeout(() => r(null), 200))]);
+        if (final !== null) continue; // the exit event raced the loss: take it at the top of the loop
+        return { status: 255, message: `process ${pid} lost: node ${node} is down` };
+      }
       const record = await this.#kernel.process(pid).catch(() => null);
       if (record !== null && (record.state === "exited" || record.state === "killed") && record.status !== undefined) {
         return record.signal !== undefined ? { status: record.status, signal: record.signal } : { status: record.status };
       }
-      const nodeRecord = this.#table.records.get(node);
-      const nodeGone = nodeRecord === undefined || effectiveNodeState(nodeRecord, Date.now()) === "down";
-      if (record?.state === "lost" || (nodeGone && record?.state !== "running")) {
+      if (record?.state === "lost") {
         return { status: 255, message: `process ${pid} lost: node ${node} is down` };
       }
     }

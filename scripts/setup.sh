@@ -1,0 +1,63 @@
+#!/bin/sh
+# Installs what oneos needs and builds it; quick when nothing is missing. Used by ./oneos and npm test.
+#   - Debian packages: nats-server, fuse3, libfuse2 (FUSE for CloudFS), a C toolchain for the native
+#     addons (node-pty, our pipe2 addon), tmux (interactive-shell tests), git and sqlite3 (CloudFS tests).
+#   - npm packages (npm ci), the native addon, the TypeScript build.
+set -eu
+cd "$(dirname "$0")/.."
+say() { printf 'oneos setup: %s\n' "$*" >&2; }
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  say "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))"
+  exit 1
+fi
+
+# Debian packages, by the command or file each provides.
+missing=""
+need() { # need PACKAGE TEST...
+  pkg=$1; shift
+  if ! "$@" >/dev/null 2>&1; then missing="$missing $pkg"; fi
+}
+need nats-server command -v nats-server
+need fuse3 command -v fusermount3
+need libfuse2 sh -c 'ldconfig -p | grep -q "libfuse.so.2"'
+need make command -v make
+need g++ command -v g++
+need python3 command -v python3
+need tmux command -v tmux
+need git command -v git
+need sqlite3 command -v sqlite3
+need procps command -v ps
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing Debian packages:$missing"
+    say "run as root:  apt-get update && apt-get install -y$missing"
+    exit 1
+  fi
+  say "installing Debian packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  # shellcheck disable=SC2086
+  apt-get install -y -qq $missing >&2
+fi
+
+# npm packages: again whenever package-lock.json changed since the last install.
+if [ ! -f node_modules/.oneos-installed ] || [ package-lock.json -nt node_modules/.oneos-installed ]; then
+  say "installing npm packages"
+  # npm ci rejects lock files written by this npm (it omits other platforms' optional packages): install honours the lock.
+  npm install --no-audit --no-fund --loglevel=error >&2
+  touch node_modules/.oneos-installed
+fi
+
+# Native addon and TypeScript: rebuilt when any source is newer than the last build.
+if [ ! -f runtime/native/build/Release/oneos_pipe.node ] || [ runtime/native/pipe.c -nt runtime/native/build/Release/oneos_pipe.node ]; then
+  say "building the native addon"
+  npm run --silent build:native >/dev/null
+fi
+stamp=dist/.oneos-built
+if [ ! -f "$stamp" ] || [ -n "$(find pseudokernel runtime vfs-fuse scheduler shell web-desktop cluster cli bench tsconfig.json package.json -newer "$stamp" -name '*.ts' -o -newer "$stamp" -name '*.json' -o -newer "$stamp" -name '*.vue' 2>/dev/null | grep -v node_modules | head -1)" ]; then
+  say "building"
+  node node_modules/typescript/bin/tsc -p tsconfig.json
+  mkdir -p dist && touch "$stamp"
+fi

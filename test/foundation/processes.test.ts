@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually, startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
+
+interface PsRow {
+  pid: number;
+  ppid: number;
+  node: string;
+  user: string;
+  state: string;
+  command: string;
+}
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await startTestCluster();
+});
+
+afterAll(async () => {
+  await cluster?.close();
+});
+
+async function ps(all = false): Promise<PsRow[]> {
+  const r = await cluster.oneos(["ps", "--json", ...(all ? ["-a"] : [])]);
+  expect(r.status).toBe(0);
+  return JSON.parse(r.stdout) as PsRow[];
+}
+
+async function findProcess(command: string): Promise<PsRow> {
+  return await eventually(async () => (await ps()).find((p) => p.command === command), 10_000, command);
+}
+
+describe("process table", () => {
+  it("oneos nodes --json lists every node ready with labels, load and memory", async () => {
+    const r = await cluster.oneos(["nodes", "--json"]);
+    const nodes = JSON.parse(r.stdout) as { name: string; state: string; labels: object; load: number; memFree: number }[];
+    expect(nodes.map((n) => [n.name, n.state])).toEqual([
+      ["n1", "ready"],
+      ["n2", "ready"],
+      ["n3", "ready"],
+    ]);
+    for (const n of nodes) {
+      expect(n.labels).toEqual({});
+      expect(typeof n.load).toBe("number");
+      expect(n.memFree).toBeGreaterThan(0);
+    }
+  });
+
+  it("oneos cluster status --json gives name, state, nats, pid and mount", async () => {
+    const nodes = await cluster.status();
+    expect(nodes).toHaveLength(3);
+    for (const n of nodes) {
+      expect(n.state).toBe("ready");
+      expect(n.nats).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
+      expect(n.pid).toBeGreaterThan(1);
+      expect("mount" in n).toBe(true);
+    }
+  });
+
+  it("shows a running process with its node, user and command; unique cluster PIDs", async () => {
+    const job = cluster.start(["shell", "-c", "@n2 sleep 101 & @n3 sleep 102 & wait"]);
+    const a = await findProcess("sleep 101");
+    const b = await findProcess("sleep 102");
+    expect(a.node).toBe("n2");
+    expect(b.node).toBe("n3");
+    expect(a.state).toBe("running");
+    expect(a.pid).not.toBe(b.pid);
+    expect(a.user.length).toBeGreaterThan(0);
+    const text = await cluster.oneos(["ps"]);
+    expect(text.stdout).toMatch(/PID\s+PPID\s+NODE\s+USER\s+STATE\s+STIME\s+CMD/);
+    expect(text.stdout).toContain("sleep 101");
+    await cluster.oneos(["kill", "-KILL", String(a.pid), String(b.pid)]);
+    const r = await job.done;
+    expect(r.status).toBe(0); // `wait` with no operands returns 0
+  });
+
+  it("kill from another node reaches the process; the waiting shell sees 128+n", async () => {
+    const job = cluster.start(["shell", "-c", "@n3 sleep 200"]);
+    const p = await findProcess("sleep 200");
+    const k = await cluster.oneos(["kill", "-INT", String(p.pid)]);
+    expect(k.status).toBe(0);
+    const r = await job.done;
+    expect(r.status).toBe(130);
+    const after = (await ps(true)).find((x) => x.pid === p.pid);
+    expect(after?.state).toBe("killed");
+  });
+
+  it("STOP and CONT change the state; TERM ends it with 143", async () => {
+    const job = cluster.start(["shell", "-c", "@n2 sleep 300"]);
+    const p = await findProcess("sleep 300");
+    await cluster.oneos(["kill", "-STOP", String(p.pid)]);
+    await eventually(async () => ((await ps()).find((x) => x.pid === p.pid)?.state === "stopped" ? true : undefined), 5000, "stopped");
+    await cluster.oneos(["kill", "-CONT", String(p.pid)]);
+    await eventually(async () => ((await ps()).find((x) => x.pid === p.pid)?.state === "running" ? true : undefined), 5000, "running");
+    await cluster.oneos(["kill", String(p.pid)]);
+    expect((await job.done).status).toBe(143);
+  });
+
+  it("kill of a PID that does not exist fails with a clear message", async () => {
+    const r = await cluster.oneos(["kill", "999999"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/No such process/);
+  });
+
+  it("the shell's own kill builtin reaches a remote background job", async () => {
+    const r = await cluster.sh("@n2 sleep 400 & kill %1; wait %1; echo $?", { timeoutMs: 20_000 });
+    expect(r.stdout.trim().split("\n").at(-1)).toBe("143");
+  });
+});
