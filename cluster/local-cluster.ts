@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,7 +14,11 @@ const READY_TIMEOUT_MS = 90_000;
 /** A runtime asked to stop gets this long before SIGKILL. */
 const STOP_TIMEOUT_MS = 8000;
 
-const CLI_PATH = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+/** The CLI that runs a runtime: next to us when compiled; from the build when run from source (tests). */
+const CLI_PATH = ((): string => {
+  const sibling = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+  return existsSync(sibling) ? sibling : fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+})();
 
 export interface NodeStatus {
   readonly name: string;

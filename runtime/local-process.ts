@@ -62,12 +62,15 @@ export class LocalProcess {
   }
 
   static async start(request: SpawnRequest, transport: StreamTransport): Promise<LocalProcess> {
-    const cwdStat = await stat(request.cwd).catch(() => null);
+    const command = request.argv[0]!;
+    const [cwdStat, path] = await Promise.all([
+      stat(request.cwd).catch(() => null),
+      lookupCommand(command, request.env["PATH"] ?? process.env["PATH"] ?? "", request.cwd).catch((e: unknown) => e as Error),
+    ]);
     if (cwdStat === null || !cwdStat.isDirectory()) {
       throw new KernelError("ENOENT", `cd: ${request.cwd}: No such file or directory`);
     }
-    const command = request.argv[0]!;
-    const path = await lookupCommand(command, request.env["PATH"] ?? process.env["PATH"] ?? "", request.cwd);
+    if (path instanceof Error) throw path;
 
     const files: FileHandle[] = [];
     /** Descriptors that only the child keeps: closed here once it has them. */

@@ -30,7 +30,7 @@ import {
 } from "../pseudokernel/index.js";
 import { ChildRegistry, reapChildren } from "./child-registry.js";
 import { LocalProcess, type LocalExit } from "./local-process.js";
-import { NodeTable, ProcessTable } from "../pseudokernel/index.js";
+import { DirectServer, NodeTable, ProcessTable } from "../pseudokernel/index.js";
 import { PidAllocator } from "./pid-allocator.js";
 
 /** Heartbeat period; `DOWN_AFTER_MS` in the pseudokernel is four of these. */
@@ -51,6 +51,11 @@ export interface RuntimeOptions {
   /** Replicas for the cluster buckets when this runtime is the one to create them. */
   readonly replicas?: number;
   readonly logger: Logger;
+  /**
+   * Address on which this node accepts direct stream links from other nodes (default 127.0.0.1:
+   * same-machine peers only; others keep using NATS). On real machines, the node's cluster address.
+   */
+  readonly dataHost?: string;
   /** The node's CloudFS mount path, reported in its heartbeat. */
   readonly mount?: string | null;
 }
@@ -81,6 +86,7 @@ export class NodeRuntime {
   #viewSubscription: Subscription | undefined;
   #psSubscription: Subscription | undefined;
   #procTable: ProcessTable;
+  #directServer: DirectServer;
   #timer: NodeJS.Timeout | undefined;
   #markedDown = new Set<string>();
   #purgeTimers = new Set<NodeJS.Timeout>();
@@ -94,13 +100,15 @@ export class NodeRuntime {
     buckets: ClusterBuckets,
     nodes: NodeTable,
     procTable: ProcessTable,
+    directServer: DirectServer,
   ) {
     this.#procTable = procTable;
     this.name = options.name;
     this.nc = nc;
     this.#options = options;
     this.#buckets = buckets;
-    this.#transport = natsTransport(nc);
+    this.#transport = natsTransport(nc, { directServer });
+    this.#directServer = directServer;
     this.#pids = new PidAllocator(buckets.pids);
     this.#nodes = nodes;
     this.#children = new ChildRegistry(join(options.stateDir, "children.json"));
@@ -118,7 +126,8 @@ export class NodeRuntime {
     try {
       const buckets = await openClusterBuckets(nc, options.replicas === undefined ? {} : { replicas: options.replicas });
       const nodes = NodeTable.watch(buckets.nodes, nc);
-      const runtime = new NodeRuntime(options, nc, buckets, nodes, ProcessTable.watch(buckets.procs));
+      const directServer = await DirectServer.listen(options.dataHost ?? "127.0.0.1");
+      const runtime = new NodeRuntime(options, nc, buckets, nodes, ProcessTable.watch(buckets.procs), directServer);
       // A cluster that is still electing its stream leaders answers with time-outs: retry a while.
       const settle = { timeoutMs: START_TIMEOUT_MS };
       await retrying(() => runtime.#claimName(), { ...settle, what: "claim the node name" });
@@ -392,6 +401,7 @@ export class NodeRuntime {
     }
     await Promise.race([Promise.all(running.map((s) => s.writes)), new Promise((r) => setTimeout(r, 1000).unref())]);
     await this.#children.close();
+    await this.#directServer.close();
     this.#nodes.stop();
     await this.#buckets.nodes.delete(this.name).catch(() => undefined);
     await this.nc.drain().catch(() => this.nc.close());

@@ -6,7 +6,7 @@
  */
 import { KernelError, isErrorCode, type ErrorCode } from "../errors.js";
 
-export const FrameType = { data: 1, eof: 2, reset: 3, ack: 4, ping: 5 } as const;
+export const FrameType = { data: 1, eof: 2, reset: 3, ack: 4, ping: 5, offer: 6 } as const;
 
 export type Frame =
   | { readonly type: "data"; readonly offset: number; readonly payload: Buffer }
@@ -25,7 +25,9 @@ export type Frame =
       /** The reader has seen the end of the stream. */
       readonly eof: boolean;
     }
-  | { readonly type: "ping" };
+  | { readonly type: "ping" }
+  /** Reader → writer: connect here for the direct data path (see direct-link.ts). */
+  | { readonly type: "offer"; readonly host: string; readonly port: number; readonly token: Buffer };
 
 export const DATA_HEADER_BYTES = 7;
 
@@ -35,6 +37,21 @@ export function encodeData(offset: number, payload: Uint8Array): Buffer {
   frame.writeUIntBE(offset, 1, 6);
   frame.set(payload, DATA_HEADER_BYTES);
   return frame;
+}
+
+/** The 7-byte header of a data frame, for senders that write header and payload separately. */
+export function encodeDataHeader(offset: number): Buffer {
+  const header = Buffer.allocUnsafe(DATA_HEADER_BYTES);
+  header[0] = FrameType.data;
+  header.writeUIntBE(offset, 1, 6);
+  return header;
+}
+
+export function encodeOffer(host: string, port: number, token: Buffer): Buffer {
+  const head = Buffer.allocUnsafe(3);
+  head[0] = FrameType.offer;
+  head.writeUInt16BE(port, 1);
+  return Buffer.concat([head, token, Buffer.from(host, "utf8")]);
 }
 
 export function encodeEof(offset: number): Buffer {
@@ -101,6 +118,12 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     }
     case FrameType.ping:
       return { type: "ping" };
+    case FrameType.offer: {
+      if (buf.length < 3 + 16 + 1 || buf.length > 3 + 16 + 255) bad("offer length");
+      const port = buf.readUInt16BE(1);
+      if (port === 0) bad("offer port");
+      return { type: "offer", port, token: Buffer.from(buf.subarray(3, 19)), host: buf.subarray(19).toString("utf8") };
+    }
     default:
       return bad(`unknown type ${buf[0]}`);
   }

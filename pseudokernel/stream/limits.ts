@@ -37,3 +37,9 @@ export const CONNECT_TIMEOUT_MS = 20_000;
 
 /** After the end, a reader keeps answering a writer's retransmitted EOF this long. */
 export const LINGER_MS = 2000;
+
+/**
+ * A stream moves its data to a direct link (when the reader's process offers one) once it has carried
+ * this much over NATS: short streams (most stdio) never pay for a TCP connection.
+ */
+export const DIRECT_AFTER_BYTES = 1024 * 1024;

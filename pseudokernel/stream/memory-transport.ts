@@ -1,3 +1,4 @@
+import { connectDirect, type DirectServer } from "./direct-link.js";
 import type { StreamTransport } from "./transport.js";
 
 /**
@@ -5,14 +6,24 @@ import type { StreamTransport } from "./transport.js";
  * dropped or duplicated by the given probabilities, and is delivered asynchronously. For unit tests.
  */
 export function memoryTransport(
-  options: { dropRate?: number; duplicateRate?: number; random?: () => number } = {},
-): StreamTransport & { delivered: number; dropped: number } {
+  options: {
+    dropRate?: number;
+    duplicateRate?: number;
+    random?: () => number;
+    directServer?: DirectServer;
+    direct?: boolean;
+  } = {},
+): StreamTransport & { delivered: number; dropped: number; bytes: number } {
   const random = options.random ?? Math.random;
   const subscribers = new Map<string, Set<(data: Uint8Array) => void>>();
   const bus = {
+    ...(options.directServer !== undefined ? { directServer: options.directServer } : {}),
+    ...(options.direct === true ? { connectDirect } : {}),
+    bytes: 0,
     delivered: 0,
     dropped: 0,
     publish(subject: string, data: Uint8Array) {
+      bus.bytes += data.byteLength;
       const copies = random() < (options.duplicateRate ?? 0) ? 2 : 1;
       for (let i = 0; i < copies; i++) {
         if (random() < (options.dropRate ?? 0)) {

@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { KernelError } from "../errors.js";
-import { decodeFrame, encodeAck, encodeReset, PING_FRAME, type Frame } from "./frame.js";
+import { decodeFrame, encodeAck, encodeOffer, encodeReset, PING_FRAME, type Frame } from "./frame.js";
 import {
   CONNECT_TIMEOUT_MS,
   DELAYED_ACK_MS,
@@ -47,6 +47,7 @@ export class StreamReader extends Readable {
   #lastHeard = Date.now();
   #lastSent = 0;
   #lastNack = 0;
+  #offered = false;
   #ackTimer: NodeJS.Timeout | undefined;
   #tickTimer: NodeJS.Timeout;
   #lingerTimer: NodeJS.Timeout | undefined;
@@ -94,7 +95,17 @@ export class StreamReader extends Readable {
     done(error);
   }
 
+  /** Tells the writer where it may connect for the direct data path, if this process accepts links. */
+  #offerDirect(): void {
+    const server = this.#transport.directServer;
+    if (server === undefined || this.#offered) return;
+    this.#offered = true;
+    const offer = server.register(this.id, (frame) => this.#onMessage(frame));
+    this.#send(encodeOffer(offer.host, offer.port, offer.token));
+  }
+
   #close(): void {
+    if (this.#offered) this.#transport.directServer?.unregister(this.id);
     clearTimeout(this.#tickTimer);
     clearTimeout(this.#ackTimer);
     clearTimeout(this.#lingerTimer);
@@ -156,6 +167,7 @@ export class StreamReader extends Readable {
       // The writer's first word may be the ping it sends on creation: our opening credit went out
       // before it subscribed, so answer at once instead of at the next hello.
       if (frame.type === "ping") this.#sendAck(false);
+      this.#offerDirect();
     }
     switch (frame.type) {
       case "data":
@@ -172,6 +184,7 @@ export class StreamReader extends Readable {
       case "ping":
         return;
       case "ack":
+      case "offer":
         return; // not sent to a reader
     }
   }

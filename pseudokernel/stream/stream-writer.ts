@@ -1,8 +1,10 @@
 import { Writable } from "node:stream";
 import { KernelError } from "../errors.js";
-import { decodeFrame, encodeData, encodeEof, encodeReset, PING_FRAME, type Frame } from "./frame.js";
+import type { DirectLink, DirectOffer } from "./direct-link.js";
+import { decodeFrame, encodeData, encodeDataHeader, encodeEof, encodeReset, PING_FRAME, type Frame } from "./frame.js";
 import {
   CONNECT_TIMEOUT_MS,
+  DIRECT_AFTER_BYTES,
   KEEPALIVE_MS,
   MAX_FRAME_BYTES,
   PEER_TIMEOUT_MS,
@@ -50,6 +52,12 @@ export class StreamWriter extends Writable {
   #lastSent = Date.now();
   #lastProgress = Date.now();
   #timer: NodeJS.Timeout;
+  /** The reader's offer of a direct link, and where we are with it. */
+  #offer: DirectOffer | undefined;
+  #link: DirectLink | undefined;
+  #linkState: "none" | "connecting" | "switching" | "up" | "failed" = "none";
+  /** The link's socket asked us to wait for 'drain'. */
+  #linkBlocked = false;
 
   constructor(transport: StreamTransport, id: string, options: { highWaterMark?: number } = {}) {
     super({ highWaterMark: options.highWaterMark ?? WRITER_HIGH_WATER_BYTES, decodeStrings: true });
@@ -81,6 +89,7 @@ export class StreamWriter extends Writable {
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
     clearInterval(this.#timer);
+    this.#closeLink();
     if (!this.writableFinished && !(error instanceof KernelError && error.code === "EPIPE")) {
       // We stop before the end: tell the reader, so it fails instead of waiting for bytes.
       const code = error instanceof KernelError ? error.code : "ECONNRESET";
@@ -98,15 +107,75 @@ export class StreamWriter extends Writable {
     this.#transport.publish(this.#dataSubject, frame);
   }
 
+  /** One data frame, over the direct link when it is up, else over NATS. */
+  #sendData(offset: number, payload: Buffer): void {
+    if (this.#linkState === "up" && this.#link !== undefined) {
+      this.#lastSent = Date.now();
+      if (!this.#link.send(encodeDataHeader(offset), payload)) {
+        this.#linkBlocked = true;
+        this.#link.onDrain(() => {
+          this.#linkBlocked = false;
+          this.#pump();
+        });
+      }
+      return;
+    }
+    this.#send(encodeData(offset, payload));
+  }
+
+  #maybeGoDirect(): void {
+    const connect = this.#transport.connectDirect;
+    if (this.#linkState !== "none" || this.#offer === undefined || connect === undefined) return;
+    if (this.#sent < DIRECT_AFTER_BYTES) return;
+    this.#linkState = "connecting";
+    connect(this.#offer, this.id).then(
+      (link) => {
+        if (this.destroyed || this.writableFinished) return link.close();
+        this.#link = link;
+        this.#linkState = "switching";
+        link.onClose(() => this.#linkLost());
+        this.#pump();
+      },
+      () => {
+        this.#linkState = "failed"; // unreachable from here: NATS carries on
+      },
+    );
+  }
+
+  /** The link broke: everything not yet acknowledged goes again, over NATS. */
+  #linkLost(): void {
+    if (this.#linkState !== "up" && this.#linkState !== "switching") return;
+    this.#linkState = "failed";
+    this.#link = undefined;
+    this.#linkBlocked = false;
+    if (!this.destroyed && !this.writableFinished) {
+      this.#retransmit();
+      this.#pump();
+    }
+  }
+
+  #closeLink(): void {
+    const link = this.#link;
+    this.#link = undefined;
+    if (this.#linkState === "up" || this.#linkState === "switching") this.#linkState = "failed";
+    link?.close();
+  }
+
   #pump(): void {
     const pending = this.#pending;
     if (pending === undefined) return;
+    this.#maybeGoDirect();
+    if (this.#linkState === "switching") {
+      // Frames must not overtake each other across the two paths: switch once NATS has delivered all.
+      if (this.#acked < this.#sent) return;
+      this.#linkState = "up";
+    }
     let { chunk } = pending;
-    while (chunk.length > 0 && this.#sent < this.#limit) {
+    while (chunk.length > 0 && this.#sent < this.#limit && !this.#linkBlocked) {
       const n = Math.min(chunk.length, this.#limit - this.#sent, MAX_FRAME_BYTES);
       const payload = chunk.subarray(0, n);
       this.#unacked.push({ offset: this.#sent, payload });
-      this.#send(encodeData(this.#sent, payload));
+      this.#sendData(this.#sent, payload);
       this.#sent += n;
       chunk = chunk.subarray(n);
     }
@@ -120,7 +189,12 @@ export class StreamWriter extends Writable {
 
   #sendEof(): void {
     this.#eofSent = true;
-    this.#send(encodeEof(this.#sent));
+    const frame = encodeEof(this.#sent);
+    if (this.#linkState === "up" && this.#link !== undefined) {
+      this.#link.send(frame);
+    } else {
+      this.#send(frame);
+    }
   }
 
   #onMessage(data: Uint8Array): void {
@@ -143,6 +217,9 @@ export class StreamWriter extends Writable {
         this.destroy(new KernelError("EPIPE", `stream reader closed: ${frame.message}`));
         return;
       case "ping":
+        return;
+      case "offer":
+        if (this.#offer === undefined) this.#offer = { host: frame.host, port: frame.port, token: frame.token };
         return;
       case "data":
       case "eof":
@@ -170,6 +247,7 @@ export class StreamWriter extends Writable {
       this.#finishing = undefined;
       clearInterval(this.#timer);
       this.#subscription.unsubscribe();
+      this.#closeLink();
       finish?.();
       return;
     }
@@ -178,8 +256,9 @@ export class StreamWriter extends Writable {
 
   #retransmit(): void {
     this.#lastProgress = Date.now();
+    if (this.#linkState === "switching") return; // the switch waits for these acks; NATS will deliver
     for (const f of this.#unacked) {
-      if (f.offset + f.payload.length > this.#acked) this.#send(encodeData(f.offset, f.payload));
+      if (f.offset + f.payload.length > this.#acked) this.#sendData(f.offset, f.payload);
     }
     if (this.#eofSent) this.#sendEof();
   }

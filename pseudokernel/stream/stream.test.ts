@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import { KernelError } from "../errors.js";
+import { connectDirect, DirectServer } from "./direct-link.js";
 import { memoryTransport } from "./memory-transport.js";
 import { StreamReader } from "./stream-reader.js";
 import { StreamWriter } from "./stream-writer.js";
@@ -99,6 +100,60 @@ describe("stream", () => {
     writer.end();
     expect((await collect(reader)).length).toBe(0);
     await new Promise<void>((resolve) => writer.on("finish", resolve));
+  });
+});
+
+describe("direct link", () => {
+  it("moves a big stream off the bus once past the threshold, byte-exact", async () => {
+    const server = await DirectServer.listen("127.0.0.1");
+    try {
+      const bus = memoryTransport({ directServer: server, direct: true });
+      const data = randomBytes(16 * 1024 * 1024);
+      const reader = new StreamReader(bus, "direct");
+      const writer = new StreamWriter(bus, "direct");
+      const got = collect(reader);
+      await pipeline(Readable.from(chunks(data, 64 * 1024)), writer);
+      expect(sha(await got)).toBe(sha(data));
+      expect(bus.bytes).toBeLessThan(data.length / 2); // most bytes went over the link
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("falls back to the bus when the link breaks, losing nothing", async () => {
+    const server = await DirectServer.listen("127.0.0.1");
+    const bus = memoryTransport({ directServer: server, direct: true });
+    const data = randomBytes(12 * 1024 * 1024);
+    const reader = new StreamReader(bus, "broken");
+    const writer = new StreamWriter(bus, "broken");
+    const got = collect(reader);
+    let sent = 0;
+    const source = Readable.from(
+      (function* () {
+        for (const c of chunks(data, 64 * 1024)) {
+          sent += c.length;
+          if (sent === 6 * 1024 * 1024) void server.close(); // every link socket is destroyed
+          yield c;
+        }
+      })(),
+    );
+    await pipeline(source, writer);
+    expect(sha(await got)).toBe(sha(data));
+  });
+
+  it("refuses a connection that does not present the stream's token", async () => {
+    const server = await DirectServer.listen("127.0.0.1");
+    try {
+      const frames: Uint8Array[] = [];
+      const offer = server.register("tok", (f) => frames.push(f));
+      const link = await connectDirect({ ...offer, token: Buffer.alloc(16) }, "tok");
+      const closed = new Promise<void>((resolve) => link.onClose(resolve));
+      link.send(Buffer.from([5]));
+      await closed;
+      expect(frames).toHaveLength(0);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -1,0 +1,120 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { Readable, Writable } from "node:stream";
+import { promisify } from "node:util";
+import { LocalCluster } from "../cluster/index.js";
+import { KernelClient } from "../pseudokernel/index.js";
+import { ClusterExecutor, runShell } from "../shell/index.js";
+import { startLoopbackSshd } from "./lib/loopback-sshd.js";
+import { MB, median, percentile, renderTable, sampleRss, timeShell } from "./lib/measure.js";
+
+const exec = promisify(execFile);
+
+export interface FoundationBenchOptions {
+  /** Bytes pushed through each pipe (default 2 GiB). */
+  readonly bytes?: number;
+  /** Runs of each throughput row; the median is reported. */
+  readonly runs?: number;
+  /** Remote spawns timed for the latency row. */
+  readonly spawns?: number;
+}
+
+/**
+ * Issue #2's benchmark: cross-node pipe throughput next to a local pipe and an ssh pipe on loopback,
+ * remote spawn latency next to ssh's, and the runtimes' peak RSS while the pipe runs. All measured in
+ * this run, on this machine. Returns the table as printed.
+ */
+export async function runFoundationBench(options: FoundationBenchOptions = {}): Promise<string> {
+  const bytes = options.bytes ?? 2 * 1024 ** 3;
+  const runs = options.runs ?? 3;
+  const spawns = options.spawns ?? 200;
+  const mib = Math.round(bytes / 1024 ** 2);
+  const dd = `dd if=/dev/zero bs=1M count=${mib} status=none`;
+  const sink = "dd of=/dev/null bs=1M status=none";
+  const home = await mkdtemp(join(tmpdir(), "oneos-bench-"));
+  const cluster = new LocalCluster(home);
+  const sshd = await startLoopbackSshd();
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  try {
+    await cluster.up({ nodes: 3 });
+    const url = (await cluster.anyUrl())!;
+    const kernel = await KernelClient.connect(url, { name: "oneos-bench" });
+    const executor = await ClusterExecutor.create(kernel, { user: userInfo().username });
+    const shell = async (command: string): Promise<number> => {
+      const started = performance.now();
+      const status = await runShell({
+        executor,
+        env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: "/root" },
+        cwd: "/tmp",
+        home: "/root",
+        user: userInfo().username,
+        command,
+        interactive: false,
+        stdin: Readable.from([]),
+        stdout: new Writable({ write: (_c, _e, cb) => cb() }),
+        stderr: process.stderr,
+      });
+      if (status !== 0) throw new Error(`${command}: status ${status}`);
+      return performance.now() - started;
+    };
+    const mbps = (ms: number): string => `${(bytes / MB / (ms / 1000)).toFixed(0)} MB/s`;
+
+    // 1. Throughput.
+    const local: number[] = [];
+    for (let i = 0; i < runs; i++) local.push(await timeShell(`${dd} | ${sink}`));
+    const runtimes = (await cluster.status()).map((n) => n.pid ?? 0);
+    const sampler = sampleRss(runtimes);
+    const remote: number[] = [];
+    for (let i = 0; i < runs; i++) remote.push(await shell(`@n1 ${dd} | @n2 ${sink}`));
+    const peaks = sampler.stop();
+    rows.push([`local pipe (dd | dd, ${mib} MiB)`, mbps(median(local)), "1.00×"]);
+    rows.push([`oneos n1 → n2 pipe`, mbps(median(remote)), `${(median(local) / median(remote)).toFixed(2)}× of local`]);
+    let sshMs: number | undefined;
+    if ("skipped" in sshd) {
+      notes.push(`ssh rows skipped: ${sshd.skipped}`);
+    } else {
+      const ssh: number[] = [];
+      const remoteCmd = `'${sink}'`;
+      for (let i = 0; i < runs; i++) ssh.push(await timeShell(`${dd} | ssh ${sshd.sshArgs.join(" ")} ${remoteCmd}`));
+      sshMs = median(ssh);
+      rows.push([`ssh pipe on loopback`, mbps(sshMs), `oneos = ${(sshMs / median(remote)).toFixed(2)}× ssh`]);
+    }
+
+    // 2. Remote spawn latency.
+    for (let i = 0; i < 10; i++) await shell("@n2 true"); // warm-up
+    const latencies: number[] = [];
+    for (let i = 0; i < spawns; i++) latencies.push(await shell("@n2 true"));
+    rows.push([
+      `oneos \`@n2 true\` (${spawns} runs)`,
+      `p50 ${percentile(latencies, 50).toFixed(1)} ms`,
+      `p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+    ]);
+    if (!("skipped" in sshd)) {
+      const sshTrue: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const started = performance.now();
+        await exec("ssh", [...sshd.sshArgs, "true"]);
+        sshTrue.push(performance.now() - started);
+      }
+      rows.push([`ssh remote \`true\`, new connection (10 runs)`, `p50 ${median(sshTrue).toFixed(1)} ms`, `p99 ${percentile(sshTrue, 99).toFixed(1)} ms`]);
+    }
+
+    // 3. Memory.
+    rows.push([
+      "runtime peak RSS during the oneos pipe",
+      peaks.map((p, i) => `n${i + 1} ${(p / 2 ** 20).toFixed(0)} MiB`).join(", "),
+      "",
+    ]);
+    executor.close();
+    await kernel.close();
+  } finally {
+    await cluster.down({ purge: true }).catch(() => undefined);
+    if (!("skipped" in sshd)) await sshd.close();
+    await rm(home, { recursive: true, force: true });
+  }
+  const table = renderTable(["foundation (issue 2)", "figure", "ratio / note"], rows);
+  return [table, ...notes.map((n) => `note: ${n}`)].join("\n");
+}

@@ -1,0 +1,219 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { connect as tcpConnect, createServer, type Server, type Socket } from "node:net";
+import { KernelError } from "../errors.js";
+
+/**
+ * The direct data path of streams: a TCP connection from a writer's process to the reader's process
+ * that carries the same DATA/EOF frames as NATS, length-prefixed. NATS routes between servers cap a
+ * stream at ≈ 200–300 MB/s on a small machine; a direct connection does not add two server hops.
+ * Credit, acks and resets stay on NATS, so the stream's bounds and semantics do not change, and a
+ * link that breaks only means the writer goes back to NATS from the last acknowledged byte.
+ */
+
+/** What a reader's process tells the writer (over NATS) so it can connect. */
+export interface DirectOffer {
+  readonly host: string;
+  readonly port: number;
+  /** 128 random bits, one per stream: the connection must present it. */
+  readonly token: Buffer;
+}
+
+const TOKEN_BYTES = 16;
+/** The first bytes of a connection: id length, id, token. Ids are short (≤ 64). */
+const MAX_PREAMBLE_BYTES = 1 + 64 + TOKEN_BYTES;
+/** A frame larger than this on a link is a protocol violation (frames are ≤ 512 KiB + header). */
+const MAX_LINK_FRAME_BYTES = 8 * 1024 * 1024;
+/** A connection that does not finish its preamble in this long is dropped. */
+const PREAMBLE_TIMEOUT_MS = 5000;
+
+interface Registration {
+  readonly token: Buffer;
+  readonly onFrame: (frame: Uint8Array) => void;
+  socket?: Socket;
+}
+
+/** Accepts direct links for the stream readers of one process. */
+export class DirectServer {
+  readonly host: string;
+  readonly port: number;
+  #server: Server;
+  #readers = new Map<string, Registration>();
+  #sockets = new Set<Socket>();
+
+  private constructor(server: Server, host: string, port: number) {
+    this.#server = server;
+    this.host = host;
+    this.port = port;
+    server.on("connection", (socket) => this.#accept(socket));
+  }
+
+  /** Listens on `host` (port chosen by the kernel). */
+  static async listen(host: string): Promise<DirectServer> {
+    const server = createServer({ noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, host, () => resolve());
+    });
+    const address = server.address();
+    if (address === null || typeof address === "string") throw new KernelError("EIO", "direct server: no address");
+    return new DirectServer(server, host, address.port);
+  }
+
+  /** Lets a writer connect for stream `id`; frames it sends go to `onFrame`. */
+  register(id: string, onFrame: (frame: Uint8Array) => void): DirectOffer {
+    const token = randomBytes(TOKEN_BYTES);
+    this.#readers.set(id, { token, onFrame });
+    return { host: this.host, port: this.port, token };
+  }
+
+  unregister(id: string): void {
+    const registration = this.#readers.get(id);
+    this.#readers.delete(id);
+    registration?.socket?.destroy();
+  }
+
+  #accept(socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.once("close", () => this.#sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.setTimeout(PREAMBLE_TIMEOUT_MS, () => socket.destroy());
+    let registration: Registration | undefined;
+    let preamble: Buffer = Buffer.alloc(0);
+    const frames = new FrameAssembler();
+    socket.on("data", (chunk: Buffer) => {
+      if (registration === undefined) {
+        preamble = preamble.length === 0 ? chunk : Buffer.concat([preamble, chunk]);
+        const idLength = preamble[0];
+        if (idLength === undefined) return;
+        if (idLength === 0 || idLength > 64) return void socket.destroy();
+        if (preamble.length < 1 + idLength + TOKEN_BYTES) {
+          if (preamble.length > MAX_PREAMBLE_BYTES) socket.destroy();
+          return;
+        }
+        const id = preamble.subarray(1, 1 + idLength).toString("latin1");
+        const token = preamble.subarray(1 + idLength, 1 + idLength + TOKEN_BYTES);
+        const found = this.#readers.get(id);
+        if (found === undefined || found.socket !== undefined || !timingSafeEqual(found.token, token)) {
+          return void socket.destroy();
+        }
+        registration = found;
+        found.socket = socket;
+        socket.setTimeout(0);
+        chunk = preamble.subarray(1 + idLength + TOKEN_BYTES);
+      }
+      if (!frames.push(chunk, registration.onFrame)) socket.destroy();
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    this.#readers.clear();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/**
+ * Cuts a byte stream into length-prefixed frames. Chunks are kept as they come and a frame is copied
+ * once, only when it spans chunks; a frame inside one chunk is handed on without a copy.
+ */
+class FrameAssembler {
+  #chunks: Buffer[] = [];
+  #length = 0;
+
+  /** Adds a chunk and emits every whole frame; false on a malformed length. */
+  push(chunk: Buffer, emit: (frame: Uint8Array) => void): boolean {
+    if (chunk.length === 0) return true;
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+    for (;;) {
+      if (this.#length < 4) return true;
+      const size = this.#peekLength();
+      if (size === 0 || size > MAX_LINK_FRAME_BYTES) return false;
+      if (this.#length < 4 + size) return true;
+      emit(this.#take(4 + size).subarray(4));
+    }
+  }
+
+  #peekLength(): number {
+    const first = this.#chunks[0]!;
+    if (first.length >= 4) return first.readUInt32BE(0);
+    return this.#take(4, true).readUInt32BE(0);
+  }
+
+  /** The next `n` bytes; with `peek`, left in place (only used for 4 bytes). */
+  #take(n: number, peek = false): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length >= n) {
+      const out = first.subarray(0, n);
+      if (!peek) this.#consume(n);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let copied = 0;
+    for (const chunk of this.#chunks) {
+      const m = Math.min(chunk.length, n - copied);
+      chunk.copy(out, copied, 0, m);
+      copied += m;
+      if (copied === n) break;
+    }
+    if (!peek) this.#consume(n);
+    return out;
+  }
+
+  #consume(n: number): void {
+    this.#length -= n;
+    while (n > 0) {
+      const first = this.#chunks[0]!;
+      if (first.length <= n) {
+        this.#chunks.shift();
+        n -= first.length;
+      } else {
+        this.#chunks[0] = first.subarray(n);
+        n = 0;
+      }
+    }
+  }
+}
+
+/** The writer's end of a direct link. */
+export interface DirectLink {
+  /** Sends one frame made of `header` and `payload`; false when the socket wants a 'drain' first. */
+  send(header: Uint8Array, payload?: Uint8Array): boolean;
+  onDrain(callback: () => void): void;
+  /** Called once when the link breaks or is closed. */
+  onClose(callback: () => void): void;
+  close(): void;
+}
+
+/** Connects to a reader's process and presents the stream's token. */
+export async function connectDirect(offer: DirectOffer, id: string): Promise<DirectLink> {
+  const socket = tcpConnect({ host: offer.host, port: offer.port, noDelay: true });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  socket.on("error", () => socket.destroy());
+  const idBytes = Buffer.from(id, "latin1");
+  socket.write(Buffer.concat([Buffer.from([idBytes.length]), idBytes, offer.token]));
+  return {
+    send(header, payload) {
+      const prefix = Buffer.allocUnsafe(4);
+      prefix.writeUInt32BE(header.byteLength + (payload?.byteLength ?? 0));
+      socket.cork();
+      socket.write(prefix);
+      socket.write(header);
+      const ok = payload === undefined ? true : socket.write(payload);
+      socket.uncork();
+      return ok && !socket.writableNeedDrain;
+    },
+    onDrain(callback) {
+      socket.once("drain", callback);
+    },
+    onClose(callback) {
+      socket.once("close", callback);
+    },
+    close() {
+      socket.end();
+    },
+  };
+}
