@@ -13,6 +13,7 @@ export async function clusterUrl(explicit: string | undefined): Promise<string> 
   return url;
 }
 
+/** Connects to `--nats URL` or the cluster `clusterUrl` finds. */
 export async function connectKernel(explicit: string | undefined, name: string): Promise<KernelClient> {
   return await KernelClient.connect(await clusterUrl(explicit), { name });
 }

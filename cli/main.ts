@@ -47,6 +47,7 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--label <k=v>", "a label (repeatable)", collect)
     .option("--state-dir <dir>", "node-local state directory")
     .option("--replicas <n>", "replicas for cluster buckets created by this node")
+    .option("--cloudfs <mode>", "mount CloudFS: required | auto | off", "auto")
     .action((options: Parameters<typeof nodeVerb>[0]) => run(nodeVerb(options)));
 
   program.command("shell").description("the oneos shell (interactive, or -c LINE like sh -c)")

@@ -11,7 +11,12 @@ export async function nodeVerb(options: {
   label?: string[];
   stateDir?: string;
   replicas?: string;
+  cloudfs?: string;
 }): Promise<number> {
+  const cloudfs = options.cloudfs ?? "auto";
+  if (cloudfs !== "required" && cloudfs !== "auto" && cloudfs !== "off") {
+    throw new KernelError("EINVAL", `--cloudfs ${cloudfs}: expected required, auto or off`);
+  }
   if (!NODE_NAME_PATTERN.test(options.name)) {
     throw new KernelError("EINVAL", `node name '${options.name}': use letters, digits, '-' and '_'`);
   }
@@ -29,6 +34,7 @@ export async function nodeVerb(options: {
     labels,
     stateDir: options.stateDir ?? join(oneosHome(), "node", options.name),
     logger,
+    cloudfs,
     ...(replicas !== undefined ? { replicas } : {}),
   });
   await new Promise<void>((resolve) => {

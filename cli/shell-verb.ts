@@ -2,8 +2,8 @@ import { join } from "node:path";
 import { userInfo } from "node:os";
 import { oneosHome } from "../cluster/index.js";
 import { KernelError } from "../pseudokernel/index.js";
-import { ClusterExecutor, LocalExecutor, runShell } from "../shell/index.js";
-import { connectKernel } from "./find-cluster.js";
+import { ClusterExecutor, LocalExecutor, NodeFs, runShell } from "../shell/index.js";
+import { clusterUrl, connectKernel } from "./find-cluster.js";
 
 export interface ShellVerbOptions {
   readonly command?: string;
@@ -11,17 +11,19 @@ export interface ShellVerbOptions {
   readonly local?: boolean;
 }
 
-/** `oneos shell [-c LINE]`: the cluster's shell, interactive on a terminal, else like `sh -c`. */
+/**
+ * `oneos shell [-c LINE]`: the cluster's shell, interactive on a terminal, else like `sh -c`.
+ *
+ * The shell lives on a home node (the one whose NATS server it talks to): its cd, globbing and
+ * builtins' redirections see that node's view of the tree. With CloudFS, `$HOME` is `/home/USER` in
+ * CloudFS (created on first use) and the shell starts there, so every node sees the same files.
+ */
 export async function shellVerb(options: ShellVerbOptions): Promise<number> {
   const user = userInfo().username;
-  const home = process.env["HOME"] ?? userInfo().homedir;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   const interactive = options.command === undefined && process.stdin.isTTY === true;
   const common = {
-    env,
-    cwd: process.cwd(),
-    home,
     user,
     interactive,
     stdin: process.stdin,
@@ -31,23 +33,42 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
     ...(options.command !== undefined ? { command: options.command } : {}),
   };
   if (options.local === true) {
-    return await runShell({ ...common, executor: new LocalExecutor({ nodes: ["n1", "n2", "n3"] }) });
+    const home = process.env["HOME"] ?? userInfo().homedir;
+    const executor = new LocalExecutor({ nodes: ["n1", "n2", "n3"] });
+    return await runShell({ ...common, env, cwd: process.cwd(), home, executor });
   }
-  const kernel = await connectKernel(options.nats, `oneos-shell-${user}`);
-  const executor = await ClusterExecutor.create(kernel, { user });
+  const url = await clusterUrl(options.nats);
+  const kernel = await connectKernel(url, `oneos-shell-${user}`);
   try {
-    return await runShell({
-      ...common,
-      executor,
-      killPid: async (pid: number, signal: string) => {
-        await kernel.signal(pid, signal, user);
-      },
-    });
-  } catch (error) {
-    if (error instanceof KernelError) throw error;
-    throw error;
+    const nodes = (await kernel.nodes()).filter((n) => n.effective === "ready");
+    const homeNode = nodes.find((n) => n.nats === url) ?? nodes[0];
+    if (homeNode === undefined) throw new KernelError("ENONODE", `no ready node in the cluster at ${url}`);
+    const fs = new NodeFs(kernel, () => homeNode.name);
+    let home = process.env["HOME"] ?? userInfo().homedir;
+    let cwd = process.cwd();
+    if (homeNode.mount !== null) {
+      home = user === "root" ? "/home/root" : `/home/${user}`;
+      await fs.mkdirp(home);
+      cwd = home;
+      env["HOME"] = home;
+    }
+    env["PWD"] = cwd;
+    const executor = await ClusterExecutor.create(kernel, { user, fs });
+    try {
+      return await runShell({
+        ...common,
+        env,
+        cwd,
+        home,
+        executor,
+        killPid: async (pid: number, signal: string) => {
+          await kernel.signal(pid, signal, user);
+        },
+      });
+    } finally {
+      executor.close();
+    }
   } finally {
-    executor.close();
     await kernel.close();
   }
 }

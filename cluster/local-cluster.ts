@@ -99,7 +99,7 @@ export class LocalCluster {
     try {
       const child = spawn(
         process.execPath,
-        [CLI_PATH, "node", "--nats", natsUrl(node), "--name", node.name, "--state-dir", join(node.dir, "runtime"), "--replicas", String(replicas)],
+        [CLI_PATH, "node", "--nats", natsUrl(node), "--name", node.name, "--state-dir", join(node.dir, "runtime"), "--replicas", String(replicas), "--cloudfs", "required"],
         { detached: true, stdio: ["ignore", log.fd, log.fd], env: { ...process.env, ONEOS_HOME: this.home } },
       );
       await new Promise<void>((resolve, reject) => {

@@ -42,12 +42,40 @@ export interface PingRequest {
   readonly type: "ping";
 }
 
-export type NodeRequest = SpawnRequest | SignalRequest | PingRequest;
+/** A file-system question about a path as the node's processes see it (the shell's cd, globbing). */
+export interface FsRequest {
+  readonly type: "fs";
+  readonly op: "stat" | "readdir" | "mkdir";
+  readonly path: string;
+}
+
+/**
+ * Opens a file on the node and connects it to a stream: `r` → the node writes the file into stream
+ * `stream`; `w`/`a` → the node writes what arrives on `stream` into the file, then publishes a
+ * `FileClosed` event on `notify` once the file is closed (close-to-open: the writer waits for it).
+ */
+export interface OpenRequest {
+  readonly type: "open";
+  readonly path: string;
+  readonly mode: "r" | "w" | "a";
+  readonly stream: string;
+  readonly notify: string;
+}
+
+export interface FileClosed {
+  readonly type: "closed";
+  readonly error?: WireError;
+}
+
+export type NodeRequest = SpawnRequest | SignalRequest | PingRequest | FsRequest | OpenRequest;
 
 export type NodeReply =
   | { readonly type: "spawned"; readonly pid: number; readonly node: string }
   | { readonly type: "signalled"; readonly pid: number }
   | { readonly type: "pong"; readonly node: string; readonly time: number }
+  | { readonly type: "stat"; readonly exists: boolean; readonly isDirectory: boolean; readonly size: number; readonly mode: number }
+  | { readonly type: "entries"; readonly names: readonly string[] }
+  | { readonly type: "done" }
   | { readonly type: "error"; readonly error: WireError };
 
 export interface ExitEvent {
@@ -102,6 +130,17 @@ export interface NodeRecord {
   readonly started: number;
 }
 
+function streamId(id: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(id)) bad("stream id: bad characters");
+  return id;
+}
+
+function absolutePath(o: Obj): string {
+  const path = str(o, "path");
+  if (!path.startsWith("/") || path.includes("\0")) bad("path: expected an absolute path");
+  return path;
+}
+
 function parseStdio(value: unknown, fd: number): StdioSpec {
   const o = obj(value, `stdio[${fd}]`);
   const kind = oneOf(o, "kind", ["null", "file", "stream", "stdout"] as const);
@@ -110,11 +149,8 @@ function parseStdio(value: unknown, fd: number): StdioSpec {
       return { kind };
     case "file":
       return { kind, path: str(o, "path"), mode: oneOf(o, "mode", ["r", "w", "a"] as const) };
-    case "stream": {
-      const id = str(o, "id", { max: 64 });
-      if (!/^[A-Za-z0-9_-]+$/.test(id)) bad("stream id: bad characters");
-      return { kind, id };
-    }
+    case "stream":
+      return { kind, id: streamId(str(o, "id", { max: 64 })) };
     case "stdout":
       if (fd !== 2) bad("stdio: only stderr can follow stdout");
       return { kind };
@@ -123,8 +159,18 @@ function parseStdio(value: unknown, fd: number): StdioSpec {
 
 export function parseNodeRequest(value: unknown): NodeRequest {
   const o: Obj = obj(value, "request");
-  const type = oneOf(o, "type", ["spawn", "signal", "ping"] as const);
+  const type = oneOf(o, "type", ["spawn", "signal", "ping", "fs", "open"] as const);
   switch (type) {
+    case "fs":
+      return { type, op: oneOf(o, "op", ["stat", "readdir", "mkdir"] as const), path: absolutePath(o) };
+    case "open":
+      return {
+        type,
+        path: absolutePath(o),
+        mode: oneOf(o, "mode", ["r", "w", "a"] as const),
+        stream: streamId(str(o, "stream", { max: 64 })),
+        notify: str(o, "notify", { max: 256 }),
+      };
     case "spawn": {
       const argv = strArray(o, "argv");
       if (argv.length === 0 || argv[0] === "") bad("argv: empty");
@@ -151,8 +197,20 @@ export function parseNodeRequest(value: unknown): NodeRequest {
 
 export function parseNodeReply(value: unknown): NodeReply {
   const o = obj(value, "reply");
-  const type = oneOf(o, "type", ["spawned", "signalled", "pong", "error"] as const);
+  const type = oneOf(o, "type", ["spawned", "signalled", "pong", "error", "stat", "entries", "done"] as const);
   switch (type) {
+    case "stat":
+      return {
+        type,
+        exists: o["exists"] === true,
+        isDirectory: o["isDirectory"] === true,
+        size: int(o, "size"),
+        mode: int(o, "mode"),
+      };
+    case "entries":
+      return { type, names: strArray(o, "names", 1_000_000, 4096) };
+    case "done":
+      return { type };
     case "spawned":
       return { type, pid: int(o, "pid", 1), node: str(o, "node", { max: 64 }) };
     case "signalled":
@@ -241,4 +299,12 @@ export function parseClusterPs(value: unknown): ProcessRecord[] {
   const procs = o["procs"];
   if (!Array.isArray(procs) || procs.length > 100_000) bad("procs: expected an array");
   return procs.map(parseProcessRecord);
+}
+
+export function parseFileClosed(value: unknown): FileClosed {
+  const o = obj(value, "closed");
+  oneOf(o, "type", ["closed"] as const);
+  if (o["error"] === undefined || o["error"] === null) return { type: "closed" };
+  const e = obj(o["error"], "error");
+  return { type: "closed", error: toWireError({ code: e["code"], message: str(e, "message") }) };
 }

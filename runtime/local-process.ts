@@ -13,6 +13,17 @@ import {
 import { lookupCommand } from "./command-lookup.js";
 import { closeFd, osPipe, pipeSocket } from "./os-pipe.js";
 
+/** How paths look to this node's processes, and the mount namespace they run in (if any). */
+export interface ProcessView {
+  /** `/proc/PID/ns/mnt` to enter, or undefined to run in the runtime's own namespace. */
+  readonly namespace?: string | undefined;
+  /** A path as processes see it → the same file in the runtime's view. */
+  toLocal(path: string): string;
+}
+
+/** No namespace: processes see what the runtime sees. */
+export const HOST_VIEW: ProcessView = { toLocal: (path) => path };
+
 /** How a local process ended. */
 export interface LocalExit {
   readonly code: number | null;
@@ -61,11 +72,12 @@ export class LocalProcess {
     for (const s of this.#streams) s.destroy(new KernelError("ECONNRESET", reason));
   }
 
-  static async start(request: SpawnRequest, transport: StreamTransport): Promise<LocalProcess> {
+  static async start(request: SpawnRequest, transport: StreamTransport, view: ProcessView = HOST_VIEW): Promise<LocalProcess> {
     const command = request.argv[0]!;
+    const searchPath = request.env["PATH"] ?? process.env["PATH"] ?? "";
     const [cwdStat, path] = await Promise.all([
-      stat(request.cwd).catch(() => null),
-      lookupCommand(command, request.env["PATH"] ?? process.env["PATH"] ?? "", request.cwd).catch((e: unknown) => e as Error),
+      stat(view.toLocal(request.cwd)).catch(() => null),
+      lookupCommand(command, searchPath, request.cwd, (p) => view.toLocal(p)).catch((e: unknown) => e as Error),
     ]);
     if (cwdStat === null || !cwdStat.isDirectory()) {
       throw new KernelError("ENOENT", `cd: ${request.cwd}: No such file or directory`);
@@ -79,8 +91,8 @@ export class LocalProcess {
     const wiring: (() => void)[] = [];
     try {
       const [in0, out1, err2] = request.stdio;
-      const fd0 = await this.#prepare(in0, 0, files);
-      const fd1 = await this.#prepare(out1, 1, files);
+      const fd0 = await this.#prepare(in0, 0, files, view);
+      const fd1 = await this.#prepare(out1, 1, files, view);
       const fds: (number | "ignore")[] = [fd0, fd1, "ignore"];
       if (in0.kind === "stream") {
         const [r, w] = osPipe();
@@ -108,17 +120,28 @@ export class LocalProcess {
         streams.push(writer);
         wiring.push(() => drainOutput(pipeSocket(r, "read"), writer));
       } else {
-        fds[2] = await this.#prepare(err2, 2, files);
+        fds[2] = await this.#prepare(err2, 2, files, view);
       }
 
       // Node has no per-spawn umask; fork(2) copies it, and spawn forks synchronously on this thread.
+      // In the node's mount namespace (CloudFS at /home), entered by nsenter, which then execs the
+      // program in place: same pid, same process group, same exit status.
+      const namespace = view.namespace;
+      const [file, args, cwd] =
+        namespace === undefined
+          ? [path, request.argv.slice(1), request.cwd]
+          : [
+              "nsenter",
+              [`--mount=${namespace}`, `--wdns=${request.cwd}`, "--", command.includes("/") ? path : command, ...request.argv.slice(1)],
+              "/",
+            ];
       const previousUmask = process.umask(request.umask);
       let child: ChildProcess;
       try {
-        child = spawn(path, request.argv.slice(1), {
-          argv0: command,
-          cwd: request.cwd,
-          env: request.env,
+        child = spawn(file, args, {
+          argv0: namespace === undefined ? command : "nsenter",
+          cwd,
+          env: namespace === undefined || request.env["PATH"] !== undefined ? request.env : { ...request.env, PATH: searchPath },
           stdio: fds,
           detached: true,
         });
@@ -143,10 +166,10 @@ export class LocalProcess {
     }
   }
 
-  static async #prepare(spec: StdioSpec, fd: number, files: FileHandle[]): Promise<number | "ignore"> {
+  static async #prepare(spec: StdioSpec, fd: number, files: FileHandle[], view: ProcessView): Promise<number | "ignore"> {
     if (spec.kind !== "file") return "ignore";
     try {
-      const handle = await open(spec.path, spec.mode, 0o666);
+      const handle = await open(view.toLocal(spec.path), spec.mode, 0o666);
       files.push(handle);
       return handle.fd;
     } catch (error) {

@@ -29,7 +29,9 @@ import {
   type StreamTransport,
 } from "../pseudokernel/index.js";
 import { ChildRegistry, reapChildren } from "./child-registry.js";
-import { LocalProcess, type LocalExit } from "./local-process.js";
+import { FileService } from "./file-service.js";
+import { HOST_VIEW, LocalProcess, type LocalExit, type ProcessView } from "./local-process.js";
+import { NodeFilesystem } from "./node-filesystem.js";
 import { DirectServer, NodeTable, ProcessTable } from "../pseudokernel/index.js";
 import { PidAllocator } from "./pid-allocator.js";
 
@@ -56,8 +58,11 @@ export interface RuntimeOptions {
    * same-machine peers only; others keep using NATS). On real machines, the node's cluster address.
    */
   readonly dataHost?: string;
-  /** The node's CloudFS mount path, reported in its heartbeat. */
-  readonly mount?: string | null;
+  /**
+   * CloudFS: `required` (the local test cluster: fail to start without it), `auto` (mount when FUSE and
+   * root are there, else run without), `off`.
+   */
+  readonly cloudfs?: "required" | "auto" | "off";
 }
 
 interface Supervised {
@@ -87,6 +92,10 @@ export class NodeRuntime {
   #psSubscription: Subscription | undefined;
   #procTable: ProcessTable;
   #directServer: DirectServer;
+  #filesystem: NodeFilesystem | undefined;
+  #files: FileService;
+  /** What this node's processes see: CloudFS at /home inside the node's namespace, when mounted. */
+  #view: ProcessView;
   #timer: NodeJS.Timeout | undefined;
   #markedDown = new Set<string>();
   #purgeTimers = new Set<NodeJS.Timeout>();
@@ -101,7 +110,18 @@ export class NodeRuntime {
     nodes: NodeTable,
     procTable: ProcessTable,
     directServer: DirectServer,
+    filesystem: NodeFilesystem | undefined,
   ) {
+    this.#filesystem = filesystem;
+    this.#view =
+      filesystem === undefined
+        ? HOST_VIEW
+        : {
+            get namespace() {
+              return filesystem.namespace;
+            },
+            toLocal: (path) => filesystem.toLocal(path),
+          };
     this.#procTable = procTable;
     this.name = options.name;
     this.nc = nc;
@@ -113,6 +133,13 @@ export class NodeRuntime {
     this.#nodes = nodes;
     this.#children = new ChildRegistry(join(options.stateDir, "children.json"));
     this.#log = options.logger;
+    this.#files = new FileService(this.#transport, (p) => this.#view.toLocal(p), (subject, data) => {
+      try {
+        nc.publish(subject, data);
+      } catch {
+        // the connection is closing: the waiting writer times out
+      }
+    });
   }
 
   static async start(options: RuntimeOptions): Promise<NodeRuntime> {
@@ -127,7 +154,8 @@ export class NodeRuntime {
       const buckets = await openClusterBuckets(nc, options.replicas === undefined ? {} : { replicas: options.replicas });
       const nodes = NodeTable.watch(buckets.nodes, nc);
       const directServer = await DirectServer.listen(options.dataHost ?? "127.0.0.1");
-      const runtime = new NodeRuntime(options, nc, buckets, nodes, ProcessTable.watch(buckets.procs), directServer);
+      const filesystem = await startFilesystem(options);
+      const runtime = new NodeRuntime(options, nc, buckets, nodes, ProcessTable.watch(buckets.procs), directServer, filesystem);
       // A cluster that is still electing its stream leaders answers with time-outs: retry a while.
       const settle = { timeoutMs: START_TIMEOUT_MS };
       await retrying(() => runtime.#claimName(), { ...settle, what: "claim the node name" });
@@ -222,6 +250,12 @@ export class NodeRuntime {
         case "ping":
           reply = { type: "pong", node: this.name, time: Date.now() };
           break;
+        case "fs":
+          reply = await this.#files.fs(request);
+          break;
+        case "open":
+          reply = await this.#files.open(request);
+          break;
       }
     } catch (error) {
       if (!(error instanceof KernelError)) this.#log.warn({ err: error }, "request failed");
@@ -238,7 +272,7 @@ export class NodeRuntime {
 
   async #spawn(request: SpawnRequest): Promise<NodeReply> {
     if (this.#closing) throw new KernelError("ENONODE", `node ${this.name} is stopping`);
-    const local = await LocalProcess.start(request, this.#transport);
+    const local = await LocalProcess.start(request, this.#transport, this.#view);
     const pid = await this.#pids.allocate();
     const record: ProcessRecord = {
       pid,
@@ -324,7 +358,7 @@ export class NodeRuntime {
       memTotal: totalmem(),
       memFree: freemem(),
       procs: this.#procs.size,
-      mount: this.#options.mount ?? null,
+      mount: this.#filesystem?.mountpoint ?? null,
       heartbeat: Date.now(),
       started: this.started,
     };
@@ -402,9 +436,28 @@ export class NodeRuntime {
     await Promise.race([Promise.all(running.map((s) => s.writes)), new Promise((r) => setTimeout(r, 1000).unref())]);
     await this.#children.close();
     await this.#directServer.close();
+    await this.#filesystem?.close();
     this.#nodes.stop();
     await this.#buckets.nodes.delete(this.name).catch(() => undefined);
     await this.nc.drain().catch(() => this.nc.close());
     this.#log.info({ node: this.name }, "runtime stopped");
+  }
+}
+
+async function startFilesystem(options: RuntimeOptions): Promise<NodeFilesystem | undefined> {
+  const mode = options.cloudfs ?? "auto";
+  if (mode === "off") return undefined;
+  try {
+    return await NodeFilesystem.start({
+      nats: options.nats,
+      node: options.name,
+      stateDir: options.stateDir,
+      logger: options.logger,
+      ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
+    });
+  } catch (error) {
+    if (mode === "required") throw error;
+    options.logger.warn({ err: (error as Error).message }, "running without CloudFS");
+    return undefined;
   }
 }

@@ -22,6 +22,7 @@ export type { Executor, ExitStatus, LaunchRequest, Placement, ProcessHandle, She
 export { LaunchError } from "./executor.js";
 export { LocalExecutor, type LocalExecutorOptions } from "./local-executor.js";
 export { ClusterExecutor, type ClusterExecutorOptions } from "./cluster-executor.js";
+export { NodeFs } from "./node-fs.js";
 
 export interface ShellOptions {
   readonly executor: Executor;

@@ -1,0 +1,183 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import type { Logger } from "pino";
+import { KernelError } from "../pseudokernel/index.js";
+
+/** CloudFS paths every process sees at the same absolute place; the rest of the tree is the node's own. */
+export const CLOUDFS_PREFIXES = ["/home"] as const;
+
+/** The daemon mounts within this, or it is reported as failed. */
+const MOUNT_TIMEOUT_MS = 60_000;
+/** A daemon that dies is started again after this (doubling up to a minute). */
+const RESTART_DELAY_MS = 1000;
+
+const FS_DAEMON = ((): string => {
+  const sibling = fileURLToPath(new URL("../vfs-fuse/fs-daemon.js", import.meta.url));
+  return existsSync(sibling) ? sibling : fileURLToPath(new URL("../dist/vfs-fuse/fs-daemon.js", import.meta.url));
+})();
+
+export interface NodeFilesystemOptions {
+  readonly nats: string;
+  readonly node: string;
+  /** Node-local state: the mount point and the block cache go here. */
+  readonly stateDir: string;
+  readonly replicas?: number;
+  readonly cacheBytes?: number;
+  readonly logger: Logger;
+}
+
+/**
+ * What processes of this node see: CloudFS mounted by a daemon child (so a slow file system never
+ * blocks the runtime's event loop), and a mount namespace in which the mount's `/home` is bound onto
+ * `/home`. The namespace is held open by one `sleep` process; each child enters it with `nsenter`
+ * (one extra exec, ≈ 1 ms) so every node shows its OWN mount, even with three nodes on one machine.
+ */
+export class NodeFilesystem {
+  readonly mountpoint: string;
+  #options: NodeFilesystemOptions;
+  #daemon: ChildProcess | undefined;
+  #holder: ChildProcess | undefined;
+  #closing = false;
+  #restartDelay = RESTART_DELAY_MS;
+  #restartTimer: NodeJS.Timeout | undefined;
+
+  private constructor(options: NodeFilesystemOptions) {
+    this.#options = options;
+    this.mountpoint = join(options.stateDir, "mnt");
+  }
+
+  /** Mounts CloudFS and prepares the namespace; rejects when FUSE or namespaces are not available. */
+  static async start(options: NodeFilesystemOptions): Promise<NodeFilesystem> {
+    if (!existsSync("/dev/fuse")) throw new KernelError("EIO", "no /dev/fuse: CloudFS cannot be mounted here");
+    if (process.getuid?.() !== 0) throw new KernelError("EPERM", "CloudFS mounts and namespaces need root");
+    const fs = new NodeFilesystem(options);
+    // On a cluster's first start the CloudFS buckets are being created while streams elect leaders:
+    // the daemon may time out then; it is tried again for a while.
+    const deadline = Date.now() + MOUNT_TIMEOUT_MS;
+    for (;;) {
+      try {
+        await fs.#startDaemon();
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        options.logger.warn({ err: (error as Error).message }, "CloudFS not mounted yet; retrying");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    try {
+      await fs.#startHolder();
+    } catch (error) {
+      await fs.close();
+      throw error;
+    }
+    return fs;
+  }
+
+  /** `/proc/PID/ns/mnt` of the namespace children enter, or undefined while it is being rebuilt. */
+  get namespace(): string | undefined {
+    const pid = this.#holder?.pid;
+    return pid === undefined || this.#holder?.exitCode !== null ? undefined : `/proc/${pid}/ns/mnt`;
+  }
+
+  /** The path in the runtime's own view for a path as processes see it. */
+  toLocal(path: string): string {
+    for (const prefix of CLOUDFS_PREFIXES) {
+      if (path === prefix || path.startsWith(`${prefix}/`)) return join(this.mountpoint, path);
+    }
+    return path;
+  }
+
+  async #startDaemon(): Promise<void> {
+    await mkdir(this.mountpoint, { recursive: true });
+    const args = [
+      FS_DAEMON,
+      "--nats", this.#options.nats,
+      "--mount", this.mountpoint,
+      "--cache", join(this.#options.stateDir, "cache"),
+      "--node-id", this.#options.node,
+      ...(this.#options.replicas !== undefined ? ["--replicas", String(this.#options.replicas)] : []),
+      ...(this.#options.cacheBytes !== undefined ? ["--cache-bytes", String(this.#options.cacheBytes)] : []),
+    ];
+    const daemon = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    this.#daemon = daemon;
+    const lines = createInterface({ input: daemon.stdout! });
+    const ready = await new Promise<{ ready: boolean; error?: string }>((resolve) => {
+      const timer = setTimeout(() => resolve({ ready: false, error: `not mounted after ${MOUNT_TIMEOUT_MS} ms` }), MOUNT_TIMEOUT_MS);
+      lines.once("line", (line) => {
+        clearTimeout(timer);
+        try {
+          resolve(JSON.parse(line) as { ready: boolean; error?: string });
+        } catch {
+          resolve({ ready: false, error: `unexpected output: ${line}` });
+        }
+      });
+      daemon.once("exit", (code) => {
+        clearTimeout(timer);
+        resolve({ ready: false, error: `exited with ${code}` });
+      });
+    });
+    if (!ready.ready) {
+      daemon.kill("SIGKILL");
+      throw new KernelError("EIO", `CloudFS daemon: ${ready.error ?? "failed"}`);
+    }
+    this.#restartDelay = RESTART_DELAY_MS;
+    daemon.once("exit", (code, signal) => this.#onDaemonExit(code, signal));
+    this.#options.logger.info({ mount: this.mountpoint }, "CloudFS mounted");
+  }
+
+  async #startHolder(): Promise<void> {
+    // private: the namespace's binds never leak back to the host's mount table.
+    const script = 'mount --bind "$1" /home && echo ready && exec sleep infinity';
+    const holder = spawn(
+      "unshare",
+      ["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", join(this.mountpoint, "home")],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    this.#holder = holder;
+    const ok = await new Promise<string | true>((resolve) => {
+      let errors = "";
+      holder.stderr!.on("data", (c: Buffer) => (errors += c.toString()));
+      createInterface({ input: holder.stdout! }).once("line", () => resolve(true));
+      holder.once("exit", (code) => resolve(`namespace holder exited with ${code}: ${errors.trim()}`));
+    });
+    if (ok !== true) throw new KernelError("EIO", ok);
+  }
+
+  #onDaemonExit(code: number | null, signal: string | null): void {
+    if (this.#closing) return;
+    this.#options.logger.error({ code, signal }, "CloudFS daemon died; remounting");
+    this.#holder?.kill("SIGKILL");
+    this.#holder = undefined;
+    this.#restartTimer = setTimeout(() => {
+      void (async () => {
+        try {
+          await this.#startDaemon();
+          await this.#startHolder();
+        } catch (error) {
+          this.#options.logger.error({ err: (error as Error).message }, "CloudFS remount failed");
+          this.#restartDelay = Math.min(this.#restartDelay * 2, 60_000);
+          this.#onDaemonExit(null, null);
+        }
+      })();
+    }, this.#restartDelay);
+  }
+
+  /** Unmounts (the daemon flushes on SIGTERM) and ends the namespace. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    clearTimeout(this.#restartTimer);
+    this.#holder?.kill("SIGKILL");
+    const daemon = this.#daemon;
+    if (daemon !== undefined && daemon.exitCode === null && daemon.signalCode === null) {
+      const exited = new Promise((r) => daemon.once("exit", r));
+      daemon.kill("SIGTERM");
+      const timer = setTimeout(() => daemon.kill("SIGKILL"), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  }
+}
