@@ -319,7 +319,9 @@ export class CloudFsCore {
     const want = (acc === 0 ? R_OK : 0) | (acc === O_WRONLY ? W_OK : 0) | (acc === O_RDWR ? R_OK | W_OK : 0);
     if (!mayAccess(rec, cred, want)) throw new FsError("EACCES", path);
     // Close-to-open: the inode as JetStream has it now, not as the watch last told us.
-    if (!this.#open.get(r.ino)?.dirty) await this.meta.fetchInode(r.ino);
+    // While JetStream elects a new leader after a server loss this may time out: the watched replica
+    // (milliseconds behind at most) then answers, so reads stay available during a fail-over.
+    if (!this.#open.get(r.ino)?.dirty) await this.meta.fetchInode(r.ino).catch(() => undefined);
     const fh = this.#openIno(r.ino, flags);
     if ((flags & O_TRUNC) !== 0 && acc !== 0 && rec.type === "file") {
       const f = this.#handle(fh).file;

@@ -13,7 +13,15 @@ export {
 } from "./core.js";
 export { FsError, FS_ERRNO, isFsError, toNegativeErrno, type FsErrorCode } from "./errors.js";
 export { ROOT_CRED, type Cred } from "./permissions.js";
-export { mountCloudFS, cleanStaleMount, type CloudFsMount, type MountCloudFsOptions } from "./mount.js";
+export {
+  mountCloudFS,
+  cleanStaleMount,
+  createFuse,
+  type CloudFsMount,
+  type MountCloudFsOptions,
+  type FuseInstance,
+} from "./mount.js";
+export type { FuseOps } from "./fuse-ops.js";
 export { cloudFsMountOptions, type FuseMountTuning } from "./fuse-options.js";
 export { fsBench, type FsBenchOptions, type FsBenchResult } from "./fs-bench.js";
 export { cloudFsUsage, type CloudFsUsage } from "./usage.js";

@@ -10,7 +10,7 @@ import { makeFuseOps, type FuseOps } from "./fuse-ops.js";
 
 const run = promisify(execFile);
 
-interface FuseInstance {
+export interface FuseInstance {
   mount(cb: (err: Error | null) => void): void;
   unmount(cb: (err: Error | null) => void): void;
   _fuseOptions(): string;
@@ -21,6 +21,20 @@ interface FuseClass {
 }
 
 const FuseNative = createRequire(import.meta.url)("fuse-native") as FuseClass;
+
+/**
+ * A fuse-native file system with extra libfuse options (`big_writes`, `max_write`…) appended to the
+ * `-o` string fuse-native builds; used by CloudFS and by the bench's in-memory FUSE ceiling.
+ */
+export function createFuse(
+  mountpoint: string,
+  ops: FuseOps,
+  extraOptions: readonly string[],
+  fuseNativeOptions: Record<string, unknown> = {},
+): FuseInstance {
+  const Fuse = fuseClassWith(extraOptions);
+  return new Fuse(mountpoint, ops, fuseNativeOptions);
+}
 
 /** fuse-native with libfuse options it does not know appended to its own `-o` string. */
 function fuseClassWith(extra: readonly string[]): FuseClass {

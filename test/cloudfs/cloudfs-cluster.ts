@@ -72,7 +72,11 @@ export interface ShResult {
   readonly stderr: string;
 }
 
-/** Runs `sh -c` in a child (never sync fs in this process: it serves the mounts). */
+/**
+ * Runs `sh -c` in a child. Never sync fs in this process (it serves the mounts), and never spawn with
+ * a `cwd` inside a mount: libuv's spawn blocks the parent until the child execs, and the child's
+ * chdir() waits for a FUSE answer only the blocked parent could give. So the script `cd`s itself.
+ */
 export function sh(
   script: string,
   options: { readonly cwd?: string; readonly uid?: number; readonly gid?: number; readonly timeoutMs?: number } = {},
@@ -80,9 +84,9 @@ export function sh(
   return new Promise((resolve) => {
     execFile(
       "sh",
-      ["-c", script],
+      ["-c", options.cwd === undefined ? script : `cd '${options.cwd.replaceAll("'", "'\\''")}' && { ${script}
+}`],
       {
-        ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
         ...(options.uid !== undefined ? { uid: options.uid } : {}),
         ...(options.gid !== undefined ? { gid: options.gid } : {}),
         timeout: options.timeoutMs ?? 60_000,

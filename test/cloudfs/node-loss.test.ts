@@ -1,0 +1,68 @@
+import * as fsp from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startCloudFsCluster, eventually, type CloudFsTestCluster } from "./cloudfs-cluster.js";
+
+let c: CloudFsTestCluster;
+/** Short per-op bound so the fault test runs quickly; production default is 10 s. */
+const OP_TIMEOUT_MS = 3000;
+
+beforeAll(async () => {
+  c = await startCloudFsCluster(3, { opTimeoutMs: OP_TIMEOUT_MS });
+});
+afterAll(async () => {
+  await c?.close();
+});
+
+const content = (i: number): Buffer => {
+  const size = (i * 7919) % 300_000;
+  const b = Buffer.alloc(size);
+  const seed = createHash("sha256").update(String(i)).digest();
+  for (let k = 0; k < size; k++) b[k] = seed[k % 32]! ^ (k & 0xff);
+  return b;
+};
+
+describe("CloudFS faults and node loss", () => {
+  it("file ops fail with EIO within a bounded wait when the node's NATS server is gone, and work again when it is back", async () => {
+    const B = c.nodes[1]!.mp;
+    await fsp.mkdir(join(B, "home", "fault"));
+    await c.nats.kill(1);
+    const t0 = Date.now();
+    let err: NodeJS.ErrnoException | undefined;
+    try {
+      await fsp.writeFile(join(B, "home", "fault", "x"), "x");
+    } catch (e) {
+      err = e as NodeJS.ErrnoException;
+    }
+    expect(err?.code).toBe("EIO");
+    expect(Date.now() - t0).toBeLessThan(4 * OP_TIMEOUT_MS);
+    await c.nats.restart(1);
+    await eventually(async () => {
+      try {
+        await fsp.writeFile(join(B, "home", "fault", "y"), "back");
+        return true;
+      } catch {
+        return false;
+      }
+    }, 60_000);
+    expect(await fsp.readFile(join(c.nodes[0]!.mp, "home", "fault", "y"), "utf8")).toBe("back");
+  });
+
+  it("200 files closed on a node that is then lost are read byte-exact from both survivors", async () => {
+    const C = c.nodes[2]!.mp;
+    const dir = join(C, "home", "lost");
+    await fsp.mkdir(dir);
+    for (let i = 0; i < 200; i++) await fsp.writeFile(join(dir, `f${i}`), content(i));
+    await c.nats.kill(2);
+    await c.closeNode(2);
+    for (const survivor of [c.nodes[0]!.mp, c.nodes[1]!.mp]) {
+      const names = await fsp.readdir(join(survivor, "home", "lost"));
+      expect(names.length).toBe(200);
+      for (let i = 0; i < 200; i++) {
+        const got = await fsp.readFile(join(survivor, "home", "lost", `f${i}`));
+        expect(Buffer.compare(got, content(i))).toBe(0);
+      }
+    }
+  });
+});
