@@ -14,12 +14,20 @@ import { encodeName } from "./name-codec.js";
 
 export const META_BUCKET = "cloudfs-meta";
 export const BLOCK_BUCKET = "cloudfs-blocks";
+export const CAS_LOCK_BUCKET = "cloudfs-cas";
+/**
+ * How long a compare-and-set claim lives. A claim only has to outlive the one update it guards (a
+ * few ms); an update that arrives later than this finds the key's revision moved and fails anyway.
+ */
+export const CAS_LOCK_TTL_MS = 30_000;
 /** Inode numbers are handed out in ranges so a create costs no extra round trip; 1 and 2 are root and /home. */
 export const FIRST_FREE_INO = 16;
 
 export interface CloudFsBuckets {
   readonly meta: KV;
   readonly blocks: KV;
+  /** Claims `<key>.<revision>` that make compare-and-set safe on R3 streams (see meta-store.ts). */
+  readonly locks: KV;
 }
 
 /**
@@ -48,12 +56,15 @@ export async function ensureCloudFsBuckets(
   const blocks = await retryUntil(options.readyTimeoutMs ?? 60_000, () =>
     kvm.create(BLOCK_BUCKET, { history: 1, replicas, maxValueSize: MAX_BLOCK_VALUE_BYTES, timeout }),
   );
+  const locks = await retryUntil(options.readyTimeoutMs ?? 60_000, () =>
+    kvm.create(CAS_LOCK_BUCKET, { history: 1, replicas, allow_direct: false, ttl: CAS_LOCK_TTL_MS, timeout }),
+  );
   const now = Date.now();
   await createIfMissing(meta, inodeKey(ROOT_INO), encodeInode({ ...newInode("dir", 0o755, 0, 0, now), nlink: 3 }));
   await createIfMissing(meta, inodeKey(2), encodeInode(newInode("dir", 0o755, 0, 0, now)));
   await createIfMissing(meta, dirEntryKey(ROOT_INO, encodeName("home")), encodeDirEntry({ ino: 2, type: "dir" }));
   await createIfMissing(meta, INO_COUNTER_KEY, new TextEncoder().encode(String(FIRST_FREE_INO)));
-  return { meta, blocks };
+  return { meta, blocks, locks };
 }
 
 async function createIfMissing(kv: KV, key: string, value: Uint8Array): Promise<void> {

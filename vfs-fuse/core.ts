@@ -120,7 +120,7 @@ export class CloudFsCore {
         ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
         timeoutMs: opTimeoutMs,
       }));
-    const meta = new MetaStore(buckets.meta, opTimeoutMs);
+    const meta = new MetaStore(buckets.meta, buckets.locks, opTimeoutMs);
     await meta.start();
     const disk = await DiskBlockCache.open(options.cacheDir, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
     const blocks = new BlockStore(buckets.blocks, disk, opTimeoutMs);

@@ -14,6 +14,8 @@ export interface FsBenchOptions {
   readonly beforeRead?: () => Promise<void>;
   /** Directory to read back from (another node's view of `dir`); default `dir`. */
   readonly readDir?: string;
+  /** Read everything a second time (warm cache figures). */
+  readonly reread?: boolean;
 }
 
 export interface FsBenchResult {
@@ -22,6 +24,8 @@ export interface FsBenchResult {
   readonly createsPerSec?: number;
   readonly smallReadsPerSec?: number;
   readonly statsPerSec?: number;
+  readonly seqRereadMBps?: number;
+  readonly smallRereadsPerSec?: number;
 }
 
 /** I/O size of the sequential phases. */
@@ -49,23 +53,28 @@ export async function fsBench(dir: string, options: FsBenchOptions = {}): Promis
     if (phases.includes("seq")) {
       const chunk = Buffer.alloc(IO_BYTES, 0x5a);
       const big = join(work, "big");
-      let t = performance.now();
+      const t = performance.now();
       const w = await open(big, "w");
       for (let off = 0; off < size; off += IO_BYTES) await w.write(chunk, 0, Math.min(IO_BYTES, size - off), off);
       await w.close();
       out.seqWriteMBps = mbps(size, performance.now() - t);
       await options.beforeRead?.();
       const buf = Buffer.alloc(IO_BYTES);
-      t = performance.now();
-      const r = await open(join(readWork, "big"), "r");
-      let total = 0;
-      for (;;) {
-        const { bytesRead } = await r.read(buf, 0, IO_BYTES, total);
-        if (bytesRead === 0) break;
-        total += bytesRead;
-      }
-      await r.close();
-      out.seqReadMBps = mbps(total, performance.now() - t);
+      const readAll = async (): Promise<number> => {
+        const t0 = performance.now();
+        const r = await open(join(readWork, "big"), "r");
+        let total = 0;
+        for (;;) {
+          const { bytesRead } = await r.read(buf, 0, IO_BYTES, total);
+          if (bytesRead === 0) break;
+          total += bytesRead;
+        }
+        await r.close();
+        if (total !== size) throw new Error(`read ${total} bytes of ${size}`);
+        return mbps(total, performance.now() - t0);
+      };
+      out.seqReadMBps = await readAll();
+      if (options.reread === true) out.seqRereadMBps = await readAll();
       await rm(big);
     }
     if (phases.includes("small")) {
@@ -84,6 +93,7 @@ export async function fsBench(dir: string, options: FsBenchOptions = {}): Promis
       out.createsPerSec = await pool((f) => writeFile(join(work, f), data, { flag: "wx" }));
       if (!phases.includes("seq")) await options.beforeRead?.();
       out.smallReadsPerSec = await pool((f) => readFile(join(readWork, f)));
+      if (options.reread === true) out.smallRereadsPerSec = await pool((f) => readFile(join(readWork, f)));
       out.statsPerSec = await pool((f) => stat(join(readWork, f)));
     }
   } finally {

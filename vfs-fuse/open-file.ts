@@ -3,12 +3,12 @@ import type { BlockStore } from "./block-store.js";
 import type { MetaStore } from "./meta-store.js";
 import type { InodeRecord } from "./records.js";
 
-/** Full blocks uploading at once per file: bounds write-buffer memory to (this + dirty) MiB. */
-const MAX_UPLOADS_IN_FLIGHT = 4;
+/** Full blocks uploading at once per file: enough to keep an R3 stream busy; bounds write memory to (this + dirty) MiB. */
+const MAX_UPLOADS_IN_FLIGHT = 8;
 /** Dirty (partly written) blocks a file may hold before they are all flushed (random writers). */
 const MAX_DIRTY_BLOCKS = 16;
 /** Blocks read ahead of a sequential reader. */
-const READAHEAD_BLOCKS = 4;
+const READAHEAD_BLOCKS = 8;
 
 /**
  * The node's state of one open inode, shared by all its handles on this node (so writes are visible
