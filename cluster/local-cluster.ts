@@ -1,6 +1,6 @@
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, open, rm } from "node:fs/promises";
+import { mkdir, open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KernelClient, KernelError, type NodeRecord, type NodeState } from "../pseudokernel/index.js";
@@ -146,6 +146,7 @@ export class LocalCluster {
       for (const n of state.nodes) {
         n.runtimePid = null;
         n.natsPid = null;
+        await unmountStale(join(n.dir, "runtime", "mnt"));
       }
       await writeClusterState(this.home, state);
     }
@@ -156,9 +157,11 @@ export class LocalCluster {
   async kill(name: string): Promise<void> {
     const state = await this.#requireState();
     const node = this.#node(state, name);
-    await stopPid(node.runtimePid, "SIGKILL", 2000);
+    // The runtime's process group holds its CloudFS daemon and namespace holder too.
+    await stopPid(node.runtimePid, "SIGKILL", 2000, { group: true });
     await reapChildren(join(node.dir, "runtime", "children.json"));
     await stopPid(node.natsPid, "SIGKILL", 2000);
+    await unmountStale(join(node.dir, "runtime", "mnt"));
     node.runtimePid = null;
     node.natsPid = null;
     await writeClusterState(this.home, state);
@@ -226,11 +229,25 @@ export class LocalCluster {
   }
 }
 
-/** Sends `signal`, waits up to `timeoutMs` for the process to go, then SIGKILLs it. */
-async function stopPid(pid: number | null, signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
+/** A node killed hard leaves its FUSE mount behind ("Transport endpoint is not connected"): detach it. */
+async function unmountStale(mountpoint: string): Promise<void> {
+  const mounts = await readFile("/proc/mounts", "utf8").catch(() => "");
+  if (!mounts.split("\n").some((line) => line.split(" ")[1] === mountpoint)) return;
+  await new Promise<void>((resolve) => {
+    execFile("fusermount", ["-uz", mountpoint], () => resolve());
+  });
+}
+
+/** Sends `signal` (to the process group with `group`), waits up to `timeoutMs`, then SIGKILLs it. */
+async function stopPid(
+  pid: number | null,
+  signal: NodeJS.Signals,
+  timeoutMs: number,
+  options: { group?: boolean } = {},
+): Promise<void> {
   if (pid === null || !isAlive(pid)) return;
   try {
-    process.kill(pid, signal);
+    process.kill(options.group === true ? -pid : pid, signal);
   } catch {
     return;
   }

@@ -1,4 +1,4 @@
-import { toWireError, type WireError } from "./errors.js";
+import { isErrorCode, type WireError } from "./errors.js";
 import { NODE_NAME_PATTERN } from "./subjects.js";
 import { bad, int, obj, oneOf, optInt, optStr, str, strArray, strRecord, type Obj } from "./validate.js";
 
@@ -217,10 +217,8 @@ export function parseNodeReply(value: unknown): NodeReply {
       return { type, pid: int(o, "pid", 1) };
     case "pong":
       return { type, node: str(o, "node", { max: 64 }), time: int(o, "time") };
-    case "error": {
-      const e = obj(o["error"], "error");
-      return { type, error: toWireError({ code: e["code"], message: str(e, "message") }) };
-    }
+    case "error":
+      return { type, error: parseWireError(o["error"]) };
   }
 }
 
@@ -305,6 +303,12 @@ export function parseFileClosed(value: unknown): FileClosed {
   const o = obj(value, "closed");
   oneOf(o, "type", ["closed"] as const);
   if (o["error"] === undefined || o["error"] === null) return { type: "closed" };
-  const e = obj(o["error"], "error");
-  return { type: "closed", error: toWireError({ code: e["code"], message: str(e, "message") }) };
+  return { type: "closed", error: parseWireError(o["error"]) };
+}
+
+/** An error as it crossed the wire; an unknown code becomes EIO, never a crash. */
+function parseWireError(value: unknown): WireError {
+  const e = obj(value, "error");
+  const code = e["code"];
+  return { name: "KernelError", code: isErrorCode(code) ? code : "EIO", message: str(e, "message") };
 }

@@ -6,6 +6,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { KernelError } from "../pseudokernel/index.js";
+import { cleanStaleMount } from "../vfs-fuse/index.js";
 
 /** CloudFS paths every process sees at the same absolute place; the rest of the tree is the node's own. */
 export const CLOUDFS_PREFIXES = ["/home"] as const;
@@ -42,6 +43,7 @@ export class NodeFilesystem {
   #daemon: ChildProcess | undefined;
   #holder: ChildProcess | undefined;
   #closing = false;
+  #restarting = false;
   #restartDelay = RESTART_DELAY_MS;
   #restartTimer: NodeJS.Timeout | undefined;
 
@@ -92,6 +94,8 @@ export class NodeFilesystem {
   }
 
   async #startDaemon(): Promise<void> {
+    // A runtime killed hard leaves its mount behind, "not connected": detach it first.
+    await cleanStaleMount(this.mountpoint);
     await mkdir(this.mountpoint, { recursive: true });
     const args = [
       FS_DAEMON,
@@ -148,22 +152,28 @@ export class NodeFilesystem {
   }
 
   #onDaemonExit(code: number | null, signal: string | null): void {
-    if (this.#closing) return;
+    if (this.#closing || this.#restarting) return;
+    this.#restarting = true;
     this.#options.logger.error({ code, signal }, "CloudFS daemon died; remounting");
+    // The namespace's bind points at the dead mount: it is rebuilt with the new one.
     this.#holder?.kill("SIGKILL");
     this.#holder = undefined;
-    this.#restartTimer = setTimeout(() => {
-      void (async () => {
-        try {
-          await this.#startDaemon();
-          await this.#startHolder();
-        } catch (error) {
-          this.#options.logger.error({ err: (error as Error).message }, "CloudFS remount failed");
-          this.#restartDelay = Math.min(this.#restartDelay * 2, 60_000);
-          this.#onDaemonExit(null, null);
-        }
-      })();
-    }, this.#restartDelay);
+    const attempt = async (): Promise<void> => {
+      if (this.#closing) return;
+      try {
+        await this.#startDaemon();
+        await this.#startHolder();
+        this.#restarting = false;
+      } catch (error) {
+        this.#options.logger.error({ err: (error as Error).message }, "CloudFS remount failed");
+        // Never leave a half-started pair behind (its exit is ignored while #restarting).
+        this.#daemon?.kill("SIGKILL");
+        this.#holder?.kill("SIGKILL");
+        this.#restartDelay = Math.min(this.#restartDelay * 2, 60_000);
+        this.#restartTimer = setTimeout(() => void attempt(), this.#restartDelay);
+      }
+    };
+    this.#restartTimer = setTimeout(() => void attempt(), this.#restartDelay);
   }
 
   /** Unmounts (the daemon flushes on SIGTERM) and ends the namespace. */

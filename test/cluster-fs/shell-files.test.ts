@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await startTestCluster();
+});
+
+afterAll(async () => {
+  await cluster?.close();
+});
+
+describe("one file tree from the shell", () => {
+  it("starts in $HOME on CloudFS; cluster status names each node's own mount", async () => {
+    const r = await cluster.sh("pwd; echo $HOME");
+    expect(r.stdout).toBe("/home/root\n/home/root\n");
+    const mounts = (await cluster.status()).map((n) => n.mount);
+    expect(new Set(mounts).size).toBe(3);
+    for (const m of mounts) expect(m).toMatch(/\/mnt$/);
+  });
+
+  it("echo hi > notes.txt; @n3 cat notes.txt", async () => {
+    const r = await cluster.sh("echo hi > notes.txt; @n3 cat notes.txt; @n2 cat notes.txt");
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("hi\nhi\n");
+  });
+
+  it("a file closed on n1 is read byte-exact on n2 and n3 right after", async () => {
+    const r = await cluster.sh(
+      "@n1 sh -c 'head -c 3000000 /dev/urandom > blob; sha256sum blob' && @n2 sha256sum blob && @n3 sha256sum blob",
+    );
+    const sums = r.stdout.trim().split("\n").map((l) => l.split(" ")[0]);
+    expect(sums).toHaveLength(3);
+    expect(new Set(sums).size).toBe(1);
+  });
+
+  it("renames and unlinks on one node are seen by the others", async () => {
+    const r = await cluster.sh("@n1 sh -c 'echo x > a; mv a b'; @n2 ls; @n3 rm b; @n1 ls; echo end");
+    expect(r.stdout).toContain("b\n");
+    expect(r.stdout.trim().split("\n").at(-1)).toBe("end");
+    expect(r.stdout).not.toMatch(/^a$/m);
+    const after = await cluster.sh("@n2 ls b");
+    expect(after.status).not.toBe(0);
+  });
+
+  it("git, make, cc, sqlite3 and tar work across nodes", async () => {
+    const r = await cluster.sh(`
+      mkdir -p proj && cd proj
+      @n1 git init -q . && @n1 git config user.email a@b && @n1 git config user.name A
+      printf 'int main(void){return 42;}\\n' > main.c
+      printf 'app: main.c\\n\\tcc -o app main.c\\n' > Makefile
+      @n1 git add . && @n1 git commit -qm init && @n2 git log --format=%s
+      @n2 make -s && @n3 ./app; echo "app=$?"
+      @n3 sqlite3 data.db 'create table t(x); insert into t values (1),(2),(3);' && @n1 sqlite3 data.db 'select sum(x) from t'
+      @n1 sh -c 'mkdir -p src && cd src && seq 1 2000 > numbers && cp numbers copy && cd .. && tar -cf src.tar src'
+      mkdir -p out && cd out && @n2 tar -xf ../src.tar && @n3 diff -r src ../src && echo same
+    `, { timeoutMs: 120_000 });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("init\napp=42\n6\nsame\n");
+  });
+
+  it("a redirection into a missing directory fails cleanly", async () => {
+    const r = await cluster.sh("echo x > /home/root/no/such/dir/f; echo status=$?");
+    expect(r.stdout).toBe("status=1\n");
+    expect(r.stderr).toMatch(/No such file or directory/);
+  });
+});
+
+describe("node loss", () => {
+  it("every file closed before a node is lost is still there, byte-exact, on both survivors", async () => {
+    const write = await cluster.sh(
+      "mkdir -p many && @n2 sh -c 'cd many && for i in $(seq 1 200); do head -c $((1000 + i * 97)) /dev/urandom > f$i; done && sha256sum f* > ../sums' && @n2 wc -l sums",
+      { timeoutMs: 120_000 },
+    );
+    expect(write.stdout.trim()).toMatch(/^200 /);
+    expect((await cluster.oneos(["cluster", "kill", "n2"])).status).toBe(0);
+    for (const node of ["n1", "n3"]) {
+      const check = await cluster.sh(`cd many && @${node} sha256sum --quiet -c ../sums && echo ok-${node}`, { timeoutMs: 120_000 });
+      expect(check.stderr).toBe("");
+      expect(check.stdout).toBe(`ok-${node}\n`);
+    }
+  });
+});
