@@ -29,6 +29,7 @@ need tmux command -v tmux
 need git command -v git
 need sqlite3 command -v sqlite3
 need procps command -v ps
+need chromium command -v chromium
 if [ -n "$missing" ]; then
   if [ "$(id -u)" -ne 0 ]; then
     say "missing Debian packages:$missing"
