@@ -1,0 +1,319 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import WebSocket from "ws";
+import { CloudFsCore } from "../../vfs-fuse/index.js";
+import { startDesktop, type DesktopHandle } from "../../web-desktop/index.js";
+import { eventually, startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
+import { ARTIFACTS, ensureClientBuilt, launchChromium } from "./browser.js";
+
+/** Small, so the oversized-upload test need not push 64 MiB through the browser. */
+const UPLOAD_LIMIT = 1024 * 1024;
+
+let cluster: TestCluster;
+let desktop: DesktopHandle;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let nc: NatsConnection;
+let fs: CloudFsCore;
+let cacheDir: string;
+
+async function terminalText(p: Page = page): Promise<string> {
+  return await p.locator(".window[data-kind=terminal] .xterm-rows").innerText();
+}
+
+async function waitForTerminal(text: string | RegExp, timeoutMs = 20_000, p: Page = page): Promise<string> {
+  return await eventually(async () => {
+    const t = await terminalText(p);
+    return (typeof text === "string" ? t.includes(text) : text.test(t)) ? t : undefined;
+  }, timeoutMs, `terminal to show ${String(text)}`);
+}
+
+async function typeInTerminal(line: string): Promise<void> {
+  await raise("terminal");
+  await page.locator(".window[data-kind=terminal] .terminal-host").click();
+  await page.keyboard.type(line);
+  await page.keyboard.press("Enter");
+}
+
+const TITLES: Record<string, string> = { terminal: "Terminal", files: "Files", processes: "Processes", nodes: "Nodes" };
+
+/** Raises an open window by its tab in the taskbar (the launchers would open another Files or Terminal). */
+async function raise(kind: string): Promise<void> {
+  await page.locator(".window-tab", { hasText: new RegExp(`^${TITLES[kind]}$`) }).click();
+  await page.locator(`.window[data-kind=${kind}].focused`).waitFor();
+}
+
+/** Opens a window from the taskbar's launchers. */
+async function openWindow(kind: string): Promise<void> {
+  await page.locator(`.taskbar [data-open=${kind}]`).click();
+  await page.locator(`.window[data-kind=${kind}].focused`).waitFor();
+}
+
+async function shot(name: string, target: Page | ReturnType<Page["locator"]> = page): Promise<void> {
+  await target.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+}
+
+async function psJson(): Promise<{ pid: number; command: string }[]> {
+  const r = await cluster.oneos(["ps", "--json"]);
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { pid: number; command: string }[];
+}
+
+beforeAll(async () => {
+  await ensureClientBuilt();
+  cluster = await startTestCluster();
+  const natsUrl = (await cluster.status())[0]!.nats;
+  desktop = await startDesktop({ home: cluster.home, natsUrl, port: 0, uploadLimitBytes: UPLOAD_LIMIT });
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  page = await context.newPage();
+  nc = await connect({ servers: natsUrl });
+  cacheDir = await mkdtemp(join(tmpdir(), "oneos-desktop-test-"));
+  fs = await CloudFsCore.open({ nc, cacheDir });
+});
+
+afterAll(async () => {
+  await fs?.close();
+  await nc?.close();
+  await browser?.close();
+  await desktop?.close();
+  await cluster?.close();
+  if (cacheDir !== undefined) await rm(cacheDir, { recursive: true, force: true });
+});
+
+describe("web desktop login", () => {
+  it("refuses a bad token, API calls without a session, and cross-origin WebSockets", async () => {
+    const bad = await fetch(`${desktop.baseUrl}?token=not-the-token`, { redirect: "manual" });
+    expect(bad.status).toBe(401);
+    expect(bad.headers.get("set-cookie")).toBeNull();
+    expect(await bad.text()).toContain("not valid");
+    const api = await fetch(`${desktop.baseUrl}api/session`);
+    expect(api.status).toBe(401);
+
+    const good = await fetch(desktop.url, { redirect: "manual" });
+    expect(good.status).toBe(303);
+    const cookie = good.headers.get("set-cookie")!.split(";")[0]!;
+    const wsUrl = desktop.baseUrl.replace("http:", "ws:") + "ws/live";
+    const refused = (headers: Record<string, string>): Promise<number> =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(wsUrl, { headers });
+        ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on("open", () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.on("error", () => resolve(-1));
+      });
+    expect(await refused({ cookie, origin: "http://evil.example" })).toBe(403);
+    expect(await refused({ origin: desktop.baseUrl.slice(0, -1) })).toBe(401);
+    expect(await refused({ cookie, origin: desktop.baseUrl.slice(0, -1) })).toBe(101);
+  });
+
+  it("logs in with the printed URL and keeps the session in an httpOnly SameSite=Strict cookie", async () => {
+    await page.goto(desktop.url);
+    expect(new URL(page.url()).search).toBe(""); // the token left the address bar
+    await page.locator(".taskbar").waitFor();
+    const cookies = await context.cookies();
+    expect(cookies).toHaveLength(1);
+    expect(cookies[0]!.httpOnly).toBe(true);
+    expect(cookies[0]!.sameSite).toBe("Strict");
+  });
+});
+
+describe("Terminal window", () => {
+  it("runs the oneos shell: `echo hello | @n2 tr a-z A-Z` prints HELLO", async () => {
+    await page.locator(".window[data-kind=terminal]").waitFor();
+    await waitForTerminal("$");
+    await typeInTerminal("echo hello | @n2 tr a-z A-Z");
+    const text = await waitForTerminal(/^HELLO\s*$/m);
+    expect(text).toMatch(/^HELLO\s*$/m);
+    await shot("terminal", page.locator(".window[data-kind=terminal]"));
+  });
+
+  it("re-attaches to the same shell after a page reload", async () => {
+    await typeInTerminal("MARK=kept$((6*7))");
+    await page.waitForTimeout(300);
+    await page.reload();
+    await page.locator(".window[data-kind=terminal]").waitFor();
+    await waitForTerminal("HELLO"); // the recent output is replayed
+    await typeInTerminal("echo $MARK-after-reload");
+    await waitForTerminal("kept42-after-reload");
+  });
+});
+
+describe("Files window", () => {
+  it("uploads several files with progress, and the cluster reads them", async () => {
+    await openWindow("files");
+    const files = page.locator(".window[data-kind=files]");
+    await files.locator(".path-input").fill("/home");
+    await files.locator(".path-input").press("Enter");
+    await files.locator('[data-test="upload-input"]').setInputFiles([
+      { name: "desk-upload.txt", mimeType: "text/plain", buffer: Buffer.from("uploaded from the desktop\n") },
+      { name: "terminal.png", mimeType: "image/png", buffer: await page.locator(".window[data-kind=terminal]").screenshot() },
+    ]);
+    await files.locator('tr[data-name="desk-upload.txt"]').waitFor();
+    await files.locator('tr[data-name="terminal.png"]').waitFor();
+    expect((await fs.readFile("/home/desk-upload.txt")).toString()).toBe("uploaded from the desktop\n");
+    // Through the shell too, when the runtimes mount CloudFS for their processes.
+    const nodes = JSON.parse((await cluster.oneos(["nodes", "--json"])).stdout) as { name: string; mount: string | null }[];
+    if (nodes.find((n) => n.name === "n3")?.mount != null) {
+      await typeInTerminal("@n3 cat /home/desk-upload.txt");
+      await waitForTerminal("uploaded from the desktop");
+    }
+    await shot("files", files);
+  });
+
+  it("opens a text file in the editor and saves it", async () => {
+    await raise("files");
+    const files = page.locator(".window[data-kind=files]");
+    await files.locator('tr[data-name="desk-upload.txt"]').dblclick();
+    const editor = files.locator(".editor textarea");
+    await expect.poll(() => editor.inputValue()).toBe("uploaded from the desktop\n");
+    await editor.fill("edited in the browser\n");
+    await files.locator(".editor button.primary").click();
+    await eventually(async () => ((await fs.readFile("/home/desk-upload.txt")).toString() === "edited in the browser\n" ? true : undefined), 10_000, "the saved file");
+    await shot("files-editor", files);
+    await files.locator(".editor button", { hasText: "Close" }).click();
+  });
+
+  it("views an image", async () => {
+    await raise("files");
+    const files = page.locator(".window[data-kind=files]");
+    await files.locator('tr[data-name="terminal.png"]').dblclick();
+    const img = files.locator(".image-box img");
+    await img.waitFor();
+    await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBeGreaterThan(100);
+    await shot("files-image", files);
+    await files.locator(".image-view button", { hasText: "Close" }).click();
+  });
+
+  it("makes, renames and deletes a folder", async () => {
+    await raise("files");
+    const files = page.locator(".window[data-kind=files]");
+    await files.locator("button", { hasText: "New folder" }).click();
+    await files.locator(".name-bar input").fill("made-here");
+    await files.locator(".name-bar button.primary").click();
+    await files.locator('tr[data-name="made-here"]').click();
+    await files.locator(".selection-bar button", { hasText: "Rename" }).click();
+    await files.locator(".name-bar input").fill("renamed-here");
+    await files.locator(".name-bar button.primary").click();
+    await files.locator('tr[data-name="renamed-here"]').waitFor();
+    expect((await fs.stat("/home/renamed-here")).mode & 0o170000).toBe(0o040000);
+    await files.locator('tr[data-name="renamed-here"]').click();
+    await files.locator(".selection-bar button.danger").click();
+    await files.locator(".confirm-bar button.danger").click();
+    await files.locator('tr[data-name="renamed-here"]').waitFor({ state: "detached" });
+    await expect(fs.stat("/home/renamed-here")).rejects.toThrow(/ENOENT/);
+  });
+
+  it("refuses an oversized upload with a clear error, in the browser and at the server", async () => {
+    await raise("files");
+    const files = page.locator(".window[data-kind=files]");
+    await files.locator('[data-test="upload-input"]').setInputFiles([{ name: "big.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(2 * UPLOAD_LIMIT) }]);
+    await expect.poll(() => files.locator(".message.error").innerText()).toMatch(/big\.bin \(2\.0 MiB\) over the 1\.0 MiB upload limit/);
+    await shot("files-too-big", files);
+    const server = await page.evaluate(async (size) => {
+      const res = await fetch("/api/files/content?path=/home/big.bin", { method: "PUT", body: new Uint8Array(size) });
+      return { status: res.status, body: (await res.json()) as { error: { code: string; message: string } } };
+    }, 2 * UPLOAD_LIMIT);
+    expect(server.status).toBe(413);
+    expect(server.body.error.code).toBe("EFBIG");
+    expect(server.body.error.message).toMatch(/upload limit/);
+    await expect(fs.stat("/home/big.bin")).rejects.toThrow(/ENOENT/);
+  });
+
+  it("refuses paths that escape CloudFS", async () => {
+    const statuses = await page.evaluate(async () => {
+      const out: number[] = [];
+      for (const p of ["/home/../..", "/home/../../etc/passwd", "../etc", "/home/./x"]) {
+        out.push((await fetch(`/api/files/list?path=${encodeURIComponent(p)}`)).status);
+        out.push((await fetch(`/api/files/content?path=${encodeURIComponent(p)}`)).status);
+      }
+      out.push((await fetch("/api/files/rename", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ from: "/home/desk-upload.txt", to: "/home/../../x" }) })).status);
+      return out;
+    });
+    expect(statuses.every((s) => s === 400), String(statuses)).toBe(true);
+  });
+});
+
+describe("Processes window", () => {
+  it("shows the cluster's processes and kills one", async () => {
+    const sleeper = cluster.start(["shell", "-c", "@n2 sleep 321"]);
+    const target = await eventually(async () => (await psJson()).find((p) => p.command === "sleep 321"), 20_000, "sleep in ps");
+    await openWindow("processes");
+    const win = page.locator(".window[data-kind=processes]");
+    await win.locator(".filter").fill("sleep 321");
+    await win.locator(`tr[data-pid="${target.pid}"]`).click();
+    await win.locator(".details").waitFor();
+    await shot("processes", win);
+    await win.locator(".details button.danger", { hasText: /^Kill$/ }).click();
+    await eventually(async () => ((await psJson()).some((p) => p.pid === target.pid) ? undefined : true), 20_000, "the process to leave oneos ps");
+    const result = await sleeper.done;
+    expect(result.status).not.toBe(0);
+  });
+});
+
+describe("Nodes window", () => {
+  it("shows three ready nodes with live charts", async () => {
+    await openWindow("nodes");
+    const win = page.locator(".window[data-kind=nodes]");
+    await expect.poll(() => win.locator('.node-card[data-state="ready"]').count(), { timeout: 15_000 }).toBe(3);
+    await page.waitForTimeout(3000); // a few samples for the charts
+    expect(await win.locator(".node-card svg.spark polyline").count()).toBe(6);
+    await shot("nodes", win);
+  });
+
+  it("moves and resizes windows: all four side by side at 1280×800", async () => {
+    const area = (await page.locator(".desktop-area").boundingBox())!;
+    const half = Math.floor(area.width / 2);
+    const rowH = Math.floor(area.height / 2);
+    const layout: [string, number, number][] = [["terminal", 0, 0], ["files", half, 0], ["processes", 0, rowH], ["nodes", half, rowH]];
+    for (const [kind, x, y] of layout) {
+      await raise(kind); // raised, so its title bar is not under another window
+      const win = page.locator(`.window[data-kind=${kind}]`);
+      // Resize first: a window moved to the right half may hang past the screen's edge, handle and all.
+      const handle = (await win.locator(".resize-handle").boundingBox())!;
+      const before = (await win.boundingBox())!;
+      await page.mouse.move(handle.x + handle.width / 2, handle.y + handle.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(handle.x + handle.width / 2 + (half - 12 - before.width), handle.y + handle.height / 2 + (rowH - 12 - before.height), { steps: 5 });
+      await page.mouse.up();
+      const title = (await win.locator(".titlebar").boundingBox())!;
+      await page.mouse.move(title.x + 40, title.y + title.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(area.x + x + 6 + 40, area.y + y + 6 + title.height / 2, { steps: 5 });
+      await page.mouse.up();
+      const box = (await win.boundingBox())!;
+      expect(Math.abs(box.x - (area.x + x + 6))).toBeLessThan(3);
+      expect(Math.abs(box.y - (area.y + y + 6))).toBeLessThan(3);
+      expect(Math.abs(box.x + box.width - (area.x + x + half - 6))).toBeLessThan(12);
+    }
+    await page.waitForTimeout(500); // the terminal refits to its new size
+    await shot("desktop-1280x800");
+  });
+
+  it("shows one window at a time on a narrow screen", async () => {
+    await page.setViewportSize({ width: 420, height: 800 });
+    await page.waitForTimeout(300);
+    await shot("desktop-narrow");
+    await raise("terminal");
+    await page.waitForTimeout(300);
+    await shot("desktop-narrow-terminal");
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it("kills and restarts a node of the local test cluster", async () => {
+    const win = page.locator(".window[data-kind=nodes]");
+    await raise("nodes");
+    await win.locator('.node-card[data-node="n3"] button', { hasText: "Kill" }).click();
+    await expect.poll(() => win.locator('.node-card[data-node="n3"]').getAttribute("data-state"), { timeout: 30_000 }).not.toBe("ready");
+    await shot("nodes-n3-killed", win);
+    await win.locator('.node-card[data-node="n3"] button', { hasText: "Restart" }).click();
+    await expect.poll(() => win.locator('.node-card[data-node="n3"]').getAttribute("data-state"), { timeout: 60_000 }).toBe("ready");
+  });
+});
