@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { StorageType } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { MAX_BLOCK_VALUE_BYTES } from "./block-store.js";
 import {
@@ -57,7 +58,15 @@ export async function ensureCloudFsBuckets(
     kvm.create(BLOCK_BUCKET, { history: 1, replicas, maxValueSize: MAX_BLOCK_VALUE_BYTES, timeout }),
   );
   const locks = await retryUntil(options.readyTimeoutMs ?? 60_000, () =>
-    kvm.create(CAS_LOCK_BUCKET, { history: 1, replicas, allow_direct: false, ttl: CAS_LOCK_TTL_MS, timeout }),
+    // Claims live seconds: memory storage (still replicated) spares the disk.
+    kvm.create(CAS_LOCK_BUCKET, {
+      history: 1,
+      replicas,
+      allow_direct: false,
+      ttl: CAS_LOCK_TTL_MS,
+      storage: StorageType.Memory,
+      timeout,
+    }),
   );
   const now = Date.now();
   await createIfMissing(meta, inodeKey(ROOT_INO), encodeInode({ ...newInode("dir", 0o755, 0, 0, now), nlink: 3 }));

@@ -263,12 +263,20 @@ export class CloudFsCore {
       if (rec.type === "dir") rec.mode |= 0o2000;
     }
     const ino = await this.meta.allocateIno();
-    await this.meta.createInode(ino, rec);
-    try {
-      await this.meta.createEntry(dir.ino, name, { ino, type: rec.type });
-    } catch (err) {
-      await this.meta.deleteInode(ino).catch(() => {});
-      throw err;
+    // The kernel holds the directory's lock from LOOKUP to the end of CREATE, so creates in one
+    // directory are serial: the inode and the entry are written in parallel to halve that time. Another
+    // node that finds the entry a moment before the inode re-reads the inode from the stream.
+    const [inode, entry] = await Promise.allSettled([
+      this.meta.createInode(ino, rec),
+      this.meta.createEntry(dir.ino, name, { ino, type: rec.type }),
+    ]);
+    if (inode.status === "rejected" || entry.status === "rejected") {
+      if (inode.status === "fulfilled") await this.meta.deleteInode(ino).catch(() => {});
+      if (entry.status === "fulfilled") {
+        const e = this.meta.entry(dir.ino, name);
+        if (e !== undefined) await this.meta.deleteEntry(dir.ino, name, e.rev).catch(() => {});
+      }
+      throw entry.status === "rejected" ? entry.reason : (inode as PromiseRejectedResult).reason;
     }
     return ino;
   }

@@ -96,8 +96,11 @@ export async function fsBench(dir: string, options: FsBenchOptions = {}): Promis
       if (options.reread === true) out.smallRereadsPerSec = await pool((f) => readFile(join(readWork, f)));
       out.statsPerSec = await pool((f) => stat(join(readWork, f)));
     }
-  } finally {
-    await rm(work, { recursive: true, force: true });
+  } catch (err) {
+    // Report what failed, not a follow-on failure of the clean-up.
+    await rm(work, { recursive: true, force: true }).catch(() => {});
+    throw err;
   }
+  await rm(work, { recursive: true, force: true });
   return out;
 }

@@ -73,8 +73,8 @@ export class MetaStore {
   }
 
   /** Runs the guarded write; if it fails for another reason than a conflict, frees the claim. */
-  async #guarded<T>(what: string, key: string, rev: number, write: () => Promise<T>): Promise<T> {
-    await this.#claim(what, key, rev);
+  async #guarded<T>(what: string, key: string, rev: number, write: () => Promise<T>, preclaimed = false): Promise<T> {
+    if (!preclaimed) await this.#claim(what, key, rev);
     try {
       return await withTimeout(what, this.opTimeoutMs, write);
     } catch (err) {
@@ -260,10 +260,10 @@ export class MetaStore {
   }
 
   /** CAS on the inode; EIO-free retry is the caller's (see `mutateInode`). */
-  async updateInode(ino: number, rec: InodeRecord, rev: number): Promise<number> {
+  async updateInode(ino: number, rec: InodeRecord, rev: number, preclaimed = false): Promise<number> {
     const key = inodeKey(ino);
     const value = encodeInode(rec);
-    const newRev = await this.#guarded("update inode", key, rev, () => this.kv.update(key, value, rev));
+    const newRev = await this.#guarded("update inode", key, rev, () => this.kv.update(key, value, rev), preclaimed);
     this.#apply(key, newRev, value);
     return newRev;
   }
@@ -273,14 +273,14 @@ export class MetaStore {
    * changes it (or throws an FsError); on a revision conflict the latest record is fetched and `fn` runs
    * again, so no concurrent update is lost.
    */
-  async mutateInode(ino: number, fn: (rec: InodeRecord) => void): Promise<InodeRecord> {
+  async mutateInode(ino: number, fn: (rec: InodeRecord) => void, claimedRev?: number): Promise<InodeRecord> {
     let cur = this.#inodes.get(ino) ?? (await this.fetchInode(ino));
     for (let i = 0; ; i++) {
       if (cur === undefined) throw new FsError("ENOENT", `inode ${ino} is gone`);
       const rec = cloneInode(cur.value);
       fn(rec);
       try {
-        await this.updateInode(ino, rec, cur.rev);
+        await this.updateInode(ino, rec, cur.rev, i === 0 && claimedRev === cur.rev);
         return rec;
       } catch (err) {
         if (!isWrongRevision(err) || i >= MAX_CAS_RETRIES) throw err;
@@ -289,6 +289,25 @@ export class MetaStore {
         cur = await this.fetchInode(ino);
       }
     }
+  }
+
+  /**
+   * Claims the inode's current revision ahead of an update (a file's close claims while its last
+   * blocks upload, saving a round trip); `undefined` if someone else holds it. An unused claim expires.
+   */
+  async claimInode(ino: number): Promise<number | undefined> {
+    const cur = this.#inodes.get(ino);
+    if (cur === undefined) return undefined;
+    try {
+      await this.#claim("claim inode", inodeKey(ino), cur.rev);
+      return cur.rev;
+    } catch {
+      return undefined;
+    }
+  }
+
+  releaseInodeClaim(ino: number, rev: number): void {
+    void this.locks.purge(`${inodeKey(ino)}.${rev}`).catch(() => {});
   }
 
   async deleteInode(ino: number): Promise<void> {

@@ -211,7 +211,12 @@ export class OpenFile {
 
   async #flushNow(): Promise<void> {
     if (!this.#changed) return;
-    await this.#uploadAll();
+    const [claim, upload] = await Promise.allSettled([this.meta.claimInode(this.ino), this.#uploadAll()]);
+    const claimedRev = claim.status === "fulfilled" ? claim.value : undefined;
+    if (upload.status === "rejected") {
+      if (claimedRev !== undefined) this.meta.releaseInodeClaim(this.ino, claimedRev);
+      throw upload.reason;
+    }
     const uploaded = new Map(this.#uploaded);
     const truncatedTo = this.#truncatedTo;
     const size = this.size;
@@ -235,7 +240,7 @@ export class OpenFile {
       r.size = size;
       r.mtimeMs = now;
       r.ctimeMs = now;
-    });
+    }, claimedRev);
     for (const index of uploaded.keys()) this.#uploaded.delete(index);
     if (this.#truncatedTo === truncatedTo) this.#truncatedTo = undefined;
     this.rec = rec;

@@ -1,7 +1,11 @@
 import * as fsp from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mountCloudFS } from "../../vfs-fuse/index.js";
 import { startCloudFsCluster, eventually, type CloudFsTestCluster } from "./cloudfs-cluster.js";
 
 let c: CloudFsTestCluster;
@@ -24,6 +28,29 @@ const content = (i: number): Buffer => {
 };
 
 describe("CloudFS faults and node loss", () => {
+  it("fs-daemon mounts, prints ready, and a SIGKILLed daemon's stale mount is cleaned by the next mount", async () => {
+    const mp = join(c.dir, "daemon-mnt");
+    const daemon = spawn(
+      process.execPath,
+      ["--import", "tsx", "vfs-fuse/fs-daemon.ts", "--nats", c.nats.urls[0]!, "--mount", mp, "--cache", join(c.dir, "daemon-cache"), "--replicas", "3"],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const line = await new Promise<string>((resolve) => createInterface({ input: daemon.stdout! }).once("line", resolve));
+    expect(JSON.parse(line)).toEqual({ ready: true, mount: mp });
+    // the daemon is another process: reading its mount from here is safe even with fs/promises
+    expect(await fsp.readdir(mp)).toContain("home");
+    const exited = new Promise((r) => daemon.once("exit", r));
+    daemon.kill("SIGKILL");
+    await exited;
+    expect(await fsp.stat(mp).then(() => "ok", (e: NodeJS.ErrnoException) => e.code)).toBe("ENOTCONN");
+    const nc = await connect({ servers: c.nats.urls[0]! });
+    const m = await mountCloudFS({ nc, mountpoint: mp, cacheDir: join(c.dir, "daemon-cache2"), replicas: 3 });
+    expect(await fsp.readdir(join(mp, "home"))).toBeInstanceOf(Array);
+    await m.close();
+    await nc.close();
+  });
+
+
   it("file ops fail with EIO within a bounded wait when the node's NATS server is gone, and work again when it is back", async () => {
     const B = c.nodes[1]!.mp;
     await fsp.mkdir(join(B, "home", "fault"));
