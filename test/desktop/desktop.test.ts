@@ -146,6 +146,15 @@ describe("Terminal window", () => {
   });
 });
 
+describe("Terminal flow control", () => {
+  it("a flood of output through a remote pipe reaches the page whole, and the shell stays responsive", async () => {
+    await typeInTerminal("seq 1 150000 | @n2 cat; echo flood-$((40+2))");
+    await waitForTerminal(/^150000\s*\n.*flood-42/m, 90_000);
+    await typeInTerminal("echo still-$((1+1))");
+    await waitForTerminal("still-2");
+  });
+});
+
 describe("Files window", () => {
   it("uploads several files with progress, and the cluster reads them", async () => {
     await openWindow("files");
