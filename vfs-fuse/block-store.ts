@@ -14,6 +14,9 @@ export const MAX_BLOCK_VALUE_BYTES = BLOCK_SIZE;
  */
 export const MEMORY_BLOCK_CACHE_BYTES = 64 * 1024 * 1024;
 
+/** Extra attempts of a block put that timed out: a loaded cluster can take seconds to ack 1 MiB at R3. */
+const PUT_RETRIES = 2;
+
 /** A fresh, unique, immutable block id (128 random bits, key-alphabet safe). */
 export function newBlockId(): string {
   return randomBytes(16).toString("base64url");
@@ -73,7 +76,16 @@ export class BlockStore {
 
   async put(data: Buffer): Promise<string> {
     const id = newBlockId();
-    await withTimeout(`put block`, this.opTimeoutMs, () => this.kv.put(id, data));
+    // A block id is unique, so a put that timed out (its ack lost in a busy cluster) is simply sent
+    // again; nats.js's own 5 s publish timeout is lifted to ours.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await withTimeout(`put block`, this.opTimeoutMs, () => this.kv.put(id, data, { timeout: this.opTimeoutMs }));
+        break;
+      } catch (err) {
+        if (attempt >= PUT_RETRIES) throw err;
+      }
+    }
     this.#memory.set(id, data, data.length);
     this.#track(this.disk.put(id, data).catch(() => {}));
     return id;

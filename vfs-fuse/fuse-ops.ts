@@ -1,5 +1,9 @@
 import type { CloudFsCore, FsStat } from "./core.js";
-import { toNegativeErrno } from "./errors.js";
+import { FS_ERRNO, toNegativeErrno } from "./errors.js";
+
+function defaultIoErrorLog(err: unknown): void {
+  process.stderr.write(`cloudfs: EIO: ${err instanceof Error ? err.message : String(err)}\n`);
+}
 
 type Cb = (err: number, ...rest: unknown[]) => void;
 
@@ -11,18 +15,24 @@ export type FuseOps = Record<string, (...args: never[]) => void>;
  * (`default_permissions`), so the core is called with root credentials. Every op is async and never
  * blocks the event loop; a failure of any kind becomes its errno (unknown ones EIO).
  */
-export function makeFuseOps(core: CloudFsCore): FuseOps {
+export function makeFuseOps(core: CloudFsCore, onIoError: (err: unknown) => void = defaultIoErrorLog): FuseOps {
+  const fail = (cb: Cb, err: unknown): void => {
+    const errno = toNegativeErrno(err);
+    // EIO is the one answer that hides its cause from the program: keep the cause for the operator.
+    if (errno === -FS_ERRNO.EIO) onIoError(err);
+    cb(errno);
+  };
   const done = <T>(cb: Cb, p: Promise<T>, map: (v: T) => unknown[] = () => []): void => {
     p.then(
       (v) => cb(0, ...map(v)),
-      (err: unknown) => cb(toNegativeErrno(err)),
+      (err: unknown) => fail(cb, err),
     );
   };
   /** read/write answer with the byte count in the error slot, as fuse-native expects. */
   const count = (cb: Cb, p: Promise<number>): void => {
     p.then(
       (n) => cb(n),
-      (err: unknown) => cb(toNegativeErrno(err)),
+      (err: unknown) => fail(cb, err),
     );
   };
   const stat = (s: FsStat): unknown[] => [s];
