@@ -177,6 +177,31 @@ describe("Files window", () => {
     await shot("files", files);
   });
 
+  it("shows a progress bar while an upload is under way", async () => {
+    await raise("files");
+    const files = page.locator(".window[data-kind=files]");
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Network.enable");
+    // ~256 KiB/s up: a 900 KiB upload takes a few seconds, long enough to see the bar move.
+    await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+    try {
+      await files.locator('[data-test="upload-input"]').setInputFiles([
+        { name: "slow-1.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(450 * 1024, 1) },
+        { name: "slow-2.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(450 * 1024, 2) },
+      ]);
+      const bar = files.locator(".upload-progress");
+      await bar.waitFor();
+      await expect.poll(async () => Number(await bar.getAttribute("aria-valuenow")), { timeout: 20_000 }).toBeGreaterThan(0);
+      await shot("files-uploading", files);
+      await bar.waitFor({ state: "detached", timeout: 60_000 });
+    } finally {
+      await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+      await cdp.detach();
+    }
+    expect((await fs.stat("/home/slow-2.bin")).size).toBe(450 * 1024);
+    expect((await fs.readFile("/home/slow-1.bin")).every((b) => b === 1)).toBe(true);
+  });
+
   it("opens a text file in the editor and saves it", async () => {
     await raise("files");
     const files = page.locator(".window[data-kind=files]");
