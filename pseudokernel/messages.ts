@@ -28,6 +28,42 @@ export interface SpawnRequest {
   readonly stdio: readonly [StdioSpec, StdioSpec, StdioSpec];
   /** Subject on which the runtime publishes the `ExitEvent`. */
   readonly notify: string;
+  /** CPU (cores) and memory (bytes) the node reserves for the process until it ends (admission control). */
+  readonly resources?: ResourceAmounts;
+  /**
+   * Run it on a pseudo-terminal of this size: stdio[0] is then the keystroke stream, stdio[1] the
+   * terminal's output stream, stdio[2] is ignored (the PTY carries it).
+   */
+  readonly tty?: TtySpec;
+}
+
+export interface TtySpec {
+  readonly term: string;
+  readonly cols: number;
+  readonly rows: number;
+}
+
+/** A window-size change for a process running on a pseudo-terminal (it gets SIGWINCH). */
+export interface ResizeRequest {
+  readonly type: "resize";
+  readonly pid: number;
+  readonly cols: number;
+  readonly rows: number;
+}
+
+/** CPU in cores (fractions allowed) and memory in bytes. */
+export interface ResourceAmounts {
+  readonly cpu: number;
+  readonly mem: number;
+}
+
+/** One of a node's busiest processes, as its heartbeat reports them (for `oneos top`). */
+export interface ProcessUsage {
+  readonly pid: number;
+  /** CPU use over the last sample period, in percent of one core. */
+  readonly cpu: number;
+  /** Resident set size in bytes. */
+  readonly rss: number;
 }
 
 export interface SignalRequest {
@@ -67,11 +103,44 @@ export interface FileClosed {
   readonly error?: WireError;
 }
 
-export type NodeRequest = SpawnRequest | SignalRequest | PingRequest | FsRequest | OpenRequest;
+/**
+ * Connects a client to a process running on a pseudo-terminal (`oneos attach`): its keystrokes on
+ * `input`, the terminal's recent output (the last screenful or so) and then its live output on
+ * `output`. A client attached before is let go (its output stream ends), as `tmux attach -d` does.
+ */
+export interface AttachRequest {
+  readonly type: "attach";
+  readonly pid: number;
+  readonly input: string;
+  readonly output: string;
+  readonly cols: number;
+  readonly rows: number;
+  readonly user: string;
+}
+
+/** Lets go of a process's terminal without hanging it up: it runs on, detached, until re-attached. */
+export interface DetachRequest {
+  readonly type: "detach";
+  readonly pid: number;
+  readonly user: string;
+}
+
+export type NodeRequest =
+  | SpawnRequest
+  | SignalRequest
+  | PingRequest
+  | FsRequest
+  | OpenRequest
+  | ResizeRequest
+  | AttachRequest
+  | DetachRequest;
 
 export type NodeReply =
   | { readonly type: "spawned"; readonly pid: number; readonly node: string }
   | { readonly type: "signalled"; readonly pid: number }
+  | { readonly type: "resized"; readonly pid: number }
+  | { readonly type: "attached"; readonly pid: number }
+  | { readonly type: "detached"; readonly pid: number }
   | { readonly type: "pong"; readonly node: string; readonly time: number }
   | { readonly type: "stat"; readonly exists: boolean; readonly isDirectory: boolean; readonly size: number; readonly mode: number }
   | { readonly type: "entries"; readonly names: readonly string[] }
@@ -104,6 +173,8 @@ export interface ProcessRecord {
   readonly ended?: number;
   readonly status?: number;
   readonly signal?: string;
+  /** For a process on a pseudo-terminal: whether a client is attached to it now (`oneos sessions`). */
+  readonly terminal?: "attached" | "detached";
 }
 
 export type NodeState = "ready" | "suspect" | "down" | "leaving";
@@ -128,6 +199,18 @@ export interface NodeRecord {
   /** ms since the epoch, by the node's clock. */
   readonly heartbeat: number;
   readonly started: number;
+  /** What the node may hand out to resource requests, and what its running processes hold now. */
+  readonly allocatable?: ResourceAmounts;
+  readonly reserved?: ResourceAmounts;
+  /** The node's busiest processes, most CPU first. */
+  readonly busiest?: readonly ProcessUsage[];
+}
+
+function parseTty(value: unknown): TtySpec {
+  const o = obj(value, "tty");
+  const term = str(o, "term", { max: 64 });
+  if (!/^[A-Za-z0-9._+-]*$/.test(term)) bad("tty.term: bad characters");
+  return { term, cols: int(o, "cols", 1, 10_000), rows: int(o, "rows", 1, 10_000) };
 }
 
 function streamId(id: string): string {
@@ -159,8 +242,22 @@ function parseStdio(value: unknown, fd: number): StdioSpec {
 
 export function parseNodeRequest(value: unknown): NodeRequest {
   const o: Obj = obj(value, "request");
-  const type = oneOf(o, "type", ["spawn", "signal", "ping", "fs", "open"] as const);
+  const type = oneOf(o, "type", ["spawn", "signal", "ping", "fs", "open", "resize", "attach", "detach"] as const);
   switch (type) {
+    case "attach":
+      return {
+        type,
+        pid: int(o, "pid", 1),
+        input: streamId(str(o, "input", { max: 64 })),
+        output: streamId(str(o, "output", { max: 64 })),
+        cols: int(o, "cols", 1, 10_000),
+        rows: int(o, "rows", 1, 10_000),
+        user: str(o, "user", { max: 64 }),
+      };
+    case "detach":
+      return { type, pid: int(o, "pid", 1), user: str(o, "user", { max: 64 }) };
+    case "resize":
+      return { type, pid: int(o, "pid", 1), cols: int(o, "cols", 1, 10_000), rows: int(o, "rows", 1, 10_000) };
     case "fs":
       return { type, op: oneOf(o, "op", ["stat", "readdir", "mkdir"] as const), path: absolutePath(o) };
     case "open":
@@ -184,8 +281,10 @@ export function parseNodeRequest(value: unknown): NodeRequest {
         umask: int(o, "umask", 0, 0o777),
         user: str(o, "user", { max: 64 }),
         ppid: int(o, "ppid"),
+        ...optResources(o, "resources"),
         stdio: [parseStdio(stdio[0], 0), parseStdio(stdio[1], 1), parseStdio(stdio[2], 2)],
         notify: str(o, "notify", { max: 256 }),
+        ...(o["tty"] === undefined || o["tty"] === null ? {} : { tty: parseTty(o["tty"]) }),
       };
     }
     case "signal":
@@ -197,8 +296,13 @@ export function parseNodeRequest(value: unknown): NodeRequest {
 
 export function parseNodeReply(value: unknown): NodeReply {
   const o = obj(value, "reply");
-  const type = oneOf(o, "type", ["spawned", "signalled", "pong", "error", "stat", "entries", "done"] as const);
+  const type = oneOf(o, "type", ["spawned", "signalled", "resized", "attached", "detached", "pong", "error", "stat", "entries", "done"] as const);
   switch (type) {
+    case "attached":
+    case "detached":
+      return { type, pid: int(o, "pid", 1) };
+    case "resized":
+      return { type, pid: int(o, "pid", 1) };
     case "stat":
       return {
         type,
@@ -234,7 +338,9 @@ export function parseProcessRecord(value: unknown): ProcessRecord {
   const ended = optInt(o, "ended");
   const status = optInt(o, "status", 0, 255);
   const signal = optStr(o, "signal", 16);
+  const terminal = o["terminal"] === undefined || o["terminal"] === null ? undefined : oneOf(o, "terminal", ["attached", "detached"] as const);
   return {
+    ...(terminal !== undefined ? { terminal } : {}),
     pid: int(o, "pid", 1),
     ppid: int(o, "ppid"),
     node: str(o, "node", { max: 64 }),
@@ -274,6 +380,35 @@ export function parseNodeRecord(value: unknown): NodeRecord {
     mount,
     heartbeat: int(o, "heartbeat"),
     started: int(o, "started"),
+    ...optResources(o, "allocatable"),
+    ...optResources(o, "reserved"),
+    ...optBusiest(o),
+  };
+}
+
+/** `{ [key]: amounts }` when the optional field is there, `{}` when not (older senders). */
+function optResources<K extends string>(o: Obj, key: K): { [P in K]?: ResourceAmounts } {
+  if (o[key] === undefined || o[key] === null) return {};
+  const r = obj(o[key], key);
+  const amount = (k: string): number => {
+    const v = r[k];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) bad(`${key}.${k}: expected a number`);
+    return v;
+  };
+  return { [key]: { cpu: amount("cpu"), mem: amount("mem") } } as { [P in K]?: ResourceAmounts };
+}
+
+function optBusiest(o: Obj): { busiest?: ProcessUsage[] } {
+  const list = o["busiest"];
+  if (list === undefined || list === null) return {};
+  if (!Array.isArray(list) || list.length > 64) bad("busiest: expected an array");
+  return {
+    busiest: list.map((item) => {
+      const u = obj(item, "busiest[]");
+      const cpu = u["cpu"];
+      if (typeof cpu !== "number" || !Number.isFinite(cpu) || cpu < 0) bad("busiest.cpu: expected a number");
+      return { pid: int(u, "pid", 1), cpu, rss: int(u, "rss") };
+    }),
   };
 }
 

@@ -14,7 +14,7 @@ export function nodeSubject(node: string, verb: NodeVerb): string {
   return `${SUBJECT_ROOT}.node.${node}.${verb}`;
 }
 
-export type NodeVerb = "spawn" | "signal" | "ping" | "fs" | "open";
+export type NodeVerb = "spawn" | "signal" | "ping" | "fs" | "open" | "resize" | "attach" | "detach";
 
 export function streamDataSubject(id: string): string {
   return `${SUBJECT_ROOT}.stream.${id}.w`;

@@ -67,22 +67,18 @@ export class LocalProcess {
     }
   }
 
+  resize(): void {
+    throw new KernelError("EINVAL", "not a terminal");
+  }
+
   /** Tears down every stream of the process (its node is leaving). */
   abortStreams(reason: string): void {
     for (const s of this.#streams) s.destroy(new KernelError("ECONNRESET", reason));
   }
 
   static async start(request: SpawnRequest, transport: StreamTransport, view: ProcessView = HOST_VIEW): Promise<LocalProcess> {
-    const command = request.argv[0]!;
-    const searchPath = request.env["PATH"] ?? process.env["PATH"] ?? "";
-    const [cwdStat, path] = await Promise.all([
-      stat(view.toLocal(request.cwd)).catch(() => null),
-      lookupCommand(command, searchPath, request.cwd, (p) => view.toLocal(p)).catch((e: unknown) => e as Error),
-    ]);
-    if (cwdStat === null || !cwdStat.isDirectory()) {
-      throw new KernelError("ENOENT", `cd: ${request.cwd}: No such file or directory`);
-    }
-    if (path instanceof Error) throw path;
+    const target = await resolveTarget(request, view);
+    const command = target.command;
 
     const files: FileHandle[] = [];
     /** Descriptors that only the child keeps: closed here once it has them. */
@@ -124,38 +120,24 @@ export class LocalProcess {
       }
 
       // Node has no per-spawn umask; fork(2) copies it, and spawn forks synchronously on this thread.
-      // In the node's mount namespace (CloudFS at /home), entered by nsenter, which then execs the
-      // program in place: same pid, same process group, same exit status.
-      const namespace = view.namespace;
-      const [file, args, cwd] =
-        namespace === undefined
-          ? [path, request.argv.slice(1), request.cwd]
-          : [
-              "nsenter",
-              [`--mount=${namespace}`, `--wdns=${request.cwd}`, "--", command.includes("/") ? path : command, ...request.argv.slice(1)],
-              "/",
-            ];
-      const previousUmask = process.umask(request.umask);
       let child: ChildProcess;
-      try {
-        child = spawn(file, args, {
-          argv0: namespace === undefined ? command : "nsenter",
-          cwd,
-          env: namespace === undefined || request.env["PATH"] !== undefined ? request.env : { ...request.env, PATH: searchPath },
+      withUmask(request.umask, () => {
+        child = spawn(target.file, target.args, {
+          argv0: target.argv0,
+          cwd: target.cwd,
+          env: target.env,
           stdio: fds,
           detached: true,
         });
-      } finally {
-        process.umask(previousUmask);
-      }
+      });
       await new Promise<void>((resolve, reject) => {
-        child.once("spawn", resolve);
-        child.once("error", (error: NodeJS.ErrnoException) => {
+        child!.once("spawn", resolve);
+        child!.once("error", (error: NodeJS.ErrnoException) => {
           reject(new KernelError(error.code === "EACCES" ? "EACCES" : "ENOCMD", `${command}: ${error.message}`));
         });
       });
       for (const wire of wiring) wire();
-      return new LocalProcess(child, streams);
+      return new LocalProcess(child!, streams);
     } catch (error) {
       for (const s of streams) s.destroy(error as Error);
       throw error;
@@ -198,4 +180,55 @@ function drainOutput(source: Readable, writer: StreamWriter): void {
   source.pipe(writer);
   source.on("error", (error) => writer.destroy(error));
   writer.on("error", () => source.destroy());
+}
+
+/** What to exec for a spawn request: resolved, checked, and wrapped into the node's namespace. */
+export interface LaunchTarget {
+  /** argv[0] as the user typed it. */
+  readonly command: string;
+  readonly file: string;
+  readonly args: string[];
+  readonly argv0: string;
+  readonly cwd: string;
+  readonly env: Record<string, string>;
+}
+
+/**
+ * Checks the cwd and finds the program (ENOENT, ENOCMD, EACCES as a shell reports them), then wraps it
+ * for the node's mount namespace: nsenter enters it, sets the cwd there and execs the program in place
+ * (same pid, same process group, same exit status).
+ */
+export async function resolveTarget(request: SpawnRequest, view: ProcessView): Promise<LaunchTarget> {
+  const command = request.argv[0]!;
+  const searchPath = request.env["PATH"] ?? process.env["PATH"] ?? "";
+  const [cwdStat, path] = await Promise.all([
+    stat(view.toLocal(request.cwd)).catch(() => null),
+    lookupCommand(command, searchPath, request.cwd, (p) => view.toLocal(p)).catch((e: unknown) => e as Error),
+  ]);
+  if (cwdStat === null || !cwdStat.isDirectory()) {
+    throw new KernelError("ENOENT", `cd: ${request.cwd}: No such file or directory`);
+  }
+  if (path instanceof Error) throw path;
+  const namespace = view.namespace;
+  if (namespace === undefined) {
+    return { command, file: path, args: request.argv.slice(1), argv0: command, cwd: request.cwd, env: { ...request.env } };
+  }
+  return {
+    command,
+    file: "nsenter",
+    args: [`--mount=${namespace}`, `--wdns=${request.cwd}`, "--", command.includes("/") ? path : command, ...request.argv.slice(1)],
+    argv0: "nsenter",
+    cwd: "/",
+    env: request.env["PATH"] !== undefined ? { ...request.env } : { ...request.env, PATH: searchPath },
+  };
+}
+
+/** Node has no per-spawn umask; fork(2) copies it, and spawning forks synchronously on this thread. */
+export function withUmask(umask: number, spawnNow: () => void): void {
+  const previous = process.umask(umask);
+  try {
+    spawnNow();
+  } finally {
+    process.umask(previous);
+  }
 }

@@ -18,6 +18,8 @@ import {
   parseSignal,
   readAll,
   retrying,
+  StreamReader,
+  StreamWriter,
   toWireError,
   type ClusterBuckets,
   type ExitEvent,
@@ -32,8 +34,12 @@ import { ChildRegistry, reapChildren } from "./child-registry.js";
 import { FileService } from "./file-service.js";
 import { HOST_VIEW, LocalProcess, type LocalExit, type ProcessView } from "./local-process.js";
 import { NodeFilesystem } from "./node-filesystem.js";
+import { PtyProcess } from "./pty-process.js";
 import { DirectServer, NodeTable, ProcessTable } from "../pseudokernel/index.js";
 import { PidAllocator } from "./pid-allocator.js";
+import { Admission } from "./admission.js";
+import { ProcessUsageSampler } from "./process-usage.js";
+import { ServiceController } from "./services/index.js";
 
 /** Heartbeat period; `DOWN_AFTER_MS` in the pseudokernel is four of these. */
 const HEARTBEAT_MS = 1000;
@@ -66,7 +72,7 @@ export interface RuntimeOptions {
 }
 
 interface Supervised {
-  readonly local: LocalProcess;
+  readonly local: LocalProcess | PtyProcess;
   record: ProcessRecord;
   /** KV writes of this record, in order. */
   writes: Promise<unknown>;
@@ -102,6 +108,10 @@ export class NodeRuntime {
   #closing = false;
   #ticking = false;
   #log: Logger;
+  /** Scheduler: CPU/memory held by resource requests, per-process usage for `top`, the services controller. */
+  #admission = new Admission({ cpu: cpus().length, mem: totalmem() });
+  #usage = new ProcessUsageSampler();
+  #services: ServiceController | undefined;
 
   private constructor(
     options: RuntimeOptions,
@@ -163,6 +173,14 @@ export class NodeRuntime {
       runtime.#serve();
       await retrying(() => runtime.#heartbeat(), { ...settle, what: "first heartbeat" });
       runtime.#timer = setInterval(() => void runtime.#tick(), HEARTBEAT_MS);
+      runtime.#services = ServiceController.start({
+        nc,
+        node: options.name,
+        nodes,
+        procs: runtime.#procTable,
+        logger: options.logger,
+        ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
+      });
       options.logger.info({ node: options.name, reaped }, "runtime ready");
       return runtime;
     } catch (error) {
@@ -242,7 +260,7 @@ export class NodeRuntime {
       }
       switch (request.type) {
         case "spawn":
-          reply = await this.#spawn(request);
+          reply = await this.#spawnAdmitted(request);
           break;
         case "signal":
           reply = await this.#signal(request);
@@ -256,6 +274,36 @@ export class NodeRuntime {
         case "open":
           reply = await this.#files.open(request);
           break;
+        case "attach":
+        case "detach": {
+          const supervised = this.#procs.get(request.pid);
+          if (supervised === undefined || !(supervised.local instanceof PtyProcess)) {
+            throw new KernelError("ESRCH", `(${request.pid}) - No such process on a terminal`);
+          }
+          if (request.user !== "root" && request.user !== supervised.record.user) {
+            throw new KernelError("EPERM", `(${request.pid}) - Operation not permitted`);
+          }
+          if (request.type === "attach") {
+            supervised.local.attach(
+              new StreamReader(this.#transport, request.input),
+              new StreamWriter(this.#transport, request.output),
+              request.cols,
+              request.rows,
+            );
+            reply = { type: "attached", pid: request.pid };
+          } else {
+            supervised.local.detach();
+            reply = { type: "detached", pid: request.pid };
+          }
+          break;
+        }
+        case "resize": {
+          const supervised = this.#procs.get(request.pid);
+          if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
+          supervised.local.resize(request.cols, request.rows);
+          reply = { type: "resized", pid: request.pid };
+          break;
+        }
       }
     } catch (error) {
       if (!(error instanceof KernelError)) this.#log.warn({ err: error }, "request failed");
@@ -270,9 +318,27 @@ export class NodeRuntime {
     }
   }
 
+  /** Admission control around `#spawn`: the request's resources are held until the process exits. */
+  async #spawnAdmitted(request: SpawnRequest): Promise<NodeReply> {
+    const release = this.#admission.admit(request.resources, this.name);
+    try {
+      const reply = await this.#spawn(request);
+      const supervised = reply.type === "spawned" ? this.#procs.get(reply.pid) : undefined;
+      if (supervised === undefined) release();
+      else void supervised.local.exited.then(release, release);
+      return reply;
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
   async #spawn(request: SpawnRequest): Promise<NodeReply> {
     if (this.#closing) throw new KernelError("ENONODE", `node ${this.name} is stopping`);
-    const local = await LocalProcess.start(request, this.#transport, this.#view);
+    const local =
+      request.tty === undefined
+        ? await LocalProcess.start(request, this.#transport, this.#view)
+        : await PtyProcess.start(request, request.tty, this.#transport, this.#view);
     const pid = await this.#pids.allocate();
     const record: ProcessRecord = {
       pid,
@@ -286,6 +352,14 @@ export class NodeRuntime {
       started: Date.now(),
     };
     const supervised: Supervised = { local, record, writes: Promise.resolve() };
+    if (local instanceof PtyProcess) {
+      supervised.record = { ...record, terminal: "attached" };
+      local.onTerminalChange = (terminal) => {
+        if (supervised.record.terminal === terminal || this.#procs.get(pid) !== supervised) return;
+        supervised.record = { ...supervised.record, terminal };
+        this.#write(supervised);
+      };
+    }
     this.#procs.set(pid, supervised);
     this.#children.add(local.hostPid);
     this.#write(supervised);
@@ -361,6 +435,9 @@ export class NodeRuntime {
       mount: this.#filesystem?.mountpoint ?? null,
       heartbeat: Date.now(),
       started: this.started,
+      allocatable: this.#admission.allocatable,
+      reserved: this.#admission.reserved,
+      busiest: this.#usage.busiest,
     };
   }
 
@@ -375,6 +452,7 @@ export class NodeRuntime {
     if (this.#closing || this.#ticking) return;
     this.#ticking = true;
     // Independent: a heartbeat stuck behind a stream leader election must not delay loss detection.
+    await this.#usage.sample(new Map([...this.#procs].map(([pid, s]) => [pid, s.local.hostPid]))).catch(() => undefined);
     const [beat, peers] = await Promise.allSettled([this.#heartbeat(), this.#watchPeers()]);
     if (beat.status === "rejected") this.#log.warn({ err: String(beat.reason) }, "heartbeat failed");
     if (peers.status === "rejected") this.#log.warn({ err: String(peers.reason) }, "peer check failed");
@@ -411,6 +489,7 @@ export class NodeRuntime {
     if (this.#closing) return;
     this.#closing = true;
     clearInterval(this.#timer);
+    await this.#services?.close();
     for (const t of this.#purgeTimers) clearTimeout(t);
     this.#subscription?.unsubscribe();
     this.#viewSubscription?.unsubscribe();

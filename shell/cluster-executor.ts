@@ -13,7 +13,8 @@ import {
   type StdioSpec,
   type StreamReader,
 } from "../pseudokernel/index.js";
-import { placeProcess, type Candidate } from "../scheduler/index.js";
+import { openSchedulerBucket, Placer, SchedulerSettings, type PlacementSpec, type PlacementTicket } from "../scheduler/index.js";
+import { placementProblem, placementSpec } from "./placement.js";
 import {
   LaunchError,
   type ExitStatus,
@@ -27,6 +28,8 @@ import {
 } from "./executor.js";
 import { localFs } from "./local-executor.js";
 
+/** A node that refuses a spawn at admission (another shell took its resources) is replaced this often. */
+const ADMISSION_RETRIES = 2;
 /** While waiting for an exit event, the process table is checked this often (the event may be lost). */
 const EXIT_POLL_MS = 2000;
 
@@ -48,8 +51,10 @@ export class ClusterExecutor implements Executor {
   #kernel: KernelClient;
   #options: ClusterExecutorOptions;
   #table: NodeTable;
-  /** Processes this executor started per node and not yet seen exit: heartbeats lag behind. */
-  #pending = new Map<string, number>();
+  /** What this shell placed that heartbeats do not show yet, and where each pipe's first end went. */
+  #placer = new Placer();
+  /** The cluster's placement strategy (spread until the scheduler bucket says otherwise). */
+  #settings: SchedulerSettings | undefined;
 
   private constructor(kernel: KernelClient, table: NodeTable, options: ClusterExecutorOptions) {
     this.#kernel = kernel;
@@ -61,6 +66,7 @@ export class ClusterExecutor implements Executor {
   static async create(kernel: KernelClient, options: ClusterExecutorOptions): Promise<ClusterExecutor> {
     const table = NodeTable.watch(kernel.buckets.nodes, kernel.nc);
     const executor = new ClusterExecutor(kernel, table, options);
+    executor.#settings = await openSchedulerBucket(kernel.nc).then((kv) => SchedulerSettings.follow(kv), () => undefined);
     // Heartbeats (each second) and the bucket fill the table asynchronously; a runtime's view fills it now.
     const seeded = await kernel.nodes().catch(() => []);
     const now = Date.now();
@@ -72,6 +78,7 @@ export class ClusterExecutor implements Executor {
 
   close(): void {
     this.#table.stop();
+    this.#settings?.stop();
   }
 
   createPipe(): PipeHandle {
@@ -93,15 +100,14 @@ export class ClusterExecutor implements Executor {
       .map((r) => r.name);
   }
 
-  #place(request: LaunchRequest): string {
-    const now = Date.now();
-    const candidates: Candidate[] = this.#table.view(now).map((record) => ({
-      record,
-      state: record.effective,
-      pending: this.#pending.get(record.name) ?? 0,
-    }));
+  #place(spec: PlacementSpec, pipes: readonly string[], exclude?: ReadonlySet<string>): string {
     try {
-      return placeProcess(request.placement, candidates);
+      return this.#placer.place(spec, this.#table.view(Date.now()), {
+        strategy: this.#settings?.strategy ?? "spread",
+        lastSeen: (node) => this.#table.lastSeen.get(node) ?? 0,
+        pipes,
+        ...(exclude !== undefined ? { exclude } : {}),
+      });
     } catch (error) {
       if (error instanceof KernelError) {
         throw new LaunchError(error.code === "ENONODE" ? "ENONODE" : "EPLACE", error.message, { cause: error });
@@ -110,14 +116,47 @@ export class ClusterExecutor implements Executor {
     }
   }
 
+  /**
+   * Sends the spawn to `node`; a node that refuses it at admission (another shell took its resources a
+   * moment ago) is left out and the command placed again, at most `ADMISSION_RETRIES` times.
+   */
+  async #spawnPlaced(
+    node: string,
+    spec: PlacementSpec,
+    spawn: SpawnRequest,
+    pipes: readonly string[],
+  ): Promise<{ pid: number; node: string; ticket: PlacementTicket }> {
+    const refused = new Set<string>();
+    for (let attempt = 0; ; attempt++) {
+      const ticket = this.#placer.reserve(node, spec.resources, pipes);
+      try {
+        const reply = await this.#kernel.request(node, spawn);
+        if (reply.type !== "spawned") throw new KernelError("EIO", `unexpected reply ${reply.type}`);
+        ticket.confirm(Date.now());
+        return { pid: reply.pid, node, ticket };
+      } catch (error) {
+        ticket.end();
+        if (!(error instanceof KernelError) || error.code !== "EPLACE" || attempt >= ADMISSION_RETRIES) throw error;
+        refused.add(node);
+        node = this.#place(spec, pipes, refused);
+      }
+    }
+  }
+
   async launch(request: LaunchRequest): Promise<ProcessHandle> {
-    const node = this.#place(request);
+    const problem = placementProblem(request.placement);
+    if (problem !== undefined) throw new LaunchError("EPLACE", problem);
+    const spec = placementSpec(request.placement);
+    const pipes = [request.stdin, request.stdout].flatMap((s) => (s.kind === "pipe" ? [s.pipe.id] : []));
+    let node = this.#place(spec, pipes);
     const cleanups: (() => void)[] = [];
     const outputs: Promise<string | undefined>[] = [];
-    const stdinSpec = this.#input(request.stdin, cleanups);
-    const stdoutSpec = this.#output(request.stdout, outputs);
+    const tty = request.tty;
+    // On a terminal: keystrokes in one stream, the PTY's output back in another (stderr rides on it).
+    const stdinSpec = tty !== undefined ? this.#input({ kind: "readable", stream: tty.input }, cleanups, { keepOpen: true }) : this.#input(request.stdin, cleanups);
+    const stdoutSpec = tty !== undefined ? this.#output({ kind: "writable", stream: tty.output }, outputs) : this.#output(request.stdout, outputs);
     const stderrSpec: StdioSpec =
-      request.stderr.kind === "stdout" ? { kind: "stdout" } : this.#output(request.stderr, outputs);
+      tty !== undefined ? { kind: "null" } : request.stderr.kind === "stdout" ? { kind: "stdout" } : this.#output(request.stderr, outputs);
 
     const notify = createInbox("_INBOX.oneos");
     let resolveExit: (event: ExitEvent) => void = () => undefined;
@@ -143,22 +182,28 @@ export class ClusterExecutor implements Executor {
       ppid: this.#options.ppid ?? 0,
       stdio: [stdinSpec, stdoutSpec, stderrSpec],
       notify,
+      ...(spec.resources.cpu > 0 || spec.resources.mem > 0 ? { resources: spec.resources } : {}),
+      ...(tty !== undefined ? { tty: { term: tty.term, cols: tty.cols, rows: tty.rows } } : {}),
     };
     let pid: number;
+    let ticket: PlacementTicket;
     try {
-      const reply = await this.#kernel.request(node, spawn);
-      if (reply.type !== "spawned") throw new KernelError("EIO", `unexpected reply ${reply.type}`);
-      pid = reply.pid;
+      ({ pid, node, ticket } = await this.#spawnPlaced(node, spec, spawn, pipes));
     } catch (error) {
       sub.unsubscribe();
       for (const cleanup of cleanups) cleanup();
       throw toLaunchError(error, request.argv[0] ?? "");
     }
-    this.#pending.set(node, (this.#pending.get(node) ?? 0) + 1);
     const kernel = this.#kernel;
+    if (tty !== undefined) {
+      const unsubscribe = tty.onResize((cols, rows) => {
+        void kernel.request(node, { type: "resize", pid, cols, rows }).catch(() => undefined);
+      });
+      cleanups.push(unsubscribe);
+    }
     const exited = this.#followExit(pid, node, exitEvent).finally(() => {
       sub.unsubscribe();
-      this.#pending.set(node, Math.max(0, (this.#pending.get(node) ?? 1) - 1));
+      ticket.end();
     });
     const finished = (async (): Promise<ExitStatus> => {
       const status = await exited;
@@ -177,6 +222,13 @@ export class ClusterExecutor implements Executor {
       async signal(signal: string) {
         await kernel.request(node, { type: "signal", pid, signal, user: spawn.user });
       },
+      ...(tty !== undefined
+        ? {
+            async detach() {
+              await kernel.request(node, { type: "detach", pid, user: spawn.user });
+            },
+          }
+        : {}),
     };
   }
 
@@ -201,7 +253,11 @@ export class ClusterExecutor implements Executor {
     }
   }
 
-  #input(spec: InputSpec, cleanups: (() => void)[]): StdioSpec {
+  /**
+   * `keepOpen`: the readable outlives the process (a job's keyboard input, reused by `fg`): it is
+   * only unpiped at the end, never ended by the process's exit.
+   */
+  #input(spec: InputSpec, cleanups: (() => void)[], options: { keepOpen?: boolean } = {}): StdioSpec {
     switch (spec.kind) {
       case "null":
         return { kind: "null" };
@@ -216,7 +272,7 @@ export class ClusterExecutor implements Executor {
         if (spec.stream.readableEnded) {
           writer.end();
         } else {
-          spec.stream.pipe(writer);
+          spec.stream.pipe(writer, { end: options.keepOpen !== true });
         }
         cleanups.push(() => {
           spec.stream.unpipe(writer);

@@ -1,5 +1,7 @@
 import type { Executor } from "./executor.js";
+import type { TerminalSpec } from "./executor.js";
 import type { IoTable } from "./io.js";
+import type { JobInput } from "./terminal-input.js";
 import type { JobTable } from "./jobs.js";
 import type { ProcessGroup } from "./process-group.js";
 import type { ShellState } from "./shell-state.js";
@@ -35,4 +37,10 @@ export interface ShellRuntime {
   killPid(pid: number, signal: string): Promise<void>;
   /** The processes of the job in the foreground (Ctrl-C goes to them). */
   setForeground(group: ProcessGroup | null): void;
+  /** Waits for `work` unless Ctrl-Z stops the foreground job first. */
+  waitInForeground<T>(work: Promise<T>): Promise<T | "stopped" | "detached">;
+  /** Gives the job the foreground and (interactive) the keyboard; returns what restores the previous. */
+  takeTerminal(group: ProcessGroup, input: JobInput | undefined): () => void;
+  /** A PTY-backed terminal for a foreground command wholly on the terminal, or undefined. */
+  terminalFor(io: IoTable, ctx: ExecContext): { spec: TerminalSpec; release(): void } | undefined;
 }

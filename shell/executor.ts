@@ -40,6 +40,24 @@ export type OutputSpec =
   /** Only for stderr: the same destination as this command's stdout (`2>&1`). */
   | { readonly kind: "stdout" };
 
+/**
+ * The user's terminal, for a foreground command of an interactive shell: the command gets a real
+ * pseudo-terminal on its node (as with `ssh -t`), its line discipline turns Ctrl-C into SIGINT there,
+ * and raw-mode programs (vim, top, a REPL) work. While it runs, the shell passes keystrokes through.
+ */
+export interface TerminalSpec {
+  /** `$TERM` of the user's terminal. */
+  readonly term: string;
+  readonly cols: number;
+  readonly rows: number;
+  /** Raw keystrokes. */
+  readonly input: Readable;
+  /** Where the pseudo-terminal's output goes (never ended by the executor). */
+  readonly output: Writable;
+  /** Subscribes to window-size changes; returns the unsubscribe function. */
+  onResize(listener: (cols: number, rows: number) => void): () => void;
+}
+
 export interface LaunchRequest {
   readonly argv: readonly string[];
   /** The exported environment, already expanded. */
@@ -51,6 +69,8 @@ export interface LaunchRequest {
   readonly stdin: InputSpec;
   readonly stdout: OutputSpec;
   readonly stderr: OutputSpec;
+  /** When set, stdin, stdout and stderr are all this terminal (through a PTY on the node). */
+  readonly tty?: TerminalSpec;
 }
 
 /** How a process ended, as `$?` sees it. */
@@ -72,6 +92,11 @@ export interface ProcessHandle {
   wait(): Promise<ExitStatus>;
   /** Sends a signal by name (`SIGINT`, `SIGTERM`, `SIGKILL`, `SIGSTOP`, `SIGCONT`, `SIGTSTP`...). */
   signal(signal: string): Promise<void>;
+  /**
+   * For a process on a terminal: lets go of it without hanging it up; it runs on as a session that
+   * `oneos attach PID` re-enters. `wait()` then resolves only when it exits.
+   */
+  detach?(): Promise<void>;
 }
 
 /** Raised by `launch` when the command cannot start; the interpreter maps `code` to `$?`. */

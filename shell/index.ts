@@ -23,6 +23,7 @@ export { LaunchError } from "./executor.js";
 export { LocalExecutor, type LocalExecutorOptions } from "./local-executor.js";
 export { ClusterExecutor, type ClusterExecutorOptions } from "./cluster-executor.js";
 export { NodeFs } from "./node-fs.js";
+export { DETACH_PREFIX } from "./terminal-input.js";
 
 export interface ShellOptions {
   readonly executor: Executor;

@@ -3,10 +3,12 @@ import { builtins } from "./builtins/index.js";
 import type { Builtin } from "./builtins/builtin.js";
 import type { ExecContext, ShellRuntime } from "./context.js";
 import { ExitRequest, InterruptRequest, LoopControl, ReturnRequest } from "./control-flow.js";
-import type { Executor } from "./executor.js";
+import type { Executor, TerminalSpec } from "./executor.js";
 import { Expander, ExpansionError } from "./expand.js";
 import { CaptureSink, openOutput, writeTo, type IoTable } from "./io.js";
 import { JobTable } from "./jobs.js";
+import type { JobInput, TerminalInput } from "./terminal-input.js";
+import type { Writable } from "node:stream";
 import { exportListing } from "./builtins/variables.js";
 import { pipelineStages, runPipeline } from "./pipeline.js";
 import { ProcessGroup } from "./process-group.js";
@@ -42,6 +44,15 @@ export interface InterpreterOptions {
   readonly positional?: readonly string[];
   readonly history?: () => readonly string[];
   readonly killPid?: (pid: number, signal: string) => Promise<void>;
+  /** The interactive terminal: keyboard routing and what a foreground command's PTY is told. */
+  readonly terminal?: TerminalControl;
+}
+
+/** The user's terminal as the interactive front end lends it to the interpreter. */
+export interface TerminalControl {
+  readonly input: TerminalInput;
+  /** `$TERM`, the window size now, and its changes. */
+  describe(): { term: string; cols: number; rows: number; output: Writable; onResize(listener: (cols: number, rows: number) => void): () => void };
 }
 
 /** The result of running one command line. */
@@ -49,6 +60,8 @@ export interface RunResult {
   readonly status: number;
   /** True when `exit` was run: the shell should end with `status`. */
   readonly exit: boolean;
+  /** True when Ctrl-Z stopped it: it is a job in the table now, and its input must stay open. */
+  readonly stopped?: boolean;
 }
 
 /**
@@ -66,6 +79,10 @@ export class Interpreter implements ShellRuntime {
   readonly #options: InterpreterOptions;
   readonly #builtins: ReadonlyMap<string, Builtin> = builtins;
   #foreground: ProcessGroup | null = null;
+  /** The keyboard input of the command line in the foreground (interactive only). */
+  #foregroundInput: JobInput | null = null;
+  /** Who is waiting on the foreground job and must let go of it when Ctrl-Z stops it (innermost last). */
+  readonly #stopWaiters: ((why: "stopped" | "detached") => void)[] = [];
   /** The foreground group Ctrl-C was sent to: the rest of its command line is abandoned, as in bash. */
   #interrupted: ProcessGroup | null = null;
 
@@ -87,12 +104,38 @@ export class Interpreter implements ShellRuntime {
     if (this.state.get("HOME") === undefined) this.state.set("HOME", options.home);
   }
 
-  /** Parses and runs one command line (or script) at the top level. */
-  async run(src: string, overrides: Partial<IoTable> = {}): Promise<RunResult> {
+  /**
+   * Parses and runs one command line (or script) at the top level. With `input` (interactive), that is
+   * the line's keyboard input; Ctrl-Z then turns the line into a stopped job and returns at once.
+   */
+  async run(src: string, overrides: Partial<IoTable> = {}, input?: JobInput): Promise<RunResult> {
     const group = new ProcessGroup();
     this.#foreground = group;
+    this.#foregroundInput = input ?? null;
     const io: IoTable = { ...this.#io, ...overrides };
     const ctx: ExecContext = { state: this.state, io, group, condition: false, source: src };
+    const running = this.#runTopLevel(src, ctx).finally(() => {
+      if (this.#foreground === group) {
+        this.#foreground = null;
+        this.#foregroundInput = null;
+      }
+      if (this.#interrupted === group) this.#interrupted = null;
+    });
+    const outcome = await this.waitInForeground(running);
+    if (outcome === "detached") {
+      this.state.lastStatus = 0;
+      return { status: 0, exit: false };
+    }
+    if (outcome !== "stopped") return outcome;
+    const job = this.jobs.add(src, group, running.then((r) => r.status));
+    job.state = "Stopped";
+    if (input !== undefined) job.input = input;
+    await this.#notice(`\n${this.jobs.describe(job)}\n`);
+    this.state.lastStatus = 148; // 128 + SIGTSTP, as bash reports a stopped job
+    return { status: 148, exit: false, stopped: true };
+  }
+
+  async #runTopLevel(src: string, ctx: ExecContext): Promise<RunResult> {
     try {
       const status = await this.runSource(src, ctx);
       return { status, exit: false };
@@ -104,16 +147,94 @@ export class Interpreter implements ShellRuntime {
       }
       if (err instanceof LoopControl || err instanceof ReturnRequest) return { status: this.state.lastStatus, exit: false };
       throw err;
-    } finally {
-      this.#foreground = null;
-      this.#interrupted = null;
     }
   }
 
-  /** Sends a signal to every process of the foreground job (Ctrl-C). */
+  /** Waits for `work` unless Ctrl-Z stops (or Ctrl-] d detaches) the foreground job first. */
+  async waitInForeground<T>(work: Promise<T>): Promise<T | "stopped" | "detached"> {
+    let stop: (why: "stopped" | "detached") => void = () => undefined;
+    const stopped = new Promise<"stopped" | "detached">((resolve) => (stop = resolve));
+    this.#stopWaiters.push(stop);
+    try {
+      return await Promise.race([work, stopped]);
+    } finally {
+      this.#stopWaiters.splice(this.#stopWaiters.indexOf(stop), 1);
+    }
+  }
+
+  /** Sends a signal to every process of the foreground job (Ctrl-C, Ctrl-\, Ctrl-Z). */
   async interrupt(signal = "SIGINT"): Promise<void> {
     if (signal === "SIGINT" || signal === "SIGQUIT") this.#interrupted = this.#foreground;
     await this.#foreground?.signal(signal);
+    if (signal === "SIGTSTP") this.#stopWaiters.at(-1)?.("stopped");
+  }
+
+  /** SIGHUP to the foreground job and every job (stopped ones are continued so they see it). */
+  async hangUp(): Promise<void> {
+    const groups = [this.#foreground, ...this.jobs.list().map((j) => j.group)].filter((g): g is ProcessGroup => g !== null);
+    await Promise.all(groups.map(async (g) => {
+      await g.signal("SIGHUP");
+      await g.signal("SIGCONT");
+    }));
+  }
+
+  /**
+   * Ctrl-] d: lets go of the foreground job's terminal processes; they run on as sessions (listed by
+   * `oneos sessions`, re-entered with `oneos attach PID`) and the prompt comes back.
+   */
+  async detach(): Promise<void> {
+    const handles = (this.#foreground?.handles ?? []).filter((h) => h.detach !== undefined);
+    if (handles.length === 0) return;
+    await Promise.all(handles.map((h) => h.detach!().catch(() => undefined)));
+    const where = handles.map((h) => `${h.pid} on ${h.node}`).join(", ");
+    await this.#notice(`\r\n[detached: ${where} — re-enter with: oneos attach ${handles[0]!.pid}]\n`);
+    this.#stopWaiters.at(-1)?.("detached");
+  }
+
+  /** Routes the keyboard to a job being brought to the foreground (`fg`); undefined when not interactive. */
+  takeTerminal(group: ProcessGroup, input: JobInput | undefined): () => void {
+    const previous = { group: this.#foreground, input: this.#foregroundInput };
+    this.#foreground = group;
+    const terminal = this.#options.terminal;
+    if (terminal !== undefined && input !== undefined) {
+      this.#foregroundInput = input;
+      terminal.input.attach(input);
+    }
+    return () => {
+      this.#foreground = previous.group;
+      this.#foregroundInput = previous.input;
+      if (terminal !== undefined && previous.input !== null) terminal.input.attach(previous.input);
+    };
+  }
+
+  /**
+   * The user's terminal for a foreground command whose stdin, stdout and stderr are all the terminal:
+   * it gets a PTY on its node and the keyboard passes through raw until `release()`.
+   */
+  terminalFor(io: IoTable, ctx: ExecContext): { spec: TerminalSpec; release(): void } | undefined {
+    const terminal = this.#options.terminal;
+    const input = this.#foregroundInput;
+    if (terminal === undefined || input === null || ctx.group !== this.#foreground) return undefined;
+    const onTerminal =
+      io.stdin.kind === "readable" &&
+      io.stdin.stream === input.stream &&
+      io.stdout === this.#io.stdout &&
+      io.stderr === this.#io.stderr;
+    if (!onTerminal) return undefined;
+    const described = terminal.describe();
+    input.raw = true;
+    return {
+      spec: { ...described, input: input.stream },
+      release: () => {
+        input.raw = false;
+      },
+    };
+  }
+
+  async #notice(text: string): Promise<void> {
+    const out = await openOutput(this.executor, this.#io.stderr);
+    await writeTo(out.stream, text);
+    await out.release();
   }
 
   /** `Done` lines for jobs that finished since the last prompt. */

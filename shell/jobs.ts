@@ -1,4 +1,5 @@
 import { ProcessGroup } from "./process-group.js";
+import type { JobInput } from "./terminal-input.js";
 
 export type JobState = "Running" | "Stopped" | "Done";
 
@@ -8,6 +9,8 @@ export class Job {
   status: number | null = null;
   /** Set once its `Done` line was printed or it was waited for. */
   reported = false;
+  /** The keyboard input of a job stopped in the foreground: `fg` attaches it again. */
+  input?: JobInput;
   readonly done: Promise<number>;
 
   constructor(

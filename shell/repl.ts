@@ -1,9 +1,10 @@
 import { appendFile, readFile } from "node:fs/promises";
+import type { Writable } from "node:stream";
 import { createInterface, type Interface } from "node:readline";
 import type { ShellOptions } from "./index.js";
 import { Interpreter } from "./interpreter.js";
 import { parse, ShellSyntaxError } from "./syntax.js";
-import { LineDisciplineInput } from "./terminal-input.js";
+import { TerminalInput } from "./terminal-input.js";
 
 /** Lines of history kept in memory and loaded from the history file (bash's default HISTSIZE). */
 const HISTORY_LIMIT = 1000;
@@ -15,6 +16,11 @@ const HISTORY_LIMIT = 1000;
  */
 export async function runRepl(options: ShellOptions): Promise<number> {
   const history = await loadHistory(options.historyFile);
+  const input = new TerminalInput(options.stdin, options.stdout, {
+    signal: (name) => void interpreter.interrupt(name),
+    detach: () => void interpreter.detach(),
+  });
+  const screen = options.stdout as Writable & { columns?: number; rows?: number };
   const interpreter: Interpreter = new Interpreter({
     executor: options.executor,
     env: options.env,
@@ -29,11 +35,35 @@ export async function runRepl(options: ShellOptions): Promise<number> {
     ...(options.shellPid === undefined ? {} : { shellPid: options.shellPid }),
     ...(options.killPid === undefined ? {} : { killPid: options.killPid }),
     history: () => history,
-  });
-  const input = new LineDisciplineInput(options.stdin, options.stdout, {
-    signal: (name) => void interpreter.interrupt(name),
+    terminal: {
+      input,
+      describe: () => ({
+        term: options.env["TERM"] ?? "xterm-256color",
+        cols: screen.columns ?? 80,
+        rows: screen.rows ?? 24,
+        output: options.stdout,
+        onResize(listener) {
+          const onResize = (): void => listener(screen.columns ?? 80, screen.rows ?? 24);
+          options.stdout.on("resize", onResize);
+          return () => options.stdout.off("resize", onResize);
+        },
+      }),
+    },
   });
 
+  // The terminal went away (window closed, connection dropped): hang up every job, as bash does.
+  const onHangUp = (): void => {
+    void interpreter.hangUp().finally(() => process.exit(129));
+  };
+  process.once("SIGHUP", onHangUp);
+  try {
+    return await promptLoop(options, interpreter, input, history);
+  } finally {
+    process.off("SIGHUP", onHangUp);
+  }
+}
+
+async function promptLoop(options: ShellOptions, interpreter: Interpreter, input: TerminalInput, history: string[]): Promise<number> {
   for (;;) {
     for (const notice of interpreter.finishedJobNotices()) options.stdout.write(`${notice}\n`);
     const src = await readCommand(options, history, prompt(options, interpreter.state.cwd));
@@ -47,13 +77,16 @@ export async function runRepl(options: ShellOptions): Promise<number> {
     if (options.historyFile !== undefined) {
       await appendFile(options.historyFile, `${src.replace(/\n/g, " ")}\n`).catch(() => {});
     }
-    const stdin = input.start();
+    const lineInput = input.begin();
+    let result;
     try {
-      const result = await interpreter.run(src, { stdin: { kind: "readable", stream: stdin } });
-      if (result.exit) return result.status;
+      result = await interpreter.run(src, { stdin: { kind: "readable", stream: lineInput.stream } }, lineInput);
     } finally {
-      input.stop();
+      // A stopped job keeps its input for `fg`; otherwise the line's input ends with it.
+      if (result?.stopped === true) input.detach();
+      else input.end(lineInput);
     }
+    if (result.exit) return result.status;
   }
 }
 

@@ -122,6 +122,7 @@ async function launchAndWait(
   ctx: ExecContext,
 ): Promise<number> {
   let handle;
+  const terminal = shell.terminalFor(io, ctx);
   try {
     handle = await shell.executor.launch({
       argv,
@@ -132,8 +133,10 @@ async function launchAndWait(
       stdin: io.stdin,
       stdout: io.stdout,
       stderr: stderrSpec(io),
+      ...(terminal !== undefined ? { tty: terminal.spec } : {}),
     });
   } catch (err: unknown) {
+    terminal?.release();
     await closePipes(shell, io);
     if (!(err instanceof LaunchError)) throw err;
     return reportLaunchError(shell, ctx, argv[0] ?? "", err);
@@ -144,6 +147,7 @@ async function launchAndWait(
     if (status.message !== undefined) await shell.printError(ctx, status.message);
     return status.status;
   } finally {
+    terminal?.release();
     ctx.group.remove(handle);
   }
 }

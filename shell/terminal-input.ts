@@ -1,27 +1,19 @@
 import { PassThrough, type Readable, type Writable } from "node:stream";
 
-/**
- * Where a foreground job's standard input comes from while the interactive shell waits for it. This
- * implementation is a small line discipline over the raw terminal (the processes may run on another
- * machine, so the local tty cannot be handed to them); a PTY mode (issue 5) replaces it by forwarding
- * raw bytes and resize events to a remote pseudo-terminal instead.
- */
-export interface ForegroundInput {
-  /** Starts feeding a fresh stream for the next foreground job. */
-  start(): Readable;
-  /** Stops feeding it (the job has finished). */
-  stop(): void;
-}
-
 interface TerminalLike extends Readable {
   isTTY?: boolean;
   setRawMode?(mode: boolean): unknown;
 }
 
 export interface KeySignals {
-  /** Ctrl-C, Ctrl-\, Ctrl-Z: a signal for the foreground job. */
+  /** Ctrl-C, Ctrl-\, Ctrl-Z typed while a job without a terminal of its own is in the foreground. */
   signal(name: "SIGINT" | "SIGQUIT" | "SIGTSTP"): void;
+  /** The detach key (Ctrl-] then d) typed while a job on a terminal is in the foreground. */
+  detach(): void;
 }
+
+/** Ctrl-]: the first key of the detach sequence (as telnet's escape); `d` after it detaches. */
+export const DETACH_PREFIX = 0x1d;
 
 /**
  * Bytes of typed input kept for a job that does not read them; the rest is dropped, as a tty drops
@@ -29,11 +21,30 @@ export interface KeySignals {
  */
 const MAX_PENDING_INPUT = 64 * 1024;
 
-/** Cooked-mode input emulation: echo, backspace, Enter sends the line, Ctrl-D ends input. */
-export class LineDisciplineInput implements ForegroundInput {
-  #current: PassThrough | null = null;
-  #line = "";
-  readonly #onData = (data: Buffer | string): void => this.#feed(typeof data === "string" ? data : data.toString("utf8"));
+/**
+ * One foreground job's keyboard input. It outlives a stop: `fg` attaches the same stream again, so a
+ * stopped `cat` or `vim` reads on where it left off.
+ */
+export class JobInput {
+  readonly stream = new PassThrough({ highWaterMark: MAX_PENDING_INPUT });
+  /** Pass keystrokes through untouched: the job has a pseudo-terminal of its own on its node. */
+  raw = false;
+  /** The line typed so far in cooked mode. */
+  line = "";
+}
+
+/**
+ * The shell's keyboard while a job is in the foreground. Processes may run on another machine, so the
+ * local tty cannot be handed to them: for a job with a remote PTY, keystrokes pass through raw (the
+ * PTY's line discipline on its node does echo and ^C); for other jobs a small line discipline runs
+ * here (echo, backspace, Enter sends the line, Ctrl-D ends input, Ctrl-C/\ send signals). Ctrl-Z is
+ * always the shell's: it stops the job and returns to the prompt.
+ */
+export class TerminalInput {
+  #current: JobInput | null = null;
+  /** Ctrl-] was the last key: the next one decides. */
+  #prefixed = false;
+  readonly #onData = (data: Buffer | string): void => this.#feed(typeof data === "string" ? Buffer.from(data) : data);
 
   constructor(
     private readonly terminal: TerminalLike,
@@ -41,70 +52,107 @@ export class LineDisciplineInput implements ForegroundInput {
     private readonly keys: KeySignals,
   ) {}
 
-  start(): Readable {
-    const stream = new PassThrough({ highWaterMark: MAX_PENDING_INPUT });
-    this.#current = stream;
-    this.#line = "";
-    if (this.terminal.isTTY === true) this.terminal.setRawMode?.(true);
-    this.terminal.on("data", this.#onData);
-    this.terminal.resume();
-    return stream;
+  /** A fresh input for the next command line, attached. */
+  begin(): JobInput {
+    const job = new JobInput();
+    this.attach(job);
+    return job;
   }
 
-  stop(): void {
+  /** Routes the keyboard to `job` (a new command line, or `fg`). */
+  attach(job: JobInput): void {
+    if (this.#current === null) {
+      if (this.terminal.isTTY === true) this.terminal.setRawMode?.(true);
+      this.terminal.on("data", this.#onData);
+      this.terminal.resume();
+    }
+    this.#current = job;
+  }
+
+  /** Back to the prompt: the keyboard goes to the line editor again; `job`'s stream stays open. */
+  detach(): void {
+    if (this.#current === null) return;
     this.terminal.off("data", this.#onData);
     if (this.terminal.isTTY === true) this.terminal.setRawMode?.(false);
     this.terminal.pause();
-    this.#current?.end();
     this.#current = null;
   }
 
-  #feed(text: string): void {
-    const out = this.#current;
-    if (out === null) return;
+  /** The job has ended: its input ends too. */
+  end(job: JobInput): void {
+    if (this.#current === job) this.detach();
+    job.stream.end();
+  }
+
+  #feed(bytes: Buffer): void {
+    const job = this.#current;
+    if (job === null) return;
     if (this.terminal.isTTY !== true) {
-      out.write(text);
+      job.stream.write(bytes);
       return;
     }
-    for (const ch of text) {
-      switch (ch) {
-        case "\x03":
-          this.echo.write("^C\r\n");
-          this.#line = "";
-          this.keys.signal("SIGINT");
-          break;
-        case "\x1c":
-          this.echo.write("^\\\r\n");
-          this.keys.signal("SIGQUIT");
-          break;
-        case "\x1a":
-          this.echo.write("^Z\r\n");
-          this.keys.signal("SIGTSTP");
-          break;
-        case "\x04":
-          if (this.#line === "") out.end();
-          else {
-            out.write(this.#line);
-            this.#line = "";
+    if (job.raw) {
+      // Everything goes to the remote PTY as typed, but Ctrl-Z (stop) and Ctrl-] d (detach).
+      const out: number[] = [];
+      for (const byte of bytes) {
+        if (this.#prefixed) {
+          this.#prefixed = false;
+          if (byte === 0x64 /* d */) {
+            this.keys.detach();
+            continue;
           }
-          break;
-        case "\x7f":
-        case "\b":
-          if (this.#line !== "") {
-            this.#line = [...this.#line].slice(0, -1).join("");
-            this.echo.write("\b \b");
-          }
-          break;
-        case "\r":
-        case "\n":
-          this.echo.write("\r\n");
-          if (!out.writableEnded) out.write(`${this.#line}\n`);
-          this.#line = "";
-          break;
-        default:
-          this.#line += ch;
-          this.echo.write(ch);
+          out.push(DETACH_PREFIX);
+          if (byte === DETACH_PREFIX) continue; // Ctrl-] Ctrl-] sends one Ctrl-]
+        }
+        if (byte === DETACH_PREFIX) this.#prefixed = true;
+        else if (byte === 0x1a) this.keys.signal("SIGTSTP");
+        else out.push(byte);
       }
+      if (out.length > 0) job.stream.write(Buffer.from(out));
+      return;
+    }
+    for (const ch of bytes.toString("utf8")) this.#cooked(job, ch);
+  }
+
+  #cooked(job: JobInput, ch: string): void {
+    const out = job.stream;
+    switch (ch) {
+      case "\x03":
+        this.echo.write("^C\r\n");
+        job.line = "";
+        this.keys.signal("SIGINT");
+        break;
+      case "\x1c":
+        this.echo.write("^\\\r\n");
+        this.keys.signal("SIGQUIT");
+        break;
+      case "\x1a":
+        this.echo.write("^Z\r\n");
+        this.keys.signal("SIGTSTP");
+        break;
+      case "\x04":
+        if (job.line === "") out.end();
+        else {
+          out.write(job.line);
+          job.line = "";
+        }
+        break;
+      case "\x7f":
+      case "\b":
+        if (job.line !== "") {
+          job.line = [...job.line].slice(0, -1).join("");
+          this.echo.write("\b \b");
+        }
+        break;
+      case "\r":
+      case "\n":
+        this.echo.write("\r\n");
+        if (!out.writableEnded) out.write(`${job.line}\n`);
+        job.line = "";
+        break;
+      default:
+        job.line += ch;
+        this.echo.write(ch);
     }
   }
 }

@@ -56,15 +56,25 @@ export const fgBuiltin: Builtin = async (call) => {
   if (job === undefined) return fail(call, `${call.argv[1] ?? "current"}: no such job`);
   await print(call.stdout, `${job.command}\n`);
   job.state = job.state === "Done" ? "Done" : "Running";
+  const restore = call.shell.takeTerminal(job.group, job.input);
   await job.group.signal("SIGCONT");
-  call.shell.setForeground(job.group);
   try {
-    const status = await job.done;
+    const outcome = await call.shell.waitInForeground(job.done);
+    if (outcome === "stopped") {
+      job.state = "Stopped";
+      await print(call.stderr, `\n${call.shell.jobs.describe(job)}\n`);
+      return 148;
+    }
+    if (outcome === "detached") {
+      call.shell.jobs.remove(job);
+      return 0;
+    }
     job.reported = true;
     call.shell.jobs.remove(job);
-    return status;
+    job.input?.stream.end();
+    return outcome;
   } finally {
-    call.shell.setForeground(call.ctx.group);
+    restore();
   }
 };
 
