@@ -74,6 +74,20 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--nats <url>", "NATS server of the cluster")
     .action((options: { json?: boolean; nats?: string }) => run(nodesVerb(options)));
 
+  program.command("sessions").description("processes running on a terminal, attached or detached")
+    .option("--json", "JSON output")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((options: { json?: boolean; nats?: string }) =>
+      run(import("./session-verbs.js").then((m) => m.sessionsVerb(options))),
+    );
+
+  program.command("attach").description("re-enter a process's terminal wherever it runs (detach: Ctrl-] d)")
+    .argument("<pid>")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((pid: string, options: { nats?: string }) =>
+      run(import("./session-verbs.js").then((m) => m.attachVerb(pid, options))),
+    );
+
   program.command("kill").description("send a signal to cluster processes: oneos kill [-SIGNAL] PID...")
     .argument("<args...>")
     .allowUnknownOption()
