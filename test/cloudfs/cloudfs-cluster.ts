@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -61,7 +61,11 @@ export async function startCloudFsCluster(
     async close() {
       for (let i = 0; i < nodes.length; i++) await closeNode(i);
       await nats.close();
+      // A mount left behind is a leak: fail the file rather than litter the machine.
+      const left = (await readFile("/proc/self/mounts", "utf8")).split("\n").filter((l) => l.includes(dir));
+      for (const l of left) await new Promise((r) => execFile("fusermount", ["-uz", l.split(" ")[1]!], r));
       await rm(dir, { recursive: true, force: true });
+      if (left.length > 0) throw new Error(`mounts leaked: ${left.join("; ")}`);
     },
   };
 }
