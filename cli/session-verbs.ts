@@ -94,7 +94,13 @@ export async function attachVerb(pidText: string, options: { nats?: string }): P
     if (stdin.isTTY === true) stdin.setRawMode(false);
     stdin.pause();
     writer.destroy();
-    const after = await kernel.process(pid);
+    // The output ended: detached, taken over by another client, or the process exited — in that
+    // case its final record is being written; wait for it a little.
+    let after = await kernel.process(pid);
+    for (let i = 0; !detached && i < 30 && (after?.state === "running" || after?.state === "stopped"); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await kernel.process(pid);
+    }
     if (after !== null && (after.state === "running" || after.state === "stopped")) {
       stdout.write(`\r\n[${detached ? "detached" : "taken over by another client"}: oneos attach ${pid} re-enters]\r\n`);
       return 0;
