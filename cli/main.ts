@@ -3,7 +3,10 @@ import { Command, CommanderError } from "commander";
 import { KernelError } from "../pseudokernel/index.js";
 import { clusterDownVerb, clusterKillVerb, clusterRestartVerb, clusterStatusVerb, clusterUpVerb } from "./cluster-verbs.js";
 import { nodeVerb } from "./node-verb.js";
-import { killVerb, nodesVerb, psVerb } from "./process-verbs.js";
+import { killVerb, psVerb } from "./process-verbs.js";
+import { nodesVerb, placeVerb, schedulerVerb } from "./scheduler-verbs.js";
+import { runVerb, servicesRmVerb, servicesVerb } from "./service-verbs.js";
+import { topVerb } from "./top-verb.js";
 
 /** Exit codes: 0 success, 1 failure, 2 usage error (as the command line fixes them). */
 const USAGE = 2;
@@ -69,7 +72,7 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--nats <url>", "NATS server of the cluster")
     .action((options: { json?: boolean; all?: boolean; nats?: string }) => run(psVerb(options)));
 
-  program.command("nodes").description("the cluster's nodes with state, labels, load and memory")
+  program.command("nodes").description("the cluster's nodes with state, labels, load, memory and reservations")
     .option("--json", "JSON output")
     .option("--nats <url>", "NATS server of the cluster")
     .action((options: { json?: boolean; nats?: string }) => run(nodesVerb(options)));
@@ -94,6 +97,41 @@ function build(run: (work: Promise<number>) => void): Command {
     .helpOption(false)
     .option("--nats <url>", "NATS server of the cluster")
     .action((args: string[], options: { nats?: string }) => run(killVerb(args, options.nats)));
+
+  program.command("place").description("where each command of a line would run now, without running it")
+    .argument("<line>", "a shell command line, e.g. '@{cpu=2} make -j2 | @gpu=1 train'")
+    .option("--explain", "every node's filter verdict and score")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((line: string, options: { explain?: boolean; nats?: string }) => run(placeVerb(line, options)));
+
+  program.command("scheduler").description("scheduler settings: oneos scheduler [set strategy spread|binpack]")
+    .argument("[args...]")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((args: string[], options: { nats?: string }) => run(schedulerVerb(args, options)));
+
+  program.command("run").description("start a supervised service: oneos run --name NAME [options] [@placement] -- cmd args")
+    .requiredOption("--name <name>", "service name")
+    .option("--restart <policy>", "always | on-failure | never", "always")
+    .option("--cpu <cores>", "CPU to reserve (cores: 2, 0.5, 500m)")
+    .option("--mem <size>", "memory to reserve (512M, 2G)")
+    .option("--cwd <dir>", "working directory on the node", "/")
+    .option("--nats <url>", "NATS server of the cluster")
+    .argument("<args...>")
+    .action((args: string[], options: Parameters<typeof runVerb>[1]) => run(runVerb(args, options)));
+
+  const services = program.command("services").description("supervised services: name, node, pid, state, restarts")
+    .option("--json", "JSON output")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((options: { json?: boolean; nats?: string }) => run(servicesVerb(options)));
+  services.command("rm").description("stop services and forget them")
+    .argument("<names...>")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((names: string[], options: { nats?: string }) => run(servicesRmVerb(names, options)));
+
+  program.command("top").description("a live view of nodes and the busiest processes (q to quit)")
+    .option("-n, --iterations <n>", "stop after n refreshes")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((options: { iterations?: string; nats?: string }) => run(topVerb(options)));
 
   return program;
 }
