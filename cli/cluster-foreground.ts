@@ -1,4 +1,5 @@
 import { LocalCluster, oneosHome } from "../cluster/index.js";
+import { startDesktop } from "../web-desktop/index.js";
 import { shellVerb } from "./shell-verb.js";
 
 /**
@@ -8,6 +9,7 @@ import { shellVerb } from "./shell-verb.js";
 export async function clusterForegroundVerb(options: { nodes: string }): Promise<number> {
   const cluster = new LocalCluster(oneosHome());
   const startedHere = !(await cluster.isRunning());
+  let desktop: { url: string; close(): Promise<void> } | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= startedHere ? cluster.down() : Promise.resolve());
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -27,8 +29,15 @@ export async function clusterForegroundVerb(options: { nodes: string }): Promise
       `oneos: cluster of ${names.split(" ").length} nodes ready (${names}).` +
         (startedHere ? " Leaving the shell stops it.\n" : " It was already running and stays up.\n"),
     );
+    const url = await cluster.anyUrl();
+    desktop = url === null ? undefined : await startDesktop({ home: oneosHome(), natsUrl: url, port: 0 }).catch((error: unknown) => {
+      process.stderr.write(`oneos: the web desktop did not start: ${(error as Error).message}\n`);
+      return undefined;
+    });
+    if (desktop !== undefined) process.stderr.write(`oneos: web desktop at ${desktop.url}\n`);
     return await shellVerb({});
   } finally {
+    await desktop?.close().catch(() => undefined);
     await stop();
   }
 }

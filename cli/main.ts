@@ -91,6 +91,14 @@ function build(run: (work: Promise<number>) => void): Command {
       run(import("./session-verbs.js").then((m) => m.attachVerb(pid, options))),
     );
 
+  program.command("desktop").description("the web desktop: serves it and prints its address with the login token")
+    .option("--port <port>", "TCP port (default: any free port)")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--nats <url>", "NATS server of the cluster (default: the local test cluster)")
+    .action((options: { port?: string; host?: string; nats?: string }) =>
+      run(import("./desktop-verb.js").then((m) => m.desktopVerb(options))),
+    );
+
   program.command("kill").description("send a signal to cluster processes: oneos kill [-SIGNAL] PID...")
     .argument("<args...>")
     .allowUnknownOption()

@@ -62,3 +62,7 @@ if [ ! -f "$stamp" ] || [ -n "$(find pseudokernel runtime vfs-fuse scheduler she
   node node_modules/typescript/bin/tsc -p tsconfig.json
   mkdir -p dist && touch "$stamp"
 fi
+if [ ! -f web-desktop/dist-client/index.html ] || [ -n "$(find web-desktop/client -newer web-desktop/dist-client/index.html -type f | head -1)" ]; then
+  say "building the web desktop"
+  npm run --silent build:desktop >&2
+fi
