@@ -70,6 +70,12 @@ const O_CREAT = 0o100;
 const O_EXCL = 0o200;
 const O_TRUNC = 0o1000;
 
+/** Who owns a new node. */
+export interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
 interface Resolved {
   readonly ino: number;
   readonly inode: Versioned<InodeRecord>;
@@ -281,12 +287,13 @@ export class CloudFsCore {
     return ino;
   }
 
-  async mkdir(path: string, mode: number, cred: Cred = ROOT_CRED): Promise<void> {
-    await this.#makeNode(path, newInode("dir", mode, cred.uid, cred.gid), cred);
+  /** `owner` (default: `cred`'s ids) owns the new node: the FUSE adapter passes the calling process. */
+  async mkdir(path: string, mode: number, cred: Cred = ROOT_CRED, owner: Owner = cred): Promise<void> {
+    await this.#makeNode(path, newInode("dir", mode, owner.uid, owner.gid), cred);
   }
 
-  async symlink(target: string, path: string, cred: Cred = ROOT_CRED): Promise<void> {
-    const rec = newInode("symlink", 0o777, cred.uid, cred.gid);
+  async symlink(target: string, path: string, cred: Cred = ROOT_CRED, owner: Owner = cred): Promise<void> {
+    const rec = newInode("symlink", 0o777, owner.uid, owner.gid);
     rec.target = target;
     rec.size = Buffer.byteLength(target);
     await this.#makeNode(path, rec, cred);
@@ -299,8 +306,8 @@ export class CloudFsCore {
   }
 
   /** Creates a regular file exclusively (O_CREAT|O_EXCL: of racing nodes exactly one wins) and opens it. */
-  async create(path: string, mode: number, cred: Cred = ROOT_CRED, flags = O_RDWR): Promise<number> {
-    const rec = newInode("file", mode, cred.uid, cred.gid);
+  async create(path: string, mode: number, cred: Cred = ROOT_CRED, flags = O_RDWR, owner: Owner = cred): Promise<number> {
+    const rec = newInode("file", mode, owner.uid, owner.gid);
     const ino = await this.#makeNode(path, rec, cred);
     return this.#openIno(ino, flags);
   }

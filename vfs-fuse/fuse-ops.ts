@@ -1,5 +1,8 @@
 import type { CloudFsCore, FsStat } from "./core.js";
 import { FS_ERRNO, toNegativeErrno } from "./errors.js";
+import { ROOT_CRED } from "./permissions.js";
+
+const O_RDWR = 2;
 
 function defaultIoErrorLog(err: unknown): void {
   process.stderr.write(`cloudfs: EIO: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -15,7 +18,16 @@ export type FuseOps = Record<string, (...args: never[]) => void>;
  * (`default_permissions`), so the core is called with root credentials. Every op is async and never
  * blocks the event loop; a failure of any kind becomes its errno (unknown ones EIO).
  */
-export function makeFuseOps(core: CloudFsCore, onIoError: (err: unknown) => void = defaultIoErrorLog): FuseOps {
+export interface FuseOpsOptions {
+  /** The calling process's ids, read synchronously when an op starts (CloudFS's fuse-native build). */
+  readonly caller?: () => { uid: number; gid: number } | undefined;
+  readonly onIoError?: (err: unknown) => void;
+}
+
+export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): FuseOps {
+  const onIoError = options.onIoError ?? defaultIoErrorLog;
+  /** New files belong to their creator; without caller ids (stock fuse-native) to root. */
+  const owner = (): { uid: number; gid: number } | undefined => options.caller?.();
   const fail = (cb: Cb, err: unknown): void => {
     const errno = toNegativeErrno(err);
     // EIO is the one answer that hides its cause from the program: keep the cause for the operator.
@@ -45,7 +57,8 @@ export function makeFuseOps(core: CloudFsCore, onIoError: (err: unknown) => void
     // libfuse 2 only uses names here (attributes come from getattr), so no stats are sent.
     readdir: (path: string, cb: Cb) => done(cb, core.readdir(path), (list) => [[".", "..", ...list.map((e) => e.name)]]),
     open: (path: string, flags: number, cb: Cb) => done(cb, core.open(path, flags), (fh) => [fh]),
-    create: (path: string, mode: number, cb: Cb) => done(cb, core.create(path, mode), (fh) => [fh]),
+    create: (path: string, mode: number, cb: Cb) =>
+      done(cb, core.create(path, mode, ROOT_CRED, O_RDWR, owner()), (fh) => [fh]),
     read: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
       count(cb, core.read(fd, buf, len, pos)),
     write: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
@@ -59,9 +72,9 @@ export function makeFuseOps(core: CloudFsCore, onIoError: (err: unknown) => void
     unlink: (path: string, cb: Cb) => done(cb, core.unlink(path)),
     rename: (src: string, dest: string, cb: Cb) => done(cb, core.rename(src, dest)),
     link: (src: string, dest: string, cb: Cb) => done(cb, core.link(src, dest)),
-    symlink: (target: string, path: string, cb: Cb) => done(cb, core.symlink(target, path)),
+    symlink: (target: string, path: string, cb: Cb) => done(cb, core.symlink(target, path, ROOT_CRED, owner())),
     readlink: (path: string, cb: Cb) => done(cb, core.readlink(path), (t) => [t]),
-    mkdir: (path: string, mode: number, cb: Cb) => done(cb, core.mkdir(path, mode)),
+    mkdir: (path: string, mode: number, cb: Cb) => done(cb, core.mkdir(path, mode, ROOT_CRED, owner())),
     rmdir: (path: string, cb: Cb) => done(cb, core.rmdir(path)),
     chmod: (path: string, mode: number, cb: Cb) => done(cb, core.chmod(path, mode)),
     chown: (path: string, uid: number, gid: number, cb: Cb) => done(cb, core.chown(path, uid, gid)),

@@ -10,6 +10,7 @@ export {
   type CloudFsCoreOptions,
   type FsStat,
   type FsStatfs,
+  type Owner,
 } from "./core.js";
 export { FsError, FS_ERRNO, isFsError, toNegativeErrno, type FsErrorCode } from "./errors.js";
 export { ROOT_CRED, type Cred } from "./permissions.js";
@@ -17,6 +18,7 @@ export {
   mountCloudFS,
   cleanStaleMount,
   createFuse,
+  FUSE_KNOWS_CALLER,
   type CloudFsMount,
   type MountCloudFsOptions,
   type FuseInstance,

@@ -1,7 +1,9 @@
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CloudFsCore, DEFAULT_OP_TIMEOUT_MS } from "./core.js";
@@ -14,13 +16,33 @@ export interface FuseInstance {
   mount(cb: (err: Error | null) => void): void;
   unmount(cb: (err: Error | null) => void): void;
   _fuseOptions(): string;
+  /** `[uid, gid]` of the process whose operation is being dispatched (CloudFS's build only). */
+  caller?: [number, number];
 }
 interface FuseClass {
   new (mnt: string, ops: FuseOps, opts: Record<string, unknown>): FuseInstance;
   prototype: FuseInstance;
 }
 
-const FuseNative = createRequire(import.meta.url)("fuse-native") as FuseClass;
+/**
+ * CloudFS's build of fuse-native (`native/build.mjs`: stock + the caller's uid/gid) when it has been
+ * built, else the stock module, with which files created through the mount belong to root.
+ */
+function loadFuseNative(): { Fuse: FuseClass; knowsCaller: boolean } {
+  const require = createRequire(import.meta.url);
+  for (const rel of ["./native/out/index.js", "../../vfs-fuse/native/out/index.js"]) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(join(dirname(path), "build", "Release", "fuse.node"))) {
+      return { Fuse: require(path) as FuseClass, knowsCaller: true };
+    }
+  }
+  return { Fuse: require("fuse-native") as FuseClass, knowsCaller: false };
+}
+
+const { Fuse: FuseNative, knowsCaller } = loadFuseNative();
+
+/** Whether mounts learn the calling process's uid/gid (needs `node vfs-fuse/native/build.mjs`). */
+export const FUSE_KNOWS_CALLER = knowsCaller;
 
 /**
  * A fuse-native file system with extra libfuse options (`big_writes`, `max_write`…) appended to the
@@ -85,10 +107,16 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
     ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
   });
   const Fuse = fuseClassWith(cloudFsMountOptions(options.tuning ?? DEFAULT_FUSE_TUNING));
+  let fuse: FuseInstance | undefined = undefined;
+  const caller = (): { uid: number; gid: number } | undefined => {
+    const c = fuse?.caller;
+    return c === undefined ? undefined : { uid: c[0], gid: c[1] };
+  };
   // fuse-native's own per-op timeout is a backstop only: our ops are bounded by opTimeoutMs per NATS call.
-  const fuse = new Fuse(mountpoint, makeFuseOps(core), { timeout: opTimeoutMs * 3 });
+  fuse = new Fuse(mountpoint, makeFuseOps(core, { caller }), { timeout: opTimeoutMs * 3 });
+  const mounted = fuse;
   try {
-    await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(err) : res())));
+    await new Promise<void>((res, rej) => mounted.mount((err) => (err ? rej(err) : res())));
   } catch (err) {
     await core.close();
     throw err;
@@ -99,7 +127,7 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
     core,
     close() {
       closing ??= (async () => {
-        await new Promise<void>((res) => fuse.unmount(() => res()));
+        await new Promise<void>((res) => mounted.unmount(() => res()));
         await core.close();
       })();
       return closing;

@@ -3,6 +3,7 @@ import { constants } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCloudFsCluster, sh, eventually, type CloudFsTestCluster } from "./cloudfs-cluster.js";
+import { FUSE_KNOWS_CALLER } from "../../vfs-fuse/index.js";
 
 let c: CloudFsTestCluster;
 let A: string;
@@ -303,6 +304,17 @@ describe("CloudFS POSIX conformance through a mount", () => {
     expect(r).toMatchObject({ code: 0, stdout: "s" });
     r = await sh(`echo more >> ${join(d.c, "private", "secret")} && cat ${join(d.c, "private", "secret")}`, { uid: 1000, gid: 1000 });
     expect(r.stdout).toBe("smore\n");
+  });
+
+  // Needs CloudFS's fuse-native build (`node vfs-fuse/native/build.mjs`): stock fuse-native hides the caller.
+  it.skipIf(!FUSE_KNOWS_CALLER)("files and directories a user creates through the mount belong to that user, on every node", async () => {
+    const d = await fresh();
+    await fsp.chown(d.a, 1000, 1000);
+    let r = await sh(`cd ${d.a} && mkdir sub && echo a > sub/f && echo b >> sub/f && ln -s f sub/l && stat -c '%u:%g' sub sub/f && cat sub/f`, { uid: 1000, gid: 1000 });
+    expect(r).toMatchObject({ code: 0, stdout: "1000:1000\n1000:1000\na\nb\n" });
+    expect((await fsp.lstat(join(d.b, "sub", "l"))).uid).toBe(1000);
+    r = await sh(`echo x >> ${join(d.c, "sub", "f")}`, { uid: 1001, gid: 1001 });
+    expect(r.stderr).toMatch(/Permission denied/);
   });
 });
 

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// Builds CloudFS's fuse-native: the stock fuse-native 2.2.6 (MIT) with one addition, the caller's
+// uid/gid. fuse-native never passes fuse_get_context() to JavaScript, so files created through a
+// stock mount belong to root. The patch records the context on the FUSE worker thread for every
+// operation (FUSE_NATIVE_HANDLER runs there) and adds `binding.fuse_native_caller(handle)`, which
+// index.js calls when it dispatches an operation (setting `fuse.caller = [uid, gid]`).
+//   node vfs-fuse/native/build.mjs      (needs cc, make, python3, libfuse-dev, node headers)
+// Output: vfs-fuse/native/out/{index.js,build/Release/fuse.node}; mount.ts falls back to the stock
+// module (files owned by root) when it is missing.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = join(here, "out");
+const require = createRequire(import.meta.url);
+const stock = dirname(require.resolve("fuse-native/package.json"));
+
+function patch(text, from, to) {
+  if (!text.includes(from)) throw new Error(`fuse-native changed: cannot find ${JSON.stringify(from)}`);
+  return text.replace(from, to);
+}
+
+let c = readFileSync(join(stock, "fuse-native.c"), "utf8");
+c = patch(c, "  int32_t res;\n", "  int32_t res;\n  uid_t caller_uid;\n  gid_t caller_gid;\n");
+c = patch(
+  c,
+  "  l->op = op_##name;\\\n",
+  "  l->op = op_##name;\\\n  { struct fuse_context *cfs_ctx = fuse_get_context(); l->caller_uid = cfs_ctx->uid; l->caller_gid = cfs_ctx->gid; }\\\n",
+);
+c = patch(
+  c,
+  "NAPI_INIT() {\n",
+  `NAPI_METHOD(fuse_native_caller) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);
+  napi_value arr, u, g;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_uint32(env, l->caller_uid, &u);
+  napi_create_uint32(env, l->caller_gid, &g);
+  napi_set_element(env, arr, 0, u);
+  napi_set_element(env, arr, 1, g);
+  return arr;
+}
+
+NAPI_INIT() {
+  NAPI_EXPORT_FUNCTION(fuse_native_caller)
+`,
+);
+
+let js = readFileSync(join(stock, "index.js"), "utf8");
+js = patch(js, "const binding = require('node-gyp-build')(__dirname)", "const binding = require(path.join(__dirname, 'build', 'Release', 'fuse.node'))");
+js = patch(
+  js,
+  "      return function (nativeHandler, opCode, ...args) {\n",
+  "      return function (nativeHandler, opCode, ...args) {\n        self.caller = binding.fuse_native_caller(nativeHandler)\n",
+);
+// `path` is required after `binding` in the stock file: hoist our use below its require.
+js = patch(js, "const path = require('path')\n", "");
+js = "const path = require('path')\n" + js;
+
+const gyp = {
+  targets: [
+    {
+      target_name: "fuse",
+      // As fuse-native's own binding.gyp: these modules print their paths.
+      include_dirs: [dirname(require.resolve("napi-macros")), `<!(node -e "require('fuse-shared-library/include')")`],
+      libraries: [`<!(node -e "require('fuse-shared-library/lib')")`],
+      sources: ["fuse-native.c"],
+      cflags: ["-g", "-O3", "-Wall"],
+    },
+  ],
+};
+
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, "fuse-native.c"), c);
+writeFileSync(join(out, "semaphore.h"), readFileSync(join(stock, "semaphore.h")));
+writeFileSync(join(out, "index.js"), js);
+writeFileSync(join(out, "package.json"), JSON.stringify({ name: "fuse-native-cloudfs", private: true, main: "index.js" }));
+writeFileSync(join(out, "binding.gyp"), JSON.stringify(gyp, null, 2));
+const gypBin = join(dirname(require.resolve("node-gyp/package.json")), "bin", "node-gyp.js");
+execFileSync(process.execPath, [gypBin, "rebuild", "--nodedir=/usr"], { cwd: out, stdio: "inherit" });
+console.log(`built ${join(out, "build", "Release", "fuse.node")}`);
