@@ -2,12 +2,13 @@
 /**
  * CloudFS in its own process, so a slow file system never blocks the runtime's event loop:
  *   node dist/vfs-fuse/fs-daemon.js --nats URL[,URL…] --mount DIR --cache DIR [--cache-bytes N]
- *     [--node-id ID] [--replicas N]
+ *     [--node-id ID] [--replicas N] [--attr-timeout SECONDS]
  * Prints one JSON line `{"ready":true,"mount":DIR}` once mounted; SIGTERM/SIGINT unmount cleanly and
  * exit 0. On a failure it prints `{"ready":false,"error":…}` and exits 1.
  */
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
+import { DEFAULT_FUSE_TUNING } from "./fuse-options.js";
 import { mountCloudFS, type CloudFsMount } from "./mount.js";
 
 async function main(): Promise<void> {
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
       "cache-bytes": { type: "string" },
       "node-id": { type: "string" },
       replicas: { type: "string" },
+      "attr-timeout": { type: "string" },
     },
   });
   if (values.nats === undefined || values.mount === undefined || values.cache === undefined) {
@@ -38,6 +40,10 @@ async function main(): Promise<void> {
       ...(values["cache-bytes"] !== undefined ? { cacheBytes: Number(values["cache-bytes"]) } : {}),
       ...(values["node-id"] !== undefined ? { nodeId: values["node-id"] } : {}),
       ...(values.replicas !== undefined ? { replicas: Number(values.replicas) } : {}),
+      // > 0 trades close-to-open of sizes (stale for up to that many seconds) for kernel-cached stats.
+      ...(values["attr-timeout"] !== undefined
+        ? { tuning: { ...DEFAULT_FUSE_TUNING, attrTimeoutSec: Number(values["attr-timeout"]) } }
+        : {}),
     });
   } catch (err) {
     await nc.close();
