@@ -91,6 +91,20 @@ function build(run: (work: Promise<number>) => void): Command {
       run(import("./session-verbs.js").then((m) => m.attachVerb(pid, options))),
     );
 
+  const fs = program.command("fs").description("CloudFS tools");
+  fs.command("bench").description("big-file and small-file throughput of a directory (default: CloudFS)")
+    .argument("[dir]")
+    .option("--size <MiB>", "size of the big file in MiB", "1024")
+    .option("--files <n>", "number of 128 KiB files", "1000")
+    .action((dir: string | undefined, options: { size?: string; files?: string }) =>
+      run(import("./fs-verbs.js").then((m) => m.fsBenchVerb(dir, options))),
+    );
+
+  program.command("df").description("what CloudFS stores in the cluster")
+    .option("--json", "JSON output")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((options: { json?: boolean; nats?: string }) => run(import("./fs-verbs.js").then((m) => m.dfVerb(options))));
+
   program.command("desktop").description("the web desktop: serves it and prints its address with the login token")
     .option("--port <port>", "TCP port (default: any free port)")
     .option("--host <host>", "address to listen on", "127.0.0.1")

@@ -158,6 +158,16 @@ export class ClusterExecutor implements Executor {
     const stderrSpec: StdioSpec =
       tty !== undefined ? { kind: "null" } : request.stderr.kind === "stdout" ? { kind: "stdout" } : this.#output(request.stderr, outputs);
 
+    // Window-size changes are followed from before the spawn: one may come while it is in flight.
+    const resize: { latest?: [number, number]; send?: (cols: number, rows: number) => void } = {};
+    if (tty !== undefined) {
+      cleanups.push(
+        tty.onResize((cols, rows) => {
+          if (resize.send !== undefined) resize.send(cols, rows);
+          else resize.latest = [cols, rows];
+        }),
+      );
+    }
     const notify = createInbox("_INBOX.oneos");
     let resolveExit: (event: ExitEvent) => void = () => undefined;
     const exitEvent = new Promise<ExitEvent>((resolve) => (resolveExit = resolve));
@@ -196,10 +206,11 @@ export class ClusterExecutor implements Executor {
     }
     const kernel = this.#kernel;
     if (tty !== undefined) {
-      const unsubscribe = tty.onResize((cols, rows) => {
+      resize.send = (cols, rows) => {
         void kernel.request(node, { type: "resize", pid, cols, rows }).catch(() => undefined);
-      });
-      cleanups.push(unsubscribe);
+      };
+      // A resize while the spawn request was in flight was kept: the program must see it.
+      if (resize.latest !== undefined) resize.send(...resize.latest);
     }
     const exited = this.#followExit(pid, node, exitEvent).finally(() => {
       sub.unsubscribe();
