@@ -41,6 +41,13 @@ const UNPLACEABLE_RETRY_MS = 1000;
 const SPAWN_TIMEOUT_MS = 3000;
 /** Nodes tried per start when nodes refuse at admission. */
 const PLACEMENT_ATTEMPTS = 3;
+/** A status write that failed (JetStream electing, not yet enabled) is tried again after this long. */
+const WRITE_RETRY_MS = 500;
+/**
+ * A runtime that becomes leader waits this long before acting, so the statuses the previous leader
+ * wrote reach its mirror first (else it could start a second copy of a service it has not seen start).
+ */
+const LEADER_SETTLE_MS = 1500;
 /** Opening the bucket on a cold cluster retries this often. */
 const OPEN_RETRY_MS = 1000;
 
@@ -71,7 +78,10 @@ export class ServiceController {
   #defs = new Map<string, ServiceDefinition>();
   #status = new Map<string, ServiceStatus>();
   #starting = new Set<string>();
-  #writes = new Map<string, Promise<unknown>>();
+  /** Newest status not yet written per service (null: delete); flushed in the background until it lands. */
+  #unwritten = new Map<string, ServiceStatus | null>();
+  #flushing: Promise<void> | undefined;
+  #leaderSince = 0;
   #watcher: { stop(): void } | undefined;
   #subs: Subscription[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -196,9 +206,12 @@ export class ServiceController {
     if (this.#closed) return;
     const now = Date.now();
     const leader = this.#isLeader(now);
-    if (leader && !this.#leader) this.#options.logger.info({ services: this.#defs.size }, "service controller leading");
+    if (leader && !this.#leader) {
+      this.#options.logger.info({ services: this.#defs.size }, "service controller leading");
+      this.#leaderSince = now;
+    }
     this.#leader = leader;
-    if (!leader) return;
+    if (!leader || now - this.#leaderSince < LEADER_SETTLE_MS) return;
     for (const def of this.#defs.values()) {
       if (this.#starting.has(def.name)) continue;
       const status = this.#status.get(def.name);
@@ -356,16 +369,32 @@ export class ServiceController {
     this.#write(status.name, status);
   }
 
-  /** Writes (or with null deletes) a status; writes of one service land in order. */
+  /** Writes (or with null deletes) a status; only the newest per service is kept, retried until written. */
   #write(name: string, status: ServiceStatus | null): void {
+    this.#unwritten.set(name, status);
+    this.#flushing ??= this.#flush().finally(() => {
+      this.#flushing = undefined;
+    });
+  }
+
+  async #flush(): Promise<void> {
     const kv = this.#kv;
     if (kv === undefined) return;
-    const key = SERVICE_STATUS_PREFIX + name;
-    const previous = this.#writes.get(name) ?? Promise.resolve();
-    const next = previous
-      .then(async (): Promise<unknown> => (status === null ? await kv.delete(key) : await kv.put(key, encode(status))))
-      .catch((error: unknown) => this.#options.logger.warn({ service: name, err: String(error) }, "service status not written"));
-    this.#writes.set(name, next);
+    while (this.#unwritten.size > 0 && !this.#closed) {
+      let failed = false;
+      for (const [name, status] of [...this.#unwritten]) {
+        const key = SERVICE_STATUS_PREFIX + name;
+        try {
+          if (status === null) await kv.delete(key);
+          else await kv.put(key, encode(status));
+          if (this.#unwritten.get(name) === status) this.#unwritten.delete(name);
+        } catch (error) {
+          failed = true;
+          this.#options.logger.debug({ service: name, err: String(error) }, "service status not written yet");
+        }
+      }
+      if (failed) await new Promise((r) => setTimeout(r, WRITE_RETRY_MS));
+    }
   }
 
   async close(): Promise<void> {
@@ -374,6 +403,6 @@ export class ServiceController {
     this.#watcher?.stop();
     this.#settings?.stop();
     for (const sub of this.#subs) sub.unsubscribe();
-    await Promise.race([Promise.all(this.#writes.values()), new Promise((r) => setTimeout(r, 1000).unref())]);
+    await Promise.race([this.#flushing, new Promise((r) => setTimeout(r, 1000).unref())]);
   }
 }

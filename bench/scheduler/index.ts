@@ -1,0 +1,1 @@
+export { runSchedulerBench, type SchedulerBenchOptions } from "./scheduler-bench.js";
