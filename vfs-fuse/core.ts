@@ -247,6 +247,7 @@ export class CloudFsCore {
 
   /** Names in a directory (without `.` and `..`), each with its attributes. */
   async readdir(path: string, cred: Cred = ROOT_CRED): Promise<{ name: string; stat: FsStat }[]> {
+    await this.meta.ensureFresh();
     const r = await this.#resolve(path, cred);
     if (r.inode.value.type !== "dir") throw new FsError("ENOTDIR", path);
     if (!mayAccess(r.inode.value, cred, R_OK)) throw new FsError("EACCES", path);

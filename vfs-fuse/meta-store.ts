@@ -28,6 +28,8 @@ const MAX_CAS_RETRIES = 60;
 const CLAIM = new Uint8Array(0);
 /** How often a stalled watch is looked for: a change missed by a broken watch shows within two periods. */
 const WATCHDOG_PERIOD_MS = 1000;
+/** Longest a listing waits for the watch to deliver what the stream already has. */
+const FRESHNESS_WAIT_MS = 500;
 
 /**
  * The node's replica of the metadata bucket. A KV watch keeps every inode and directory entry in
@@ -128,6 +130,32 @@ export class MetaStore {
   }
 
   /**
+   * Waits until the replica has every change the stream had when this was called (one round trip when
+   * it already has, the usual case). Listings call it, so a directory read on one node after a change
+   * on another returns shows that change even if the watch lags or broke. Bounded: after
+   * `FRESHNESS_WAIT_MS` the watch is restarted and the (possibly stale) replica answers.
+   */
+  async ensureFresh(): Promise<void> {
+    let last: number;
+    try {
+      const status = await withTimeout("check metadata", this.opTimeoutMs, () => this.kv.status());
+      last = status.streamInfo.state.last_seq;
+    } catch {
+      return; // NATS unreachable: the replica is all there is
+    }
+    const deadline = Date.now() + FRESHNESS_WAIT_MS;
+    while (this.#watchRev < last && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    if (this.#watchRev < last && !this.#closed) await this.#restartWatch().catch(() => {});
+  }
+
+  async #restartWatch(): Promise<void> {
+    const old = this.#watch;
+    this.#watch = undefined;
+    old?.stop();
+    await this.#startWatch(this.#watchRev + 1);
+  }
+
+  /**
    * The watch is an ordered consumer that lives on one server of the stream; when that server goes,
    * nats.js does not always bring it back. Once per period we compare the stream's last sequence with
    * what the watch delivered: behind and not moving for a whole period means stalled, and the watch is
@@ -140,10 +168,7 @@ export class MetaStore {
       const status = await withTimeout("check watch", this.opTimeoutMs, () => this.kv.status());
       const last = status.streamInfo.state.last_seq;
       if (last > this.#watchRev && this.#watchRev === this.#lastCheckedRev && !this.#closed) {
-        const old = this.#watch;
-        this.#watch = undefined;
-        old?.stop();
-        await this.#startWatch(this.#watchRev + 1);
+        await this.#restartWatch();
       }
       this.#lastCheckedRev = this.#watchRev;
     } catch {

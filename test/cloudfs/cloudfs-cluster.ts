@@ -34,7 +34,8 @@ export async function startCloudFsCluster(
   const nodes: CloudFsNode[] = [];
   const closed = new Set<number>();
   for (let i = 0; i < size; i++) {
-    const nc = await connect({ servers: nats.urls[i]!, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    // Each node talks to its own server only (no fail-over to gossiped URLs): "the node's server is gone" must mean gone.
+    const nc = await connect({ servers: nats.urls[i]!, maxReconnectAttempts: -1, reconnectTimeWait: 250, ignoreClusterUpdates: true });
     const mount = await mountCloudFS({
       nc,
       mountpoint: join(dir, `n${i + 1}`),
