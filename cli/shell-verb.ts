@@ -1,7 +1,12 @@
 import { join } from "node:path";
 import { userInfo } from "node:os";
 import { oneosHome } from "../cluster/index.js";
-import { KernelError } from "../pseudokernel/index.js";
+import {
+  decode,
+  KernelError,
+  registeredSignalSubject,
+  type KernelClient,
+} from "../pseudokernel/index.js";
 import { ClusterExecutor, LocalExecutor, NodeFs, runShell } from "../shell/index.js";
 import { clusterUrl, connectKernel } from "./find-cluster.js";
 
@@ -53,22 +58,68 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
       env["HOME"] = home;
     }
     env["PWD"] = cwd;
-    const executor = await ClusterExecutor.create(kernel, { user, fs });
+    const self = await registerShell(kernel, homeNode.name, user, interactive);
+    const executor = await ClusterExecutor.create(kernel, { user, fs, ppid: self.pid });
+    let status = 1;
     try {
-      return await runShell({
+      status = await runShell({
         ...common,
         env,
         cwd,
         home,
         executor,
+        shellPid: self.pid,
         killPid: async (pid: number, signal: string) => {
           await kernel.signal(pid, signal, user);
         },
       });
+      return status;
     } finally {
       executor.close();
+      await self.leave(status);
     }
   } finally {
     await kernel.close();
   }
+}
+
+/** The shell renews its place in the process table this often (the lease is 10 s). */
+const RENEW_MS = 3000;
+
+/**
+ * Puts the shell in the cluster's process table on its home node: `$$` is its cluster PID, its
+ * commands' PPID, and `oneos kill` reaches it — SIGHUP hangs up its jobs and ends it, SIGKILL ends it,
+ * SIGTERM and SIGINT end a non-interactive shell and are ignored by an interactive one (as by bash).
+ */
+async function registerShell(
+  kernel: KernelClient,
+  node: string,
+  user: string,
+  interactive: boolean,
+): Promise<{ pid: number; leave(status: number): Promise<void> }> {
+  const argv = ["oneos", "shell", ...(interactive ? [] : ["-c"])];
+  const reply = await kernel.request(node, { type: "register", user, argv });
+  if (reply.type !== "registered") throw new KernelError("EIO", `unexpected reply ${reply.type}`);
+  const pid = reply.pid;
+  const renew = setInterval(() => {
+    void kernel.request(node, { type: "register", user, argv, pid }).catch(() => undefined);
+  }, RENEW_MS);
+  renew.unref();
+  const sub = kernel.nc.subscribe(registeredSignalSubject(pid), {
+    callback: (err, msg) => {
+      if (err !== null) return;
+      const signal = (decode(msg.data) as { signal?: unknown }).signal;
+      if (signal === "SIGHUP") process.kill(process.pid, "SIGHUP");
+      else if (signal === "SIGKILL") process.exit(137);
+      else if ((signal === "SIGTERM" || signal === "SIGINT") && !interactive) process.exit(signal === "SIGTERM" ? 143 : 130);
+    },
+  });
+  return {
+    pid,
+    async leave(status: number) {
+      clearInterval(renew);
+      sub.unsubscribe();
+      await kernel.request(node, { type: "register", user, argv, pid, ended: status & 0xff }, 2000).catch(() => undefined);
+    },
+  };
 }

@@ -36,6 +36,7 @@ export {
   type NodeState,
   type ProcessRecord,
   type ProcessState,
+  type RegisterRequest,
   type ResizeRequest,
   type TtySpec,
   type SignalRequest,
@@ -54,6 +55,7 @@ export {
   heartbeatSubject,
   NODE_NAME_PATTERN,
   nodeSubject,
+  registeredSignalSubject,
   streamControlSubject,
   streamDataSubject,
 } from "./subjects.js";

@@ -125,7 +125,22 @@ export interface DetachRequest {
   readonly user: string;
 }
 
+/**
+ * A process that is not a child of a runtime — a shell, a desktop session — joins the process table:
+ * it gets a cluster PID (its children's PPID) on the node it talks to, keeps it alive by registering
+ * again with its `pid` at least every LEASE period, and gets signals sent to it on `shellSignalSubject`.
+ * With `ended`, it leaves the table with that status.
+ */
+export interface RegisterRequest {
+  readonly type: "register";
+  readonly user: string;
+  readonly argv: readonly string[];
+  readonly pid?: number;
+  readonly ended?: number;
+}
+
 export type NodeRequest =
+  | RegisterRequest
   | SpawnRequest
   | SignalRequest
   | PingRequest
@@ -139,6 +154,7 @@ export type NodeReply =
   | { readonly type: "spawned"; readonly pid: number; readonly node: string }
   | { readonly type: "signalled"; readonly pid: number }
   | { readonly type: "resized"; readonly pid: number }
+  | { readonly type: "registered"; readonly pid: number }
   | { readonly type: "attached"; readonly pid: number }
   | { readonly type: "detached"; readonly pid: number }
   | { readonly type: "pong"; readonly node: string; readonly time: number }
@@ -242,8 +258,19 @@ function parseStdio(value: unknown, fd: number): StdioSpec {
 
 export function parseNodeRequest(value: unknown): NodeRequest {
   const o: Obj = obj(value, "request");
-  const type = oneOf(o, "type", ["spawn", "signal", "ping", "fs", "open", "resize", "attach", "detach"] as const);
+  const type = oneOf(o, "type", ["spawn", "signal", "ping", "fs", "open", "resize", "attach", "detach", "register"] as const);
   switch (type) {
+    case "register": {
+      const pid = optInt(o, "pid", 1);
+      const ended = optInt(o, "ended", 0, 255);
+      return {
+        type,
+        user: str(o, "user", { max: 64 }),
+        argv: strArray(o, "argv", 64, 4096),
+        ...(pid !== undefined ? { pid } : {}),
+        ...(ended !== undefined ? { ended } : {}),
+      };
+    }
     case "attach":
       return {
         type,
@@ -296,8 +323,10 @@ export function parseNodeRequest(value: unknown): NodeRequest {
 
 export function parseNodeReply(value: unknown): NodeReply {
   const o = obj(value, "reply");
-  const type = oneOf(o, "type", ["spawned", "signalled", "resized", "attached", "detached", "pong", "error", "stat", "entries", "done"] as const);
+  const type = oneOf(o, "type", ["spawned", "signalled", "resized", "attached", "detached", "registered", "pong", "error", "stat", "entries", "done"] as const);
   switch (type) {
+    case "registered":
+      return { type, pid: int(o, "pid", 1) };
     case "attached":
     case "detached":
       return { type, pid: int(o, "pid", 1) };

@@ -14,7 +14,12 @@ export function nodeSubject(node: string, verb: NodeVerb): string {
   return `${SUBJECT_ROOT}.node.${node}.${verb}`;
 }
 
-export type NodeVerb = "spawn" | "signal" | "ping" | "fs" | "open" | "resize" | "attach" | "detach";
+export type NodeVerb = "spawn" | "signal" | "ping" | "fs" | "open" | "resize" | "attach" | "detach" | "register";
+
+/** A registered process (a shell) receives the signals sent to its cluster PID here. */
+export function registeredSignalSubject(pid: number): string {
+  return `${SUBJECT_ROOT}.registered.${pid}.signal`;
+}
 
 export function streamDataSubject(id: string): string {
   return `${SUBJECT_ROOT}.stream.${id}.w`;

@@ -35,11 +35,13 @@ import { FileService } from "./file-service.js";
 import { HOST_VIEW, LocalProcess, type LocalExit, type ProcessView } from "./local-process.js";
 import { NodeFilesystem } from "./node-filesystem.js";
 import { PtyProcess } from "./pty-process.js";
+import { RegisteredProcesses } from "./registered-processes.js";
 import { DirectServer, NodeTable, ProcessTable } from "../pseudokernel/index.js";
 import { PidAllocator } from "./pid-allocator.js";
 import { Admission } from "./admission.js";
 import { ProcessUsageSampler } from "./process-usage.js";
 import { ServiceController } from "./services/index.js";
+import { Netstack } from "./netstack/index.js";
 
 /** Heartbeat period; `DOWN_AFTER_MS` in the pseudokernel is four of these. */
 const HEARTBEAT_MS = 1000;
@@ -97,6 +99,7 @@ export class NodeRuntime {
   #viewSubscription: Subscription | undefined;
   #psSubscription: Subscription | undefined;
   #procTable: ProcessTable;
+  #registered: RegisteredProcesses;
   #directServer: DirectServer;
   #filesystem: NodeFilesystem | undefined;
   #files: FileService;
@@ -112,6 +115,8 @@ export class NodeRuntime {
   #admission = new Admission({ cpu: cpus().length, mem: totalmem() });
   #usage = new ProcessUsageSampler();
   #services: ServiceController | undefined;
+  /** Ports of this node's servers for the whole cluster, and the other nodes' ports here. */
+  #netstack: Netstack | undefined;
 
   private constructor(
     options: RuntimeOptions,
@@ -130,6 +135,9 @@ export class NodeRuntime {
             get namespace() {
               return filesystem.namespace;
             },
+            get netNamespace() {
+              return filesystem.netNamespace;
+            },
             toLocal: (path) => filesystem.toLocal(path),
           };
     this.#procTable = procTable;
@@ -143,6 +151,12 @@ export class NodeRuntime {
     this.#nodes = nodes;
     this.#children = new ChildRegistry(join(options.stateDir, "children.json"));
     this.#log = options.logger;
+    this.#registered = new RegisteredProcesses({
+      node: options.name,
+      procs: buckets.procs,
+      allocate: () => this.#pids.allocate(),
+      publish: (subject, data) => nc.publish(subject, data),
+    });
     this.#files = new FileService(this.#transport, (p) => this.#view.toLocal(p), (subject, data) => {
       try {
         nc.publish(subject, data);
@@ -173,6 +187,7 @@ export class NodeRuntime {
       runtime.#serve();
       await retrying(() => runtime.#heartbeat(), { ...settle, what: "first heartbeat" });
       runtime.#timer = setInterval(() => void runtime.#tick(), HEARTBEAT_MS);
+      await runtime.#startNetstack();
       runtime.#services = ServiceController.start({
         nc,
         node: options.name,
@@ -186,6 +201,30 @@ export class NodeRuntime {
     } catch (error) {
       await nc.close();
       throw error;
+    }
+  }
+
+  /** Only where the node has its own network namespace (root, CloudFS on): else nodes share one loopback. */
+  async #startNetstack(): Promise<void> {
+    const fs = this.#filesystem;
+    const netNamespace = fs?.netNamespace;
+    const namespacePid = fs?.holderPid;
+    if (netNamespace === undefined || namespacePid === undefined) return;
+    try {
+      this.#netstack = await Netstack.start({
+        nc: this.nc,
+        node: this.name,
+        transport: this.#transport,
+        netNamespace,
+        namespacePid,
+        stateDir: this.#options.stateDir,
+        logger: this.#log,
+        isNodeAlive: (node) => ["ready", "suspect"].includes(this.#nodes.state(node, Date.now())),
+        oneosPid: (hostPid) => [...this.#procs.values()].find((s) => s.local.hostPid === hostPid)?.record.pid,
+        ...(this.#options.replicas !== undefined ? { replicas: this.#options.replicas } : {}),
+      });
+    } catch (error) {
+      this.#log.warn({ err: (error as Error).message }, "running without the netstack");
     }
   }
 
@@ -267,6 +306,9 @@ export class NodeRuntime {
           break;
         case "ping":
           reply = { type: "pong", node: this.name, time: Date.now() };
+          break;
+        case "register":
+          reply = { type: "registered", pid: await this.#registered.register(request) };
           break;
         case "fs":
           reply = await this.#files.fs(request);
@@ -405,6 +447,7 @@ export class NodeRuntime {
   }
 
   async #signal(request: SignalRequest): Promise<NodeReply> {
+    if (this.#registered.signal(request.pid, request.signal, request.user)) return { type: "signalled", pid: request.pid };
     const supervised = this.#procs.get(request.pid);
     if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
     if (request.user !== "root" && request.user !== supervised.record.user) {
@@ -453,6 +496,7 @@ export class NodeRuntime {
     this.#ticking = true;
     // Independent: a heartbeat stuck behind a stream leader election must not delay loss detection.
     await this.#usage.sample(new Map([...this.#procs].map(([pid, s]) => [pid, s.local.hostPid]))).catch(() => undefined);
+    this.#registered.sweep(Date.now());
     const [beat, peers] = await Promise.allSettled([this.#heartbeat(), this.#watchPeers()]);
     if (beat.status === "rejected") this.#log.warn({ err: String(beat.reason) }, "heartbeat failed");
     if (peers.status === "rejected") this.#log.warn({ err: String(peers.reason) }, "peer check failed");
@@ -478,6 +522,7 @@ export class NodeRuntime {
           .filter((p) => p.node === record.name && (p.state === "running" || p.state === "stopped"))
           .map((p) => this.#buckets.procs.put(String(p.pid), encode({ ...p, state: "lost", ended: now }))),
       );
+      await this.#netstack?.forgetNode(record.name);
       await this.#buckets.nodes.put(record.name, encode({ ...record, state: "down" }));
       // Only once everything is written: a failed attempt is tried again at the next tick.
       this.#markedDown.add(record.name);
@@ -513,7 +558,9 @@ export class NodeRuntime {
       }
     }
     await Promise.race([Promise.all(running.map((s) => s.writes)), new Promise((r) => setTimeout(r, 1000).unref())]);
+    await this.#registered.close();
     await this.#children.close();
+    await this.#netstack?.close();
     await this.#directServer.close();
     await this.#filesystem?.close();
     this.#nodes.stop();

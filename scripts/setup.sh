@@ -51,6 +51,13 @@ if [ ! -f node_modules/.oneos-installed ] || [ package-lock.json -nt node_module
   touch node_modules/.oneos-installed
 fi
 
+# CloudFS's fuse-native with the caller's uid/gid (files created through a mount belong to their
+# creator); without it CloudFS falls back to the stock module, where they belong to root.
+if [ ! -f vfs-fuse/native/out/build/Release/fuse.node ] || [ vfs-fuse/native/build.mjs -nt vfs-fuse/native/out/build/Release/fuse.node ]; then
+  say "building CloudFS's fuse-native"
+  node vfs-fuse/native/build.mjs >/dev/null
+fi
+
 # Native addon and TypeScript: rebuilt when any source is newer than the last build.
 if [ ! -f runtime/native/build/Release/oneos_pipe.node ] || [ runtime/native/pipe.c -nt runtime/native/build/Release/oneos_pipe.node ]; then
   say "building the native addon"

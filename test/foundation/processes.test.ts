@@ -96,6 +96,48 @@ describe("process table", () => {
     expect((await job.done).status).toBe(143);
   });
 
+  it("the shell is a cluster process: $$ is its PID and the PPID of what it starts", async () => {
+    const job = cluster.start(["shell", "-c", "echo $$; @n2 sleep 103"]);
+    const child = await findProcess("sleep 103");
+    const rows = await ps();
+    const shell = rows.find((p) => p.pid === child.ppid);
+    expect(shell?.command).toBe("oneos shell -c");
+    expect(shell?.state).toBe("running");
+    await cluster.oneos(["kill", String(child.pid)]);
+    const r = await job.done;
+    expect(r.stdout.trim()).toBe(String(child.ppid));
+    const after = (await ps(true)).find((p) => p.pid === child.ppid);
+    expect(after?.state).toBe("exited");
+  });
+
+  it("oneos kill of a shell's PID ends that shell", async () => {
+    const job = cluster.start(["shell", "-c", "@n3 sleep 104"]);
+    const child = await findProcess("sleep 104");
+    expect((await cluster.oneos(["kill", String(child.ppid)])).status).toBe(0);
+    expect((await job.done).status).toBe(143);
+    await cluster.oneos(["kill", "-KILL", String(child.pid)]);
+  });
+
+  it("a node joins with `oneos node --label`, and @key=value places on it", async () => {
+    const n1 = (await cluster.status()).find((n) => n.name === "n1")!;
+    const joined = cluster.start(["node", "--nats", n1.nats, "--name", "gpu1", "--label", "gpu=1", "--cloudfs", "off", "--state-dir", `${cluster.home}/gpu1`]);
+    try {
+      await eventually(async () => {
+        const nodes = JSON.parse((await cluster.oneos(["nodes", "--json"])).stdout) as { name: string; state: string; labels: Record<string, string> }[];
+        const gpu = nodes.find((n) => n.name === "gpu1");
+        return gpu?.state === "ready" && gpu.labels["gpu"] === "1" ? true : undefined;
+      }, 20_000, "gpu1 ready");
+      const r = await cluster.sh("cd /tmp; @gpu=1 sh -c 'echo placed'; @gpu=2 true");
+      expect(r.stdout).toBe("placed\n");
+      expect(r.stderr).toMatch(/gpu=2/);
+      const placed = (await ps(true)).filter((p) => p.command === "sh -c echo placed");
+      expect(placed.at(-1)?.node).toBe("gpu1");
+    } finally {
+      process.kill(joined.pid, "SIGTERM");
+      await joined.done;
+    }
+  });
+
   it("kill of a PID that does not exist fails with a clear message", async () => {
     const r = await cluster.oneos(["kill", "999999"]);
     expect(r.status).toBe(1);
