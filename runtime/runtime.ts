@@ -133,9 +133,6 @@ export class NodeRuntime {
             get namespace() {
               return filesystem.namespace;
             },
-            get netNamespace() {
-              return filesystem.netNamespace;
-            },
             toLocal: (path) => filesystem.toLocal(path),
           };
     this.#procTable = procTable;
