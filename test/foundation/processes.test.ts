@@ -138,6 +138,20 @@ describe("process table", () => {
     }
   });
 
+  it("a second cluster with another ONEOS_HOME runs side by side without clashing", async () => {
+    const other = await startTestCluster({ nodes: 1 });
+    try {
+      const mine = await cluster.status();
+      const theirs = await other.status();
+      expect(theirs.map((n) => n.nats)).not.toContain(mine[0]!.nats);
+      expect((await other.sh("@n1 echo other")).stdout).toBe("other\n");
+      expect((await cluster.sh("@n3 echo mine")).stdout).toBe("mine\n");
+    } finally {
+      await other.close();
+    }
+    expect((await cluster.sh("@n2 echo still")).stdout).toBe("still\n");
+  });
+
   it("kill of a PID that does not exist fails with a clear message", async () => {
     const r = await cluster.oneos(["kill", "999999"]);
     expect(r.status).toBe(1);
