@@ -105,6 +105,11 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--nats <url>", "NATS server of the cluster")
     .action((options: { json?: boolean; nats?: string }) => run(import("./fs-verbs.js").then((m) => m.dfVerb(options))));
 
+  program.command("ports").description("the cluster's listening TCP ports: port, node, pid, command")
+    .option("--json", "JSON output")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((options: { json?: boolean; nats?: string }) => run(import("./ports-verb.js").then((m) => m.portsVerb(options))));
+
   program.command("desktop").description("the web desktop: serves it and prints its address with the login token")
     .option("--port <port>", "TCP port (default: any free port)")
     .option("--host <host>", "address to listen on", "127.0.0.1")

@@ -17,6 +17,8 @@ import { closeFd, osPipe, pipeSocket } from "./os-pipe.js";
 export interface ProcessView {
   /** `/proc/PID/ns/mnt` to enter, or undefined to run in the runtime's own namespace. */
   readonly namespace?: string | undefined;
+  /** `/proc/PID/ns/net` to enter as well (the node's own loopback), or undefined. */
+  readonly netNamespace?: string | undefined;
   /** A path as processes see it → the same file in the runtime's view. */
   toLocal(path: string): string;
 }
@@ -216,7 +218,11 @@ export async function resolveTarget(request: SpawnRequest, view: ProcessView): P
   return {
     command,
     file: "nsenter",
-    args: [`--mount=${namespace}`, `--wdns=${request.cwd}`, "--", command.includes("/") ? path : command, ...request.argv.slice(1)],
+    args: [
+      `--mount=${namespace}`,
+      ...(view.netNamespace !== undefined ? [`--net=${view.netNamespace}`] : []),
+      `--wdns=${request.cwd}`,
+      "--", command.includes("/") ? path : command, ...request.argv.slice(1)],
     argv0: "nsenter",
     cwd: "/",
     env: request.env["PATH"] !== undefined ? { ...request.env } : { ...request.env, PATH: searchPath },

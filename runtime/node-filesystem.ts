@@ -85,6 +85,19 @@ export class NodeFilesystem {
     return pid === undefined || this.#holder?.exitCode !== null ? undefined : `/proc/${pid}/ns/mnt`;
   }
 
+  /**
+   * `/proc/PID/ns/net` of the node's own network namespace (held by the same process; only `lo`, up),
+   * so "localhost" on one node is that node's even with three nodes on one machine.
+   */
+  get netNamespace(): string | undefined {
+    return this.namespace === undefined ? undefined : `/proc/${this.#holder!.pid}/ns/net`;
+  }
+
+  /** A process living in the namespaces (its `/proc/PID/net/tcp` is the node's socket table). */
+  get holderPid(): number | undefined {
+    return this.namespace === undefined ? undefined : this.#holder!.pid;
+  }
+
   /** The path in the runtime's own view for a path as processes see it. */
   toLocal(path: string): string {
     for (const prefix of CLOUDFS_PREFIXES) {
@@ -135,10 +148,10 @@ export class NodeFilesystem {
 
   async #startHolder(): Promise<void> {
     // private: the namespace's binds never leak back to the host's mount table.
-    const script = 'mount --bind "$1" /home && echo ready && exec sleep infinity';
+    const script = 'ip link set lo up && mount --bind "$1" /home && echo ready && exec sleep infinity';
     const holder = spawn(
       "unshare",
-      ["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", join(this.mountpoint, "home")],
+      ["--mount", "--net", "--propagation", "private", "--", "sh", "-c", script, "sh", join(this.mountpoint, "home")],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     this.#holder = holder;

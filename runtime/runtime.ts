@@ -41,6 +41,7 @@ import { PidAllocator } from "./pid-allocator.js";
 import { Admission } from "./admission.js";
 import { ProcessUsageSampler } from "./process-usage.js";
 import { ServiceController } from "./services/index.js";
+import { Netstack } from "./netstack/index.js";
 
 /** Heartbeat period; `DOWN_AFTER_MS` in the pseudokernel is four of these. */
 const HEARTBEAT_MS = 1000;
@@ -115,6 +116,7 @@ export class NodeRuntime {
   #usage = new ProcessUsageSampler();
   #services: ServiceController | undefined;
   /** Ports of this node's servers for the whole cluster, and the other nodes' ports here. */
+  #netstack: Netstack | undefined;
 
   private constructor(
     options: RuntimeOptions,
@@ -132,6 +134,9 @@ export class NodeRuntime {
         : {
             get namespace() {
               return filesystem.namespace;
+            },
+            get netNamespace() {
+              return filesystem.netNamespace;
             },
             toLocal: (path) => filesystem.toLocal(path),
           };
@@ -182,6 +187,7 @@ export class NodeRuntime {
       runtime.#serve();
       await retrying(() => runtime.#heartbeat(), { ...settle, what: "first heartbeat" });
       runtime.#timer = setInterval(() => void runtime.#tick(), HEARTBEAT_MS);
+      await runtime.#startNetstack();
       runtime.#services = ServiceController.start({
         nc,
         node: options.name,
@@ -195,6 +201,30 @@ export class NodeRuntime {
     } catch (error) {
       await nc.close();
       throw error;
+    }
+  }
+
+  /** Only where the node has its own network namespace (root, CloudFS on): else nodes share one loopback. */
+  async #startNetstack(): Promise<void> {
+    const fs = this.#filesystem;
+    const netNamespace = fs?.netNamespace;
+    const namespacePid = fs?.holderPid;
+    if (netNamespace === undefined || namespacePid === undefined) return;
+    try {
+      this.#netstack = await Netstack.start({
+        nc: this.nc,
+        node: this.name,
+        transport: this.#transport,
+        netNamespace,
+        namespacePid,
+        stateDir: this.#options.stateDir,
+        logger: this.#log,
+        isNodeAlive: (node) => ["ready", "suspect"].includes(this.#nodes.state(node, Date.now())),
+        oneosPid: (hostPid) => [...this.#procs.values()].find((s) => s.local.hostPid === hostPid)?.record.pid,
+        ...(this.#options.replicas !== undefined ? { replicas: this.#options.replicas } : {}),
+      });
+    } catch (error) {
+      this.#log.warn({ err: (error as Error).message }, "running without the netstack");
     }
   }
 
@@ -492,6 +522,7 @@ export class NodeRuntime {
           .filter((p) => p.node === record.name && (p.state === "running" || p.state === "stopped"))
           .map((p) => this.#buckets.procs.put(String(p.pid), encode({ ...p, state: "lost", ended: now }))),
       );
+      await this.#netstack?.forgetNode(record.name);
       await this.#buckets.nodes.put(record.name, encode({ ...record, state: "down" }));
       // Only once everything is written: a failed attempt is tried again at the next tick.
       this.#markedDown.add(record.name);
@@ -529,6 +560,7 @@ export class NodeRuntime {
     await Promise.race([Promise.all(running.map((s) => s.writes)), new Promise((r) => setTimeout(r, 1000).unref())]);
     await this.#registered.close();
     await this.#children.close();
+    await this.#netstack?.close();
     await this.#directServer.close();
     await this.#filesystem?.close();
     this.#nodes.stop();

@@ -1,0 +1,147 @@
+import { KernelError } from "../../pseudokernel/index.js";
+
+/**
+ * The netstack's messages, decoded and checked at the edge: the agent's control lines (runtime ⇄ agent
+ * over its stdio), the header of each data socket, the cross-node connect request, and the port
+ * registry's records.
+ */
+
+/** `oneos.netstack.<node>.connect`: a caller's runtime asks the port's owner to open a connection. */
+export function netstackConnectSubject(node: string): string {
+  return `oneos.netstack.${node}.connect`;
+}
+
+/** Runtime → agent. */
+export type AgentCommand =
+  | { readonly type: "listen"; readonly port: number }
+  | { readonly type: "unlisten"; readonly port: number }
+  | { readonly type: "connect"; readonly conn: string; readonly host: string; readonly port: number }
+  | { readonly type: "reset"; readonly conn: string };
+
+/** Agent → runtime. */
+export type AgentEvent =
+  | { readonly type: "listening"; readonly port: number }
+  | { readonly type: "listen-failed"; readonly port: number; readonly code: string }
+  | { readonly type: "connect-failed"; readonly conn: string; readonly code: string }
+  | { readonly type: "reset"; readonly conn: string };
+
+/** First line of each data socket the agent opens to the runtime: which connection it carries. */
+export interface DataHeader {
+  readonly conn: string;
+  /** Set for a connection accepted on a proxy port; absent for an outbound connect the runtime asked for. */
+  readonly port?: number;
+}
+
+export interface ConnectRequest {
+  readonly type: "connect";
+  readonly port: number;
+  /** Stream the caller writes (caller → owner). */
+  readonly toOwner: string;
+  /** Stream the owner writes (owner → caller). */
+  readonly toCaller: string;
+}
+
+export type ConnectReply = { readonly type: "connected" } | { readonly type: "refused"; readonly code: string; readonly message: string };
+
+/** One listening port in the cluster registry (bucket `oneos_ports`, key = the port number). */
+export interface PortRecord {
+  readonly port: number;
+  readonly node: string;
+  /** The oneos pid of the listening process, when it is one the runtime started; else null. */
+  readonly pid: number | null;
+  readonly hostPid: number | null;
+  readonly command: string;
+  /** Local addresses it listens on, as `ss` shows them (`0.0.0.0`, `::`, `127.0.0.1`, ...). */
+  readonly addresses: readonly string[];
+  readonly since: number;
+}
+
+type Obj = Record<string, unknown>;
+
+function object(value: unknown, what: string): Obj {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new KernelError("EBADMSG", `${what}: not an object`);
+  return value as Obj;
+}
+function str(o: Obj, key: string, what: string): string {
+  const v = o[key];
+  if (typeof v !== "string") throw new KernelError("EBADMSG", `${what}: ${key} must be a string`);
+  return v;
+}
+function port(o: Obj, key: string, what: string): number {
+  const v = o[key];
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 65535) throw new KernelError("EBADMSG", `${what}: ${key} must be a port`);
+  return v;
+}
+
+export function parseAgentCommand(value: unknown): AgentCommand {
+  const o = object(value, "agent command");
+  switch (o["type"]) {
+    case "listen":
+    case "unlisten":
+      return { type: o["type"], port: port(o, "port", "agent command") };
+    case "connect":
+      return { type: "connect", conn: str(o, "conn", "connect"), host: str(o, "host", "connect"), port: port(o, "port", "connect") };
+    case "reset":
+      return { type: "reset", conn: str(o, "conn", "reset") };
+    default:
+      throw new KernelError("EBADMSG", `unknown agent command ${String(o["type"])}`);
+  }
+}
+
+export function parseAgentEvent(value: unknown): AgentEvent {
+  const o = object(value, "agent event");
+  switch (o["type"]) {
+    case "listening":
+      return { type: "listening", port: port(o, "port", "listening") };
+    case "listen-failed":
+      return { type: "listen-failed", port: port(o, "port", "listen-failed"), code: str(o, "code", "listen-failed") };
+    case "connect-failed":
+      return { type: "connect-failed", conn: str(o, "conn", "connect-failed"), code: str(o, "code", "connect-failed") };
+    case "reset":
+      return { type: "reset", conn: str(o, "conn", "reset") };
+    default:
+      throw new KernelError("EBADMSG", `unknown agent event ${String(o["type"])}`);
+  }
+}
+
+export function parseDataHeader(value: unknown): DataHeader {
+  const o = object(value, "data header");
+  const conn = str(o, "conn", "data header");
+  return o["port"] === undefined ? { conn } : { conn, port: port(o, "port", "data header") };
+}
+
+export function parseConnectRequest(value: unknown): ConnectRequest {
+  const o = object(value, "connect request");
+  if (o["type"] !== "connect") throw new KernelError("EBADMSG", "not a connect request");
+  return { type: "connect", port: port(o, "port", "connect"), toOwner: str(o, "toOwner", "connect"), toCaller: str(o, "toCaller", "connect") };
+}
+
+export function parseConnectReply(value: unknown): ConnectReply {
+  const o = object(value, "connect reply");
+  if (o["type"] === "connected") return { type: "connected" };
+  if (o["type"] === "refused") return { type: "refused", code: str(o, "code", "refused"), message: str(o, "message", "refused") };
+  throw new KernelError("EBADMSG", "not a connect reply");
+}
+
+export function parsePortRecord(value: unknown): PortRecord {
+  const o = object(value, "port record");
+  const num = (k: string): number | null => {
+    const v = o[k];
+    if (v === null) return null;
+    if (typeof v !== "number" || !Number.isInteger(v)) throw new KernelError("EBADMSG", `port record: ${k}`);
+    return v;
+  };
+  const addresses = o["addresses"];
+  if (!Array.isArray(addresses) || !addresses.every((a) => typeof a === "string")) throw new KernelError("EBADMSG", "port record: addresses");
+  const since = o["since"];
+  if (typeof since !== "number") throw new KernelError("EBADMSG", "port record: since");
+  return {
+    port: port(o, "port", "port record"),
+    node: str(o, "node", "port record"),
+    pid: num("pid"),
+    hostPid: num("hostPid"),
+    command: str(o, "command", "port record"),
+    addresses: addresses as string[],
+    since,
+  };
+}
