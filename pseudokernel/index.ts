@@ -49,6 +49,7 @@ export { StreamWriter } from "./stream/stream-writer.js";
 export { natsTransport, type StreamTransport } from "./stream/transport.js";
 export {
   BUCKETS,
+  CLUSTER_PS_LIVE_SUBJECT,
   CLUSTER_PS_SUBJECT,
   CLUSTER_VIEW_SUBJECT,
   HEARTBEAT_WILDCARD,

@@ -21,7 +21,7 @@ import { natsTransport, type StreamTransport } from "./stream/transport.js";
 import { retrying } from "./retry.js";
 import { DOWN_AFTER_MS, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
 import { withLiveness } from "./process-table.js";
-import { CLUSTER_PS_SUBJECT, CLUSTER_VIEW_SUBJECT, nodeSubject } from "./subjects.js";
+import { CLUSTER_PS_LIVE_SUBJECT, CLUSTER_PS_SUBJECT, CLUSTER_VIEW_SUBJECT, nodeSubject } from "./subjects.js";
 
 /** A node's state judged from its stored record alone (when no runtime answers): its claim, aged. */
 export function effectiveNodeState(record: NodeRecord, now: number): NodeState {
@@ -39,6 +39,8 @@ export function effectiveNodeState(record: NodeRecord, now: number): NodeState {
 const READ_RETRY = { timeoutMs: 15_000, what: "read cluster state" } as const;
 /** A runtime answers the view request from memory: if none does within this, fall back to the bucket. */
 const VIEW_TIMEOUT_MS = 1500;
+/** Live answers come within milliseconds of each other: this long without one means all are in. */
+const LIVE_STALL_MS = 100;
 
 /** A fresh stream id: 96 random bits, subject-token safe. */
 export function newStreamId(): string {
@@ -106,6 +108,15 @@ export class KernelClient {
    * the leader's durable mark may wait for a JetStream election, the reader need not.
    */
   async processes(): Promise<ProcessRecord[]> {
+    const [table, live] = await Promise.all([this.#processTable(), this.#liveProcesses()]);
+    // What the runtimes run now wins over the table's copy, which may lag behind an election.
+    const merged = new Map(table.map((p) => [p.pid, p]));
+    for (const p of live) merged.set(p.pid, p);
+    return [...merged.values()].sort((a, b) => a.pid - b.pid);
+  }
+
+  /** The durable table, from a runtime's mirror, else from the bucket itself. */
+  async #processTable(): Promise<ProcessRecord[]> {
     try {
       const msg = await this.nc.request(CLUSTER_PS_SUBJECT, encode({ type: "ps" }), { timeout: VIEW_TIMEOUT_MS });
       return parseClusterPs(decode(msg.data));
@@ -115,9 +126,32 @@ export class KernelClient {
         this.nodes(),
       ]);
       const down = new Set(nodes.filter((n) => n.effective === "down").map((n) => n.name));
-      return records.map((p) => withLiveness(p, down)).sort((a, b) => a.pid - b.pid);
+      return records.map((p) => withLiveness(p, down));
     }
   }
+
+  /** Each runtime's running processes, gathered until the answers stop coming. */
+  async #liveProcesses(): Promise<ProcessRecord[]> {
+    const out: ProcessRecord[] = [];
+    try {
+      const replies = await this.nc.requestMany(CLUSTER_PS_LIVE_SUBJECT, encode({ type: "ps" }), {
+        strategy: "stall",
+        stall: LIVE_STALL_MS,
+        maxWait: VIEW_TIMEOUT_MS,
+      });
+      for await (const msg of replies) {
+        try {
+          out.push(...parseClusterPs(decode(msg.data)));
+        } catch {
+          // a malformed answer is skipped
+        }
+      }
+    } catch {
+      // no runtime answered: the table alone
+    }
+    return out;
+  }
+
 
   async process(pid: number): Promise<ProcessRecord | null> {
     const entry = await retrying(() => this.buckets.procs.get(String(pid)), READ_RETRY);

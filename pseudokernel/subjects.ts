@@ -43,6 +43,12 @@ export const CLUSTER_VIEW_SUBJECT = `${SUBJECT_ROOT}.cluster.view`;
 /** Any runtime answers here (queue group) with the whole process table from its mirror. */
 export const CLUSTER_PS_SUBJECT = `${SUBJECT_ROOT}.cluster.ps`;
 
+/**
+ * Every runtime answers here (no queue group) with the processes it runs now, from memory: current
+ * even while the process-table bucket is stalled by a JetStream election.
+ */
+export const CLUSTER_PS_LIVE_SUBJECT = `${SUBJECT_ROOT}.cluster.ps.live`;
+
 export const BUCKETS = {
   nodes: "oneos_nodes",
   procs: "oneos_procs",

@@ -40,6 +40,11 @@ export class RegisteredProcesses {
     return this.#entries.size;
   }
 
+  /** The records of every registered process now. */
+  list(): ProcessRecord[] {
+    return [...this.#entries.values()].map((e) => e.record);
+  }
+
   /** New registration, renewal (with `pid`), or leaving (with `ended`). Returns the PID. */
   async register(request: RegisterRequest): Promise<number> {
     if (request.pid === undefined) {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
+  CLUSTER_PS_LIVE_SUBJECT,
   CLUSTER_PS_SUBJECT,
   CLUSTER_VIEW_SUBJECT,
   decode,
@@ -98,6 +99,7 @@ export class NodeRuntime {
   #subscription: Subscription | undefined;
   #viewSubscription: Subscription | undefined;
   #psSubscription: Subscription | undefined;
+  #psLiveSubscription: Subscription | undefined;
   #procTable: ProcessTable;
   #registered: RegisteredProcesses;
   #directServer: DirectServer;
@@ -271,6 +273,18 @@ export class NodeRuntime {
         const down = new Set(this.#nodes.view(now).filter((n) => n.effective === "down").map((n) => n.name));
         try {
           msg.respond(encode({ type: "ps", procs: this.#procTable.list(down) }));
+        } catch {
+          // the asker went away
+        }
+      },
+    });
+    // And every runtime answers with what it runs now, from memory.
+    this.#psLiveSubscription = this.nc.subscribe(CLUSTER_PS_LIVE_SUBJECT, {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const own = [...[...this.#procs.values()].map((s) => s.record), ...this.#registered.list()];
+        try {
+          msg.respond(encode({ type: "ps", procs: own }));
         } catch {
           // the asker went away
         }
@@ -539,6 +553,7 @@ export class NodeRuntime {
     this.#subscription?.unsubscribe();
     this.#viewSubscription?.unsubscribe();
     this.#psSubscription?.unsubscribe();
+    this.#psLiveSubscription?.unsubscribe();
     this.#procTable.stop();
     const running = [...this.#procs.values()];
     for (const s of running) {
