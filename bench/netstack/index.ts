@@ -1,0 +1,1 @@
+export { runNetstackBench, type NetstackBenchOptions } from "./netstack-bench.js";
