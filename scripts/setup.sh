@@ -25,6 +25,8 @@ need libfuse2 sh -c 'ldconfig -p | grep -q "libfuse.so.2"'
 need make command -v make
 need g++ command -v g++
 need python3 command -v python3
+need curl command -v curl
+need iproute2 command -v ip
 need tmux command -v tmux
 need git command -v git
 need sqlite3 command -v sqlite3
