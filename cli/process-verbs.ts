@@ -48,49 +48,6 @@ export async function psVerb(options: { json?: boolean; all?: boolean; nats?: st
   }
 }
 
-/** `oneos nodes`: every node with its state, labels, load and memory. */
-export async function nodesVerb(options: { json?: boolean; nats?: string }): Promise<number> {
-  const kernel = await connectKernel(options.nats, "oneos-nodes");
-  try {
-    const nodes = await kernel.nodes();
-    if (options.json === true) {
-      const out = nodes.map((n) => ({
-        name: n.name,
-        state: n.effective,
-        labels: n.labels,
-        load: n.load,
-        cpus: n.cpus,
-        memTotal: n.memTotal,
-        memFree: n.memFree,
-        procs: n.procs,
-        mount: n.mount,
-        nats: n.nats,
-        heartbeat: new Date(n.heartbeat).toISOString(),
-      }));
-      process.stdout.write(JSON.stringify(out, null, 2) + "\n");
-    } else {
-      const gib = (b: number): string => (b / 2 ** 30).toFixed(1);
-      process.stdout.write(
-        formatTable(
-          ["NAME", "STATE", "LOAD", "CPUS", "MEM FREE/TOTAL (GiB)", "PROCS", "LABELS"],
-          nodes.map((n) => [
-            n.name,
-            n.effective,
-            n.load.toFixed(2),
-            String(n.cpus),
-            `${gib(n.memFree)}/${gib(n.memTotal)}`,
-            String(n.procs),
-            Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
-          ]),
-        ),
-      );
-    }
-    return 0;
-  } finally {
-    await kernel.close();
-  }
-}
-
 /** `oneos kill [-SIGNAL | -s SIGNAL] PID...`: signals processes wherever they run. */
 export async function killVerb(args: readonly string[], nats: string | undefined): Promise<number> {
   let signal = "SIGTERM";

@@ -12,7 +12,7 @@ import {
   writeStrategy,
   type Strategy,
 } from "../scheduler/index.js";
-import { commandsOf, placementProblem, placementSpec } from "../shell/placement.js";
+import { commandsOf, placementProblem, placementSpec } from "../shell/index.js";
 import { connectKernel } from "./find-cluster.js";
 import { formatTable } from "./table.js";
 

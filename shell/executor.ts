@@ -1,4 +1,5 @@
 import type { Readable, Writable } from "node:stream";
+import type { PlacementSpec } from "../scheduler/index.js";
 
 /**
  * The contract between the shell's interpreter and whatever runs its commands.
@@ -12,10 +13,19 @@ import type { Readable, Writable } from "node:stream";
  * Where a simple command runs: `@n2 cmd`, `@gpu=1 cmd`, or no prefix. (`@* cmd` is the interpreter's:
  * it asks `nodes()` and launches once per node with `kind: "node"`, prefixing each output line.)
  */
-export type Placement =
+export type Placement = (
   | { readonly kind: "auto" }
   | { readonly kind: "node"; readonly node: string }
-  | { readonly kind: "label"; readonly key: string; readonly value: string };
+  | { readonly kind: "label"; readonly key: string; readonly value: string }
+) & {
+  /**
+   * The scheduler's whole request behind the prefix: label sets and negation, resources
+   * (`@{cpu=2,mem=512M}`). Executors that only know node and label read `kind`.
+   */
+  readonly spec?: PlacementSpec;
+  /** Why the prefix is invalid (`@{cpu=abc}`): the command is not run. */
+  readonly invalid?: string;
+};
 
 /** One end of a pipe between two commands of a pipeline; the executor decides how bytes travel. */
 export interface PipeHandle {

@@ -24,6 +24,7 @@ export { LocalExecutor, type LocalExecutorOptions } from "./local-executor.js";
 export { ClusterExecutor, type ClusterExecutorOptions } from "./cluster-executor.js";
 export { NodeFs } from "./node-fs.js";
 export { DETACH_PREFIX } from "./terminal-input.js";
+export { commandsOf, placementProblem, placementSpec } from "./placement.js";
 
 export interface ShellOptions {
   readonly executor: Executor;

@@ -6,12 +6,8 @@ import { isNode, Op, parse, type Stmt, type Word } from "./syntax.js";
 /** What the `@...` first word of a simple command asks for. */
 export type PlacementRequest = Placement | { readonly kind: "all" };
 
-/**
- * A placement that carries the scheduler's whole request: label sets and negation, resources
- * (`@{cpu=2,mem=512M}`), or the reason the prefix is invalid. Executors that only know node and label
- * read `kind`; the cluster executor reads `spec`.
- */
-export type ScheduledPlacement = Placement & { readonly spec?: PlacementSpec; readonly invalid?: string };
+/** A placement with the scheduler's whole request (now part of `Placement` itself). */
+export type ScheduledPlacement = Placement;
 
 /**
  * Reads a placement prefix from a command's first word, before any expansion: only a plain, unquoted
