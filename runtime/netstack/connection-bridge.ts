@@ -31,8 +31,8 @@ export class ConnectionBridge {
     this.closed = Promise.all([gone(socket), gone(out), gone(input)]).then(() => undefined);
     socket.pipe(out);
     input.pipe(socket);
-    out.on("error", () => this.#failed());
-    input.on("error", () => this.#failed());
+    out.on("error", () => this.abort());
+    input.on("error", () => this.abort());
     socket.on("error", () => this.reset());
     // Closed by the agent without a reset and before the end: the other side must not wait for more.
     socket.once("close", () => {
@@ -51,8 +51,8 @@ export class ConnectionBridge {
     this.#socket.destroy();
   }
 
-  /** A stream failed: the local peer gets a RST, then everything closes. */
-  #failed(): void {
+  /** A stream failed, or the owner refused: the local peer gets a RST, then everything closes. */
+  abort(): void {
     if (this.#reset) return;
     this.#reset = true;
     this.#socket.unpipe(this.#out);

@@ -250,6 +250,9 @@ export class Netstack {
     if (owner === undefined || owner.node === this.#o.node || !this.#o.isNodeAlive(owner.node)) return refuse();
     const toOwner = newStreamId();
     const toCaller = newStreamId();
+    // The streams first: bytes flow as soon as the owner's reader grants credit, and set-up costs one
+    // round trip less than waiting for the reply. A refusal or a silent owner aborts them.
+    const bridge = this.#join(conn, socket, new StreamWriter(this.#o.transport, toOwner), new StreamReader(this.#o.transport, toCaller));
     let reply: ConnectReply;
     try {
       const msg = await this.#o.nc.request(netstackConnectSubject(owner.node), encode({ type: "connect", port, toOwner, toCaller }), {
@@ -257,17 +260,19 @@ export class Netstack {
       });
       reply = parseConnectReply(decode(msg.data));
     } catch {
-      return refuse();
+      return bridge.abort();
     }
-    if (reply.type !== "connected" || socket.destroyed) return refuse();
-    this.#join(conn, socket, new StreamWriter(this.#o.transport, toOwner), new StreamReader(this.#o.transport, toCaller));
+    if (reply.type !== "connected") bridge.abort();
   }
 
   /** The owner's side: connect to the real server on our loopback, then answer. */
   async #onConnectRequest(msg: Msg): Promise<void> {
     let reply: ConnectReply;
+    let streams: { out: StreamWriter; input: StreamReader } | undefined;
     try {
       const request = parseConnectRequest(decode(msg.data));
+      // Before the local connect: the caller's first bytes and its credit are on their way meanwhile.
+      streams = { out: new StreamWriter(this.#o.transport, request.toCaller), input: new StreamReader(this.#o.transport, request.toOwner) };
       const addresses = this.#registry.get(request.port)?.addresses ?? [];
       const v4 = addresses.length === 0 || addresses.some((a) => !a.includes(":") || a === "::");
       const conn = `o${this.#nextConn++}`;
@@ -282,9 +287,11 @@ export class Netstack {
         });
         this.#agent.send({ type: "connect", conn, host: v4 ? "127.0.0.1" : "::1", port: request.port });
       });
-      this.#join(conn, socket, new StreamWriter(this.#o.transport, request.toCaller), new StreamReader(this.#o.transport, request.toOwner));
+      this.#join(conn, socket, streams.out, streams.input);
       reply = { type: "connected" };
     } catch (error) {
+      streams?.out.destroy(new KernelError("ECONNRESET", "connection refused"));
+      streams?.input.destroy();
       const e = error instanceof KernelError ? error : new KernelError("EIO", String(error));
       reply = { type: "refused", code: e.code, message: e.message };
     }
@@ -295,10 +302,11 @@ export class Netstack {
     }
   }
 
-  #join(conn: string, socket: Socket, out: StreamWriter, input: StreamReader): void {
+  #join(conn: string, socket: Socket, out: StreamWriter, input: StreamReader): ConnectionBridge {
     const bridge = new ConnectionBridge(socket, out, input, () => this.#agent.send({ type: "reset", conn }));
     this.#bridges.set(conn, bridge);
     void bridge.closed.then(() => this.#bridges.delete(conn));
+    return bridge;
   }
 
   /** Open connections carried by this node (for leak checks). */
