@@ -112,6 +112,7 @@ export class NodeRuntime {
   #purgeTimers = new Set<NodeJS.Timeout>();
   #closing = false;
   #ticking = false;
+  #putting = false;
   #log: Logger;
   /** Scheduler: CPU/memory held by resource requests, per-process usage for `top`, the services controller. */
   #admission = new Admission({ cpu: cpus().length, mem: totalmem() });
@@ -498,23 +499,37 @@ export class NodeRuntime {
     };
   }
 
-  /** Core heartbeat first (liveness), then the durable record (may stall during a JetStream election). */
+  /**
+   * Core heartbeat first (liveness), then the durable record (may stall during a JetStream election).
+   * The core heartbeat goes out every period whatever the KV does: a slow bucket must never make a
+   * live node look silent.
+   */
   async #heartbeat(): Promise<void> {
     const bytes = encode(this.#nodeRecord());
     this.nc.publish(heartbeatSubject(this.name), bytes);
-    await this.#buckets.nodes.put(this.name, bytes);
+    if (this.#putting) return; // the previous durable write is still in flight
+    this.#putting = true;
+    try {
+      await this.#buckets.nodes.put(this.name, bytes);
+    } finally {
+      this.#putting = false;
+    }
   }
 
   async #tick(): Promise<void> {
-    if (this.#closing || this.#ticking) return;
-    this.#ticking = true;
-    // Independent: a heartbeat stuck behind a stream leader election must not delay loss detection.
-    await this.#usage.sample(new Map([...this.#procs].map(([pid, s]) => [pid, s.local.hostPid]))).catch(() => undefined);
+    if (this.#closing) return;
     this.#registered.sweep(Date.now());
-    const [beat, peers] = await Promise.allSettled([this.#heartbeat(), this.#watchPeers()]);
-    if (beat.status === "rejected") this.#log.warn({ err: String(beat.reason) }, "heartbeat failed");
-    if (peers.status === "rejected") this.#log.warn({ err: String(peers.reason) }, "peer check failed");
-    this.#ticking = false;
+    // Per-process CPU and memory for the heartbeat's `busiest` (oneos top): /proc reads, bounded.
+    await this.#usage.sample(new Map([...this.#procs].map(([pid, s]) => [pid, s.local.hostPid]))).catch(() => undefined);
+    const beat = this.#heartbeat().catch((error: unknown) => this.#log.warn({ err: String(error) }, "heartbeat failed"));
+    if (!this.#ticking) {
+      this.#ticking = true;
+      // Independent of the heartbeat: a write stuck behind a stream leader election must not delay loss detection.
+      await this.#watchPeers()
+        .catch((error: unknown) => this.#log.warn({ err: String(error) }, "peer check failed"))
+        .finally(() => (this.#ticking = false));
+    }
+    await beat;
   }
 
   /**
