@@ -17,6 +17,8 @@ const AGENT = ((): string => {
 const MAX_HEADER_BYTES = 512;
 /** The agent prints nothing before it is ready; its first command answers within this. */
 const AGENT_START_TIMEOUT_MS = 10_000;
+/** An agent that died is started again after this (its connections are gone; its ports are re-held). */
+const AGENT_RESTART_MS = 1000;
 
 export interface AgentLinkOptions {
   /** `/proc/PID/ns/net` to run the agent in. */
@@ -26,6 +28,8 @@ export interface AgentLinkOptions {
   readonly logger: Logger;
   readonly onEvent: (event: AgentEvent) => void;
   readonly onData: (header: DataHeader, socket: Socket) => void;
+  /** A new agent replaced one that died: it holds no ports yet. */
+  readonly onRestart: () => void;
 }
 
 /**
@@ -37,6 +41,7 @@ export class AgentLink {
   #server: Server;
   #child: ChildProcess | undefined;
   #closing = false;
+  #restartTimer: NodeJS.Timeout | undefined;
   #sockets = new Set<Socket>();
 
   private constructor(options: AgentLinkOptions, server: Server) {
@@ -98,7 +103,15 @@ export class AgentLink {
       }
     });
     child.once("exit", (code, signal) => {
-      if (!this.#closing) this.#options.logger.error({ code, signal }, "netstack agent exited");
+      if (this.#closing) return;
+      this.#options.logger.error({ code, signal }, "netstack agent exited; restarting it");
+      this.#restartTimer = setTimeout(() => {
+        if (this.#closing) return;
+        this.#spawn().then(
+          () => this.#options.onRestart(),
+          (error: unknown) => this.#options.logger.error({ err: String(error) }, "netstack agent did not restart"),
+        );
+      }, AGENT_RESTART_MS);
     });
   }
 
@@ -134,6 +147,7 @@ export class AgentLink {
 
   async close(): Promise<void> {
     this.#closing = true;
+    clearTimeout(this.#restartTimer);
     const child = this.#child;
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once("exit", r));

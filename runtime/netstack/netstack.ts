@@ -87,6 +87,10 @@ export class Netstack {
       logger: options.logger,
       onEvent: (e) => netstack.#onAgentEvent(e),
       onData: (h, s) => netstack.#onData(h, s),
+      onRestart: () => {
+        netstack.#inodes.clear();
+        for (const port of netstack.#proxied) netstack.#agent.send({ type: "listen", port });
+      },
     });
     netstack.#subscription = options.nc.subscribe(netstackConnectSubject(options.node), {
       callback: (err, msg) => {
@@ -207,8 +211,12 @@ export class Netstack {
       this.#mine.set(port, key);
       return;
     }
-    await this.#kv.put(String(port), encode(record));
+    // Before the put: a caller may ask to connect as soon as the record is out.
     this.#mine.set(port, key);
+    await this.#kv.put(String(port), encode(record)).catch((error: unknown) => {
+      this.#mine.delete(port); // tried again at the next scan
+      throw error;
+    });
   }
 
   #onAgentEvent(event: AgentEvent): void {
@@ -271,6 +279,8 @@ export class Netstack {
     let streams: { out: StreamWriter; input: StreamReader } | undefined;
     try {
       const request = parseConnectRequest(decode(msg.data));
+      // Only ports this node's servers listen on: the request cannot open anything else here.
+      if (!this.#mine.has(request.port)) throw new KernelError("EINVAL", `port ${request.port} is not listening on ${this.#o.node}`);
       // Before the local connect: the caller's first bytes and its credit are on their way meanwhile.
       streams = { out: new StreamWriter(this.#o.transport, request.toCaller), input: new StreamReader(this.#o.transport, request.toOwner) };
       const addresses = this.#registry.get(request.port)?.addresses ?? [];

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, startTestCluster, type RunResult, type TestCluster } from "../harness/oneos-cluster.js";
@@ -116,6 +117,17 @@ describe("netstack", () => {
         `connections to 9104 on ${node} closed`,
       );
     }
+  });
+
+  it("a node's netstack agent that dies is restarted and holds the other nodes' ports again", async () => {
+    const found = execFileSync("pgrep", ["-f", `netstack/agent.js ${cluster.home}/cluster/n2/`]).toString().trim().split("\n");
+    expect(found).toHaveLength(1);
+    process.kill(Number(found[0]), "SIGKILL");
+    await eventually(
+      async () => ((await cluster.sh("@n2 curl -s http://localhost:8000/")).stdout.includes("Directory listing") ? true : undefined),
+      15_000,
+      "port 8000 reachable from n2 again",
+    );
   });
 
   it("when the server exits, the port is released everywhere within 1 s; connecting is then refused", async () => {
