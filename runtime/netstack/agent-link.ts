@@ -17,6 +17,8 @@ const AGENT = ((): string => {
 const MAX_HEADER_BYTES = 512;
 /** The agent prints nothing before it is ready; its first command answers within this. */
 const AGENT_START_TIMEOUT_MS = 10_000;
+/** Pending data-socket connects; a unix listener refuses (EAGAIN) past its backlog. The kernel caps it at somaxconn. */
+const DATA_BACKLOG = 8192;
 /** An agent that died is started again after this (its connections are gone; its ports are re-held). */
 const AGENT_RESTART_MS = 1000;
 
@@ -54,7 +56,8 @@ export class AgentLink {
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(options.socketPath, resolve);
+      // Every accepted TCP connection is one connect here: a burst of them must not hit EAGAIN.
+      server.listen({ path: options.socketPath, backlog: DATA_BACKLOG }, resolve);
     });
     const link = new AgentLink(options, server);
     server.on("connection", (socket) => link.#accept(socket));

@@ -27,12 +27,15 @@ export class ConnectionBridge {
     this.#out = out;
     this.#in = input;
     this.#resetAgent = resetAgent;
-    const gone = (s: { once(e: "close", f: () => void): unknown }): Promise<void> => new Promise((r) => s.once("close", () => r()));
+    const gone = (s: { readonly closed: boolean; once(e: "close", f: () => void): unknown }): Promise<void> =>
+      s.closed ? Promise.resolve() : new Promise((r) => s.once("close", () => r()));
     this.closed = Promise.all([gone(socket), gone(out), gone(input)]).then(() => undefined);
     socket.pipe(out);
     input.pipe(socket);
     out.on("error", () => this.abort());
     input.on("error", () => this.abort());
+    // The owner opens its streams before its local connect: one may have failed already.
+    if (out.destroyed || input.destroyed) queueMicrotask(() => this.abort());
     socket.on("error", () => this.reset());
     // Closed by the agent without a reset and before the end: the other side must not wait for more.
     socket.once("close", () => {

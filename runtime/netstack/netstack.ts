@@ -21,10 +21,14 @@ import {
 
 /** How often the node's socket tables are read: a stopped server is released everywhere well within 1 s. */
 const SCAN_MS = 250;
-/** A caller waits this long for the owner to open the connection (a dead owner fails fast, not after minutes). */
-const CONNECT_REQUEST_TIMEOUT_MS = 2000;
-/** The owner waits this long for its agent to connect to the real server. */
-const LOCAL_CONNECT_TIMEOUT_MS = 2000;
+/**
+ * A caller waits this long for the owner's answer. Data does not wait for it (the streams open first), so
+ * it only bounds how long a silent owner holds a connection: a burst of 1,000 connects takes the owner
+ * over 2 s to answer on a loaded machine. An owner already known to be down is refused at once.
+ */
+const CONNECT_REQUEST_TIMEOUT_MS = 5000;
+/** The owner waits this long for its agent to connect to the real server (less than the caller waits). */
+const LOCAL_CONNECT_TIMEOUT_MS = 4000;
 
 export interface NetstackOptions {
   readonly nc: NatsConnection;
@@ -267,10 +271,14 @@ export class Netstack {
         timeout: CONNECT_REQUEST_TIMEOUT_MS,
       });
       reply = parseConnectReply(decode(msg.data));
-    } catch {
+    } catch (error) {
+      this.#o.logger.debug({ port, err: String(error) }, "netstack: owner did not answer");
       return bridge.abort();
     }
-    if (reply.type !== "connected") bridge.abort();
+    if (reply.type !== "connected") {
+      this.#o.logger.debug({ port, code: reply.code, message: reply.message }, "netstack: owner refused");
+      bridge.abort();
+    }
   }
 
   /** The owner's side: connect to the real server on our loopback, then answer. */
@@ -283,6 +291,9 @@ export class Netstack {
       if (!this.#mine.has(request.port)) throw new KernelError("EINVAL", `port ${request.port} is not listening on ${this.#o.node}`);
       // Before the local connect: the caller's first bytes and its credit are on their way meanwhile.
       streams = { out: new StreamWriter(this.#o.transport, request.toCaller), input: new StreamReader(this.#o.transport, request.toOwner) };
+      // Until the bridge owns them, a reset from the caller must not be an unhandled 'error'.
+      streams.out.on("error", () => undefined);
+      streams.input.on("error", () => undefined);
       const addresses = this.#registry.get(request.port)?.addresses ?? [];
       const v4 = addresses.length === 0 || addresses.some((a) => !a.includes(":") || a === "::");
       const conn = `o${this.#nextConn++}`;
