@@ -96,7 +96,8 @@ describe("interactive programs on remote nodes", () => {
     const d = await shell({ cols: 100, rows: 30 });
     expect(await line(d, "@n2 stty size")).toContain("30 100");
     const from = d.mark();
-    d.type(`@n3 sh -c 'trap "stty size" WINCH; echo ready; sleep 2; sleep 2'\r`);
+    // dash runs a trap between commands: short sleeps, and up to 10 s for a loaded machine.
+    d.type(`@n3 sh -c 'trap "stty size; exit" WINCH; echo ready; i=0; while [ $i -lt 40 ]; do sleep 0.25; i=$((i+1)); done'\r`);
     await d.waitFor("ready", { from });
     d.pty.resize(120, 40);
     await d.waitFor("40 120", { from });
