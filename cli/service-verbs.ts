@@ -18,6 +18,7 @@ import {
   readStrategy,
   SERVICE_DEF_PREFIX,
   SERVICE_STATUS_PREFIX,
+  SERVICES_FORGET_SUBJECT,
   SERVICES_LIST_SUBJECT,
   type PlacementSpec,
   type RestartPolicy,
@@ -195,7 +196,9 @@ export async function servicesRmVerb(names: readonly string[], options: { nats?:
         continue;
       }
       await kv.delete(SERVICE_DEF_PREFIX + name);
+      kernel.nc.publish(SERVICES_FORGET_SUBJECT, encode({ name }));
     }
+    await kernel.nc.flush();
     return status;
   } finally {
     await kernel.close();

@@ -47,6 +47,7 @@ export {
   parseServiceStatus,
   SERVICE_DEF_PREFIX,
   serviceExitSubject,
+  SERVICES_FORGET_SUBJECT,
   SERVICES_LIST_SUBJECT,
   SERVICE_STATUS_PREFIX,
   shouldRestart,

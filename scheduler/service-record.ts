@@ -130,6 +130,12 @@ export function parseServiceStatus(value: unknown): ServiceStatus {
 /** The leader's controller answers here with every service and its status (core NATS: current during elections). */
 export const SERVICES_LIST_SUBJECT = "oneos.services.list";
 
+/**
+ * `oneos services rm` announces a removal here (core NATS) as well as deleting the definition: every
+ * controller forgets it at once, even while its bucket watch waits out a JetStream election.
+ */
+export const SERVICES_FORGET_SUBJECT = "oneos.services.forget";
+
 /** Where a service process's exit event goes (the leader listens). */
 export function serviceExitSubject(name: string): string {
   return `oneos.services.exit.${name}`;

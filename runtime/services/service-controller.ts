@@ -25,6 +25,7 @@ import {
   SERVICE_DEF_PREFIX,
   SERVICE_STATUS_PREFIX,
   serviceExitSubject,
+  SERVICES_FORGET_SUBJECT,
   SERVICES_LIST_SUBJECT,
   shouldRestart,
   STABLE_RUN_MS,
@@ -113,6 +114,13 @@ export class ServiceController {
     this.#settings = SchedulerSettings.follow(this.#kv);
     this.#follow(this.#kv);
     this.#subs.push(
+      nc.subscribe(SERVICES_FORGET_SUBJECT, {
+        callback: (err, msg) => {
+          if (err !== null) return;
+          const name = (decode(msg.data) as { name?: unknown }).name;
+          if (typeof name === "string") this.#defs.delete(name);
+        },
+      }),
       nc.subscribe(SERVICES_LIST_SUBJECT, {
         callback: (err, msg) => {
           if (err !== null || !this.#leader) return;

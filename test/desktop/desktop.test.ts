@@ -351,3 +351,24 @@ describe("Nodes window", () => {
     await expect.poll(() => win.locator('.node-card[data-node="n3"]').getAttribute("data-state"), { timeout: 60_000 }).toBe("ready");
   });
 });
+
+describe("Ports window", () => {
+  it("lists a server listening on a node, and forgets it when the server stops", async () => {
+    const server = cluster.start(["shell", "-c", "cd /tmp && @n1 python3 -m http.server 8765"]);
+    try {
+      await openWindow("ports");
+      const win = page.locator(".window[data-kind=ports]");
+      const row = win.locator('tr[data-port="8765"]');
+      await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(1);
+      expect(await row.locator("td").nth(1).textContent()).toBe("n1");
+      expect(await row.locator("td.command").textContent()).toContain("http.server");
+      await shot("ports", win);
+      const ps = (await psJson()).find((p) => p.command.includes("http.server 8765"));
+      expect(ps).toBeDefined();
+      await cluster.oneos(["kill", String(ps!.pid)]);
+      await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(0);
+    } finally {
+      await server.done;
+    }
+  });
+});

@@ -31,10 +31,20 @@ export interface ProcessInfo {
   readonly signal?: string;
 }
 
+/** A listening TCP port of the cluster (the netstack's registry). */
+export interface PortInfo {
+  readonly port: number;
+  readonly node: string;
+  readonly pid: number | null;
+  readonly command: string;
+  readonly addresses: readonly string[];
+}
+
 export type LiveMessage =
   | { readonly type: "nodes"; readonly at: number; readonly nodes: NodeInfo[] }
   | { readonly type: "procs"; readonly at: number; readonly procs: ProcessInfo[] }
-  | { readonly type: "error"; readonly what: "nodes" | "procs"; readonly message: string };
+  | { readonly type: "ports"; readonly at: number; readonly ports: PortInfo[] }
+  | { readonly type: "error"; readonly what: "nodes" | "procs" | "ports"; readonly message: string };
 
 export interface SessionInfo {
   readonly user: string;

@@ -1,5 +1,5 @@
 import { reactive } from "vue";
-import type { LiveMessage, NodeInfo, ProcessInfo } from "./cluster-types.js";
+import type { LiveMessage, NodeInfo, PortInfo, ProcessInfo } from "./cluster-types.js";
 
 /** Samples kept per node for the charts: a minute at one sample a second. */
 const HISTORY_SAMPLES = 60;
@@ -18,6 +18,7 @@ export interface LiveState {
   connected: boolean;
   nodes: NodeInfo[];
   procs: ProcessInfo[];
+  ports: PortInfo[];
   nodesAt: number;
   procsAt: number;
   history: Record<string, NodeSample[]>;
@@ -25,7 +26,7 @@ export interface LiveState {
 }
 
 /** The cluster as the live WebSocket last showed it; every window reads from this one store. */
-export const live: LiveState = reactive({ connected: false, nodes: [], procs: [], nodesAt: 0, procsAt: 0, history: {}, error: null });
+export const live: LiveState = reactive({ connected: false, nodes: [], procs: [], ports: [], nodesAt: 0, procsAt: 0, history: {}, error: null });
 
 function record(nodes: NodeInfo[], at: number): void {
   for (const n of nodes) {
@@ -47,6 +48,9 @@ function handle(message: LiveMessage): void {
     case "procs":
       live.procs = message.procs;
       live.procsAt = message.at;
+      break;
+    case "ports":
+      live.ports = message.ports;
       break;
     case "error":
       live.error = `${message.what}: ${message.message}`;

@@ -1,6 +1,6 @@
 import { reactive, watch } from "vue";
 
-export type WindowKind = "terminal" | "files" | "processes" | "nodes";
+export type WindowKind = "terminal" | "files" | "processes" | "nodes" | "ports";
 
 export interface DesktopWindow {
   readonly id: number;
@@ -17,10 +17,10 @@ export interface DesktopWindow {
   dir?: string;
 }
 
-const TITLES: Record<WindowKind, string> = { terminal: "Terminal", files: "Files", processes: "Processes", nodes: "Nodes" };
-const SIZES: Record<WindowKind, [number, number]> = { terminal: [760, 460], files: [720, 480], processes: [780, 460], nodes: [700, 500] };
+const TITLES: Record<WindowKind, string> = { terminal: "Terminal", files: "Files", processes: "Processes", nodes: "Nodes", ports: "Ports" };
+const SIZES: Record<WindowKind, [number, number]> = { terminal: [760, 460], files: [720, 480], processes: [780, 460], nodes: [700, 500], ports: [560, 320] };
 /** Kinds with one window at most: a second Processes window would show the same thing. */
-const SINGLE: ReadonlySet<WindowKind> = new Set(["processes", "nodes"]);
+const SINGLE: ReadonlySet<WindowKind> = new Set(["processes", "nodes", "ports"]);
 /** Windows survive a reload (terminals re-attach to their shells) but not the tab: sessionStorage. */
 const STORAGE_KEY = "oneos.desktop.windows";
 
