@@ -1,6 +1,6 @@
 import { userInfo } from "node:os";
 import type { KV } from "@nats-io/kv";
-import { decode, encode, KernelError, type KernelClient } from "../pseudokernel/index.js";
+import { decode, encode, KernelError, retrying, type KernelClient } from "../pseudokernel/index.js";
 import {
   ANY_NODE,
   checkServiceName,
@@ -189,13 +189,15 @@ export async function servicesRmVerb(names: readonly string[], options: { nats?:
   try {
     const kv = await bucket(kernel);
     for (const name of names) {
-      const entry = await kv.get(SERVICE_DEF_PREFIX + checkServiceName(name));
+      // Right after a node loss the bucket's stream may be electing a leader: retry a while.
+      const key = SERVICE_DEF_PREFIX + checkServiceName(name);
+      const entry = await retrying(() => kv.get(key), { timeoutMs: 20_000, what: `read service ${name}` });
       if (entry === null || entry.operation !== "PUT") {
         process.stderr.write(`oneos: services rm: no service ${name}\n`);
         status = 1;
         continue;
       }
-      await kv.delete(SERVICE_DEF_PREFIX + name);
+      await retrying(() => kv.delete(key), { timeoutMs: 20_000, what: `remove service ${name}` });
       kernel.nc.publish(SERVICES_FORGET_SUBJECT, encode({ name }));
     }
     await kernel.nc.flush();
