@@ -4,6 +4,7 @@
  */
 export { openClusterBuckets, readAll, waitForJetStream, type ClusterBuckets } from "./buckets.js";
 export { decode, encode } from "./codec.js";
+export { followBucket } from "./follow-bucket.js";
 export {
   BugIndicatingError,
   ERROR_CODES,

@@ -223,6 +223,7 @@ export class NodeRuntime {
         stateDir: this.#options.stateDir,
         logger: this.#log,
         isNodeAlive: (node) => ["ready", "suspect"].includes(this.#nodes.state(node, Date.now())),
+        isNodeLost: (node) => this.#nodes.records.has(node) && this.#nodes.state(node, Date.now()) === "down",
         oneosPid: (hostPid) => [...this.#procs.values()].find((s) => s.local.hostPid === hostPid)?.record.pid,
         ...(this.#options.replicas !== undefined ? { replicas: this.#options.replicas } : {}),
       });

@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { decode, encode, KernelError, newStreamId, StreamReader, StreamWriter, type StreamTransport } from "../../pseudokernel/index.js";
+import { decode, encode, followBucket, KernelError, newStreamId, StreamReader, StreamWriter, type StreamTransport } from "../../pseudokernel/index.js";
 import { AgentLink } from "./agent-link.js";
 import { ConnectionBridge } from "./connection-bridge.js";
 import { openPortRegistry } from "./port-registry.js";
@@ -42,6 +42,8 @@ export interface NetstackOptions {
   readonly logger: Logger;
   /** Whether a node is alive (a connection to a dead owner is refused at once). */
   readonly isNodeAlive: (node: string) => boolean;
+  /** Whether a node is known and has gone silent (its ports are let go before the registry says so). */
+  readonly isNodeLost: (node: string) => boolean;
   /** The oneos pid of a host pid this runtime supervises. */
   readonly oneosPid: (hostPid: number) => number | undefined;
 }
@@ -61,7 +63,7 @@ export class Netstack {
   #kv: KV;
   #agent!: AgentLink;
   #subscription: Subscription | undefined;
-  #watchStop: (() => void) | undefined;
+  #watcher: { stop(): void } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #scanning = false;
   #closing = false;
@@ -101,7 +103,7 @@ export class Netstack {
         if (err === null) void netstack.#onConnectRequest(msg);
       },
     });
-    await netstack.#watch();
+    netstack.#watcher = followBucket(kv, (entry) => netstack.#onRegistryEntry(entry));
     netstack.#timer = setInterval(() => void netstack.#scan(), SCAN_MS);
     return netstack;
   }
@@ -114,14 +116,6 @@ export class Netstack {
   /** Removes the registry entries of a node that vanished (called by the leader). */
   async forgetNode(node: string): Promise<void> {
     await Promise.all([...this.#registry.values()].filter((r) => r.node === node).map((r) => this.#kv.delete(String(r.port))));
-  }
-
-  async #watch(): Promise<void> {
-    const watcher = await this.#kv.watch();
-    this.#watchStop = () => watcher.stop();
-    void (async () => {
-      for await (const entry of watcher) this.#onRegistryEntry(entry);
-    })().catch((error: unknown) => this.#o.logger.warn({ err: String(error) }, "port registry watch ended"));
   }
 
   #onRegistryEntry(entry: KvWatchEntry): void {
@@ -138,10 +132,20 @@ export class Netstack {
       return; // not a valid record: ignored, as `ps` ignores bad process records
     }
     this.#registry.set(port, record);
-    if (record.node === this.#o.node) this.#release(port);
-    else if (!this.#proxied.has(port)) {
-      this.#proxied.add(port);
-      this.#agent.send({ type: "listen", port });
+    this.#holdProxy(record);
+  }
+
+  /**
+   * Holds a port of another node in our namespace while that node lives. A lost owner's ports are let
+   * go at once — new connections are refused — without waiting for the leader's registry deletion,
+   * which a JetStream election after the loss can hold up for seconds. An owner that comes back gets
+   * its ports held again.
+   */
+  #holdProxy(record: PortRecord): void {
+    if (record.node === this.#o.node || this.#o.isNodeLost(record.node)) this.#release(record.port);
+    else if (!this.#proxied.has(record.port)) {
+      this.#proxied.add(record.port);
+      this.#agent.send({ type: "listen", port: record.port });
     }
   }
 
@@ -157,6 +161,7 @@ export class Netstack {
     if (this.#scanning || this.#closing) return;
     this.#scanning = true;
     try {
+      for (const record of this.#registry.values()) this.#holdProxy(record);
       const sockets = await listeningSockets(this.#o.namespacePid);
       const unknown = new Set(sockets.filter((s) => !this.#inodes.has(s.inode)).map((s) => s.inode));
       if (unknown.size > 0) {
@@ -338,7 +343,7 @@ export class Netstack {
   async close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#timer);
-    this.#watchStop?.();
+    this.#watcher?.stop();
     this.#subscription?.unsubscribe();
     for (const b of this.#bridges.values()) b.reset();
     await this.#agent.close();

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import {
   decode,
   encode,
+  followBucket,
   KernelError,
   nodeSubject,
   parseExitEvent,
@@ -150,42 +151,27 @@ export class ServiceController {
 
   /** Mirrors definitions always, statuses only while not the leader (the leader's memory is the truth). */
   #follow(kv: KV): void {
-    let stopped = false;
-    let current: { stop(): void } | undefined;
-    void (async () => {
-      while (!stopped) {
-        try {
-          const watcher = await kv.watch({ key: "service.>" });
-          current = watcher;
-          for await (const entry of watcher) {
-            if (entry.key.startsWith(SERVICE_DEF_PREFIX)) {
-              const name = entry.key.slice(SERVICE_DEF_PREFIX.length);
-              if (entry.operation !== "PUT") this.#defs.delete(name);
-              else this.#tryDef(name, entry.value);
-            } else if (entry.key.startsWith(SERVICE_STATUS_PREFIX) && !this.#leader) {
-              const name = entry.key.slice(SERVICE_STATUS_PREFIX.length);
-              if (entry.operation !== "PUT") this.#status.delete(name);
-              else {
-                try {
-                  this.#status.set(name, parseServiceStatus(decode(entry.value)));
-                } catch {
-                  // not a valid status: ignored
-                }
-              }
+    this.#watcher = followBucket(
+      kv,
+      (entry) => {
+        if (entry.key.startsWith(SERVICE_DEF_PREFIX)) {
+          const name = entry.key.slice(SERVICE_DEF_PREFIX.length);
+          if (entry.operation !== "PUT") this.#defs.delete(name);
+          else this.#tryDef(name, entry.value);
+        } else if (entry.key.startsWith(SERVICE_STATUS_PREFIX) && !this.#leader) {
+          const name = entry.key.slice(SERVICE_STATUS_PREFIX.length);
+          if (entry.operation !== "PUT") this.#status.delete(name);
+          else {
+            try {
+              this.#status.set(name, parseServiceStatus(decode(entry.value)));
+            } catch {
+              // not a valid status: ignored
             }
           }
-        } catch {
-          // the bucket's stream is electing a leader: watch again
         }
-        if (!stopped) await new Promise((r) => setTimeout(r, 500));
-      }
-    })();
-    this.#watcher = {
-      stop() {
-        stopped = true;
-        current?.stop();
       },
-    };
+      "service.>",
+    );
   }
 
   #tryDef(name: string, value: Uint8Array): void {
