@@ -49,6 +49,9 @@ export { StreamReader } from "./stream/stream-reader.js";
 export { StreamWriter } from "./stream/stream-writer.js";
 export { natsTransport, type StreamTransport } from "./stream/transport.js";
 export {
+  AUDIT_STREAM,
+  AUTH_SUBJECTS,
+  auditSubject,
   BUCKETS,
   CLUSTER_PS_LIVE_SUBJECT,
   CLUSTER_PS_SUBJECT,

@@ -49,8 +49,31 @@ export const CLUSTER_PS_SUBJECT = `${SUBJECT_ROOT}.cluster.ps`;
  */
 export const CLUSTER_PS_LIVE_SUBJECT = `${SUBJECT_ROOT}.cluster.ps.live`;
 
+/**
+ * Users and sessions (any runtime answers, queue group). `login`: name + password → session token.
+ * `refresh`: a live token → a new one. `users`: useradd/userdel/passwd/list, carrying a token.
+ * `issue`: a token for any user without a password — only the admin identity may publish here.
+ */
+export const AUTH_SUBJECTS = {
+  login: `${SUBJECT_ROOT}.auth.login`,
+  refresh: `${SUBJECT_ROOT}.auth.refresh`,
+  users: `${SUBJECT_ROOT}.auth.users`,
+  issue: `${SUBJECT_ROOT}.auth.issue`,
+} as const;
+
+/** Runtimes publish audit events (JSON) here; the audit stream keeps them; only admin reads it. */
+export function auditSubject(node: string): string {
+  return `${SUBJECT_ROOT}.audit.${node}`;
+}
+
+export const AUDIT_STREAM = "oneos_audit";
+
 export const BUCKETS = {
   nodes: "oneos_nodes",
   procs: "oneos_procs",
   pids: "oneos_pids",
+  /** User records with their password hashes: runtimes and admin only. */
+  users: "oneos_users",
+  /** The session-signing secret: runtimes only. */
+  auth: "oneos_auth",
 } as const;
