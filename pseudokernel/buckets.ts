@@ -24,23 +24,30 @@ export async function openClusterBuckets(
   // Creating needs JetStream up; a client only binds (no request at all), so a shell starts and runs
   // commands even while a stream elects a new leader after a lost server.
   if (options.replicas !== undefined) await waitForJetStream(nc, options.timeoutMs ?? 30_000);
-  const kvm = new Kvm(nc);
-  const open = async (name: string): Promise<KV> => {
-    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-    for (;;) {
-      try {
-        return options.replicas === undefined
-          ? await kvm.open(name, { bindOnly: true })
-          : await kvm.create(name, { replicas: options.replicas, history: 1 });
-      } catch (error) {
-        if (Date.now() > deadline) {
-          throw new KernelError("EIO", `cannot open bucket ${name}: ${(error as Error).message}`, { cause: error });
-        }
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-  };
+  const open = (name: string): Promise<KV> => openBucket(nc, name, options);
   return { nodes: await open(BUCKETS.nodes), procs: await open(BUCKETS.procs), pids: await open(BUCKETS.pids) };
+}
+
+/**
+ * Opens one KV bucket: creates it (idempotently, history 1) with `replicas` — runtimes do — or binds
+ * to it without asking the server anything — clients do. Retries until `timeoutMs` (JetStream may be
+ * electing a leader).
+ */
+export async function openBucket(nc: NatsConnection, name: string, options: { replicas?: number; timeoutMs?: number } = {}): Promise<KV> {
+  const kvm = new Kvm(nc);
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  for (;;) {
+    try {
+      return options.replicas === undefined
+        ? await kvm.open(name, { bindOnly: true })
+        : await kvm.create(name, { replicas: options.replicas, history: 1 });
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new KernelError("EIO", `cannot open bucket ${name}: ${(error as Error).message}`, { cause: error });
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 /** Resolves once this server's JetStream answers (a fresh cluster needs a few seconds to elect a leader). */

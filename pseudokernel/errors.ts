@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   "ETIMEDOUT", // a bounded wait ran out
   "EPEERLOST", // the other end of a stream stopped answering (its node was lost)
   "EINVAL", // a well-formed request with an invalid value
+  "EEXIST", // it exists already (useradd of a taken name)
   "EIO", // anything else that went wrong while doing I/O
 ] as const;
 

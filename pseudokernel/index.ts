@@ -2,7 +2,15 @@
  * The pseudokernel: the cluster's kernel as a library — process model, streams, subjects, messages,
  * codecs, errors, and the client every other part talks to the cluster through.
  */
-export { openClusterBuckets, readAll, waitForJetStream, type ClusterBuckets } from "./buckets.js";
+export { openBucket, openClusterBuckets, readAll, waitForJetStream, type ClusterBuckets } from "./buckets.js";
+export {
+  MAX_SESSION_MS,
+  parseAuthReply,
+  parseAuthRequest,
+  type AuthReply,
+  type AuthRequest,
+  type UserInfo,
+} from "./auth-messages.js";
 export { decode, encode } from "./codec.js";
 export { followBucket } from "./follow-bucket.js";
 export {
@@ -44,6 +52,15 @@ export {
   type SpawnRequest,
   type StdioSpec,
 } from "./messages.js";
+export {
+  ROOT_USER,
+  SESSION_HEADER,
+  signSession,
+  USER_NAME_PATTERN,
+  verifySession,
+  type SessionClaims,
+} from "./session.js";
+export { connectNats, inboxPrefixOf, loadCredentials, parseCredentials, type ConnectNatsOptions, type NatsCredentials } from "./nats-connect.js";
 export { exitStatusOf, parseSignal, signalNames, signalNumber } from "./signals.js";
 export { StreamReader } from "./stream/stream-reader.js";
 export { StreamWriter } from "./stream/stream-writer.js";

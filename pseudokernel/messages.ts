@@ -471,7 +471,7 @@ export function parseFileClosed(value: unknown): FileClosed {
 }
 
 /** An error as it crossed the wire; an unknown code becomes EIO, never a crash. */
-function parseWireError(value: unknown): WireError {
+export function parseWireError(value: unknown): WireError {
   const e = obj(value, "error");
   const code = e["code"];
   return { name: "KernelError", code: isErrorCode(code) ? code : "EIO", message: str(e, "message") };

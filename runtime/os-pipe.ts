@@ -1,21 +1,6 @@
-import { close, existsSync } from "node:fs";
-import { createRequire } from "node:module";
+import { close } from "node:fs";
 import { Socket } from "node:net";
-import { fileURLToPath } from "node:url";
-
-interface PipeAddon {
-  pipe(size?: number): [number, number];
-}
-
-// The addon is built by `npm run build:native` (node-gyp) into runtime/native/build, next to its source.
-// This file runs compiled from dist/runtime, or from source under vitest: try the build next to us first.
-const ADDON = "native/build/Release/oneos_pipe.node";
-const addon = (() => {
-  const load = createRequire(import.meta.url);
-  const here = new URL(`./${ADDON}`, import.meta.url);
-  const fromDist = new URL(`../../runtime/${ADDON}`, import.meta.url);
-  return (existsSync(here) ? load(fileURLToPath(here)) : load(fileURLToPath(fromDist))) as PipeAddon;
-})();
+import { addon } from "./native-addon.js";
 
 /**
  * A real pipe(2): `[readFd, writeFd]`, close-on-exec. Give one end to a child via spawn's stdio and wrap

@@ -1,0 +1,21 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+/** The runtime's N-API addon (runtime/native): real pipes, and file opens as a cluster user. */
+export interface NativeAddon {
+  pipe(size?: number): [number, number];
+  openAs(path: string, flags: number, mode: number, uid: number, gid: number): Promise<number>;
+  mkdirAs(path: string, mode: number, uid: number, gid: number): Promise<number>;
+}
+
+// Built by `npm run build:native` (node-gyp) into runtime/native/build, next to its source. This file
+// runs compiled from dist/runtime, or from source under vitest: try the build next to us first.
+const ADDON = "native/build/Release/oneos_pipe.node";
+
+export const addon = ((): NativeAddon => {
+  const load = createRequire(import.meta.url);
+  const here = new URL(`./${ADDON}`, import.meta.url);
+  const fromDist = new URL(`../../runtime/${ADDON}`, import.meta.url);
+  return (existsSync(here) ? load(fileURLToPath(here)) : load(fileURLToPath(fromDist))) as NativeAddon;
+})();

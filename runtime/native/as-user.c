@@ -1,0 +1,144 @@
+/*
+ * File opens on behalf of a cluster user. The runtime runs as root; a shell's redirection (`> f`) or a
+ * desktop upload must be checked against the user's uid and gid, exactly as the kernel would check the
+ * user's own process. Linux keeps credentials per thread, and setfsuid/setfsgid/setgroups called as
+ * raw syscalls change only the calling thread's: the open runs on a libuv worker thread under the
+ * user's file-system identity and the thread gets root's back before it takes other work.
+ */
+#define NAPI_VERSION 8
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <node_api.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *path;
+  int flags;
+  int mode;
+  int mkdir; /* 1: mkdir(path, mode) instead of open */
+  uid_t uid;
+  gid_t gid;
+  int result; /* fd, or 0 for mkdir */
+  int error;  /* errno, 0 if none */
+} Job;
+
+static void Execute(napi_env env, void *data) {
+  (void)env;
+  Job *job = data;
+  gid_t groups[1] = {job->gid};
+  /* The thread's identity: no supplementary groups but the user's own, then gid, then uid. */
+  if (syscall(SYS_setgroups, 1, groups) != 0) {
+    job->error = errno;
+    return;
+  }
+  syscall(SYS_setfsgid, job->gid);
+  syscall(SYS_setfsuid, job->uid);
+  if ((uid_t)syscall(SYS_setfsuid, -1) != job->uid || (gid_t)syscall(SYS_setfsgid, -1) != job->gid) {
+    job->error = EPERM;
+  } else if (job->mkdir) {
+    job->result = mkdir(job->path, (mode_t)job->mode);
+    job->error = job->result == 0 ? 0 : errno;
+  } else {
+    job->result = open(job->path, job->flags | O_CLOEXEC, (mode_t)job->mode);
+    job->error = job->result >= 0 ? 0 : errno;
+  }
+  /* Back to root before the thread runs anything else. */
+  syscall(SYS_setfsuid, 0);
+  syscall(SYS_setfsgid, 0);
+  syscall(SYS_setgroups, 0, NULL);
+}
+
+static const char *errno_code(int e) {
+  switch (e) {
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case EEXIST: return "EEXIST";
+    case EISDIR: return "EISDIR";
+    case ENOTDIR: return "ENOTDIR";
+    case ENOSPC: return "ENOSPC";
+    case EROFS: return "EROFS";
+    case ELOOP: return "ELOOP";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EMFILE: return "EMFILE";
+    case EIO: return "EIO";
+    default: return "EIO";
+  }
+}
+
+static void Complete(napi_env env, napi_status status, void *data) {
+  Job *job = data;
+  if (status == napi_ok && job->error == 0) {
+    napi_value value;
+    napi_create_int32(env, job->result, &value);
+    napi_resolve_deferred(env, job->deferred, value);
+  } else {
+    int e = job->error != 0 ? job->error : EIO;
+    napi_value code, message, error;
+    napi_create_string_utf8(env, errno_code(e), NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, strerror(e), NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, code, message, &error);
+    napi_set_named_property(env, error, "code", code);
+    napi_reject_deferred(env, job->deferred, error);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job->path);
+  free(job);
+}
+
+/* openAs(path, flags, mode, uid, gid) -> Promise<fd>;  mkdirAs(path, mode, uid, gid) -> Promise<0> */
+static napi_value Start(napi_env env, napi_callback_info info, int is_mkdir) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  size_t want = is_mkdir ? 4 : 5;
+  if (argc < want) {
+    napi_throw_type_error(env, "EINVAL", "missing arguments");
+    return NULL;
+  }
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "path must be a string");
+    return NULL;
+  }
+  Job *job = calloc(1, sizeof(Job));
+  job->path = malloc(length + 1);
+  napi_get_value_string_utf8(env, argv[0], job->path, length + 1, &length);
+  int32_t flags = 0, mode = 0;
+  uint32_t uid = 0, gid = 0;
+  size_t i = 1;
+  if (!is_mkdir) napi_get_value_int32(env, argv[i++], &flags);
+  napi_get_value_int32(env, argv[i++], &mode);
+  napi_get_value_uint32(env, argv[i++], &uid);
+  napi_get_value_uint32(env, argv[i++], &gid);
+  job->flags = flags;
+  job->mode = mode;
+  job->mkdir = is_mkdir;
+  job->uid = uid;
+  job->gid = gid;
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "oneos-as-user", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, Execute, Complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
+}
+
+static napi_value OpenAs(napi_env env, napi_callback_info info) { return Start(env, info, 0); }
+static napi_value MkdirAs(napi_env env, napi_callback_info info) { return Start(env, info, 1); }
+
+void register_as_user(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "openAs", NAPI_AUTO_LENGTH, OpenAs, NULL, &fn);
+  napi_set_named_property(env, exports, "openAs", fn);
+  napi_create_function(env, "mkdirAs", NAPI_AUTO_LENGTH, MkdirAs, NULL, &fn);
+  napi_set_named_property(env, exports, "mkdirAs", fn);
+}
