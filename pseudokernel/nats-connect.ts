@@ -1,0 +1,114 @@
+import { readFile, stat } from "node:fs/promises";
+import { connect, nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import { KernelError } from "./errors.js";
+
+/**
+ * One NATS identity's credentials: its nkey seed (the private half; the servers know only the public
+ * key) and the cluster CA's certificate, so that one file is all a machine needs to join.
+ *
+ * File format (JSON, mode 0600): `{ "version": 1, "identity": "node-n2", "seed": "SU...", "ca": "-----BEGIN CERTIFICATE-----..." }`.
+ */
+export interface NatsCredentials {
+  /** `admin`, `shell`, `desktop` or `node-<name>`. */
+  readonly identity: string;
+  /** The nkey user seed (`SU...`). */
+  readonly seed: string;
+  /** PEM of the CA that signed the servers' certificates. */
+  readonly ca: string;
+}
+
+/** Identities are subject tokens in inbox prefixes: the node-name alphabet. */
+const IDENTITY_PATTERN = /^[A-Za-z0-9_-]{1,70}$/;
+
+/** Parses and checks a credentials file's text; a damaged file fails here, not at the server. */
+export function parseCredentials(text: string, source = "credentials"): NatsCredentials {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new KernelError("EINVAL", `${source}: not a oneos credentials file (not JSON)`, { cause: error });
+  }
+  const o = value as Record<string, unknown> | null;
+  const identity = o?.["identity"];
+  const seed = o?.["seed"];
+  const ca = o?.["ca"];
+  if (o === null || typeof o !== "object" || o["version"] !== 1) throw new KernelError("EINVAL", `${source}: not a oneos credentials file (version 1)`);
+  if (typeof identity !== "string" || !IDENTITY_PATTERN.test(identity)) throw new KernelError("EINVAL", `${source}: bad identity`);
+  if (typeof seed !== "string" || !seed.startsWith("SU")) throw new KernelError("EINVAL", `${source}: bad nkey seed (expected a user seed SU...)`);
+  try {
+    nkeys.fromSeed(new TextEncoder().encode(seed));
+  } catch (error) {
+    throw new KernelError("EINVAL", `${source}: bad nkey seed`, { cause: error });
+  }
+  if (typeof ca !== "string" || !ca.includes("BEGIN CERTIFICATE")) throw new KernelError("EINVAL", `${source}: bad CA certificate`);
+  return { identity, seed, ca };
+}
+
+/**
+ * Reads a credentials file. Like ssh with a private key, refuses one that others may read: the seed
+ * is the identity.
+ *
+ * @example
+ * const creds = await loadCredentials("/root/.oneos/cluster/credentials/shell.creds");
+ */
+export async function loadCredentials(path: string): Promise<NatsCredentials> {
+  let text: string;
+  try {
+    const info = await stat(path);
+    if ((info.mode & 0o077) !== 0) {
+      throw new KernelError("EACCES", `${path}: credentials readable by others (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`);
+    }
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if (error instanceof KernelError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new KernelError(code === "ENOENT" ? "ENOENT" : "EACCES", `cannot read credentials ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  return parseCredentials(text, path);
+}
+
+/**
+ * The inbox prefix of an identity. Replies to an identity arrive under its own prefix, so a
+ * subscription permission can keep one identity from reading another's replies (a runtime's reads of
+ * the users bucket, a token `auth.issue` hands to admin). Shells keep nats.js's default `_INBOX`: the
+ * shell code names `_INBOX.oneos.*` subjects itself.
+ */
+export function inboxPrefixOf(identity: string): string {
+  if (identity === "shell") return "_INBOX";
+  if (identity.startsWith("node-")) return `_INBOX_nodes.${identity.slice("node-".length)}`;
+  return `_INBOX_${identity}`;
+}
+
+export interface ConnectNatsOptions extends Omit<ConnectionOptions, "authenticator" | "tls" | "inboxPrefix" | "user" | "pass" | "token"> {
+  /** Without credentials the connection is plain and anonymous (test servers started without auth). */
+  readonly credentials?: NatsCredentials | undefined;
+}
+
+/**
+ * Connects to NATS as an identity: nkey authentication (the seed signs the server's nonce, never
+ * travels) and TLS verified against the cluster's CA, with the identity's inbox prefix.
+ * Refusals come back as KernelErrors: `EACCES` for authentication, `EIO` otherwise.
+ *
+ * @example
+ * const nc = await connectNats({ servers: "nats://127.0.0.1:4222", name: "ps", credentials: await loadCredentials(file) });
+ */
+export async function connectNats(options: ConnectNatsOptions): Promise<NatsConnection> {
+  const { credentials, ...rest } = options;
+  const secured: ConnectionOptions =
+    credentials === undefined
+      ? rest
+      : {
+          ...rest,
+          authenticator: nkeyAuthenticator(new TextEncoder().encode(credentials.seed)),
+          tls: { ca: credentials.ca },
+          inboxPrefix: inboxPrefixOf(credentials.identity),
+        };
+  try {
+    return await connect(secured);
+  } catch (error) {
+    const text = (error as Error).message;
+    const auth = /authoriz|authenticat|permission/i.test(text);
+    const where = Array.isArray(options.servers) ? options.servers.join(", ") : (options.servers ?? "");
+    throw new KernelError(auth ? "EACCES" : "EIO", `cannot connect to NATS at ${where}${credentials !== undefined ? ` as ${credentials.identity}` : ""}: ${text}`, { cause: error });
+  }
+}
