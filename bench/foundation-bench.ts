@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
 import { LocalCluster } from "../cluster/index.js";
-import { KernelClient } from "../pseudokernel/index.js";
+import { KernelClient, loadCredentials } from "../pseudokernel/index.js";
 import { ClusterExecutor, runShell } from "../shell/index.js";
 import { startLoopbackSshd } from "./lib/loopback-sshd.js";
 import { MB, median, percentile, renderTable, sampleRss, timeShell } from "./lib/measure.js";
@@ -41,7 +41,8 @@ export async function runFoundationBench(options: FoundationBenchOptions = {}): 
   try {
     await cluster.up({ nodes: 3 });
     const url = (await cluster.anyUrl())!;
-    const kernel = await KernelClient.connect(url, { name: "oneos-bench" });
+    // As the shell identity, the one `oneos shell` uses (TLS and its permission checks included).
+    const kernel = await KernelClient.connect(url, { name: "oneos-bench", credentials: await loadCredentials(cluster.credentialsFile("shell")) });
     const executor = await ClusterExecutor.create(kernel, { user: userInfo().username });
     const shell = async (command: string): Promise<number> => {
       const started = performance.now();

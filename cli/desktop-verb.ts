@@ -1,12 +1,13 @@
 import { oneosHome } from "../cluster/index.js";
 import { KernelError } from "../pseudokernel/index.js";
 import { startDesktop } from "../web-desktop/index.js";
-import { clusterUrl } from "./find-cluster.js";
+import { clusterCredentials, clusterUrl } from "./find-cluster.js";
 
 export interface DesktopVerbOptions {
   readonly port?: string;
   readonly host?: string;
   readonly nats?: string;
+  readonly shellCreds?: string;
 }
 
 /** `oneos desktop [--port P]`: serves the web desktop until SIGINT/SIGTERM; prints its URL with the login token. */
@@ -16,6 +17,8 @@ export async function desktopVerb(options: DesktopVerbOptions): Promise<number> 
   const desktop = await startDesktop({
     home: oneosHome(),
     natsUrl: await clusterUrl(options.nats),
+    credentials: await clusterCredentials("desktop"),
+    ...(options.shellCreds !== undefined ? { shellCredentialsFile: options.shellCreds } : {}),
     port,
     ...(options.host !== undefined ? { host: options.host } : {}),
   });

@@ -1,5 +1,9 @@
+import { existsSync } from "node:fs";
 import { LocalCluster, oneosHome } from "../cluster/index.js";
-import { KernelClient, KernelError } from "../pseudokernel/index.js";
+import { KernelClient, KernelError, loadCredentials, type NatsCredentials } from "../pseudokernel/index.js";
+
+/** The identities a client verb connects as: the shell verb as `shell`, the desktop as `desktop`, the rest as `admin`. */
+export type ClientIdentity = "admin" | "shell" | "desktop";
 
 /** The NATS URL a client verb talks to: `--nats`, else `$ONEOS_NATS`, else the local test cluster. */
 export async function clusterUrl(explicit: string | undefined): Promise<string> {
@@ -13,7 +17,19 @@ export async function clusterUrl(explicit: string | undefined): Promise<string> 
   return url;
 }
 
-/** Connects to `--nats URL` or the cluster `clusterUrl` finds. */
-export async function connectKernel(explicit: string | undefined, name: string): Promise<KernelClient> {
-  return await KernelClient.connect(await clusterUrl(explicit), { name });
+/**
+ * The credentials a client verb connects with: `--creds FILE` (main.ts puts it in `$ONEOS_CREDS`), else
+ * `$ONEOS_CREDS`, else the local test cluster's file for `identity` in ONEOS_HOME, else none (a
+ * cluster without authentication).
+ */
+export async function clusterCredentials(identity: ClientIdentity): Promise<NatsCredentials | undefined> {
+  const explicit = process.env["ONEOS_CREDS"];
+  if (explicit !== undefined && explicit !== "") return await loadCredentials(explicit);
+  const local = new LocalCluster(oneosHome()).credentialsFile(identity);
+  return existsSync(local) ? await loadCredentials(local) : undefined;
+}
+
+/** Connects to `--nats URL` or the cluster `clusterUrl` finds, as `identity` (default admin). */
+export async function connectKernel(explicit: string | undefined, name: string, identity: ClientIdentity = "admin"): Promise<KernelClient> {
+  return await KernelClient.connect(await clusterUrl(explicit), { name, credentials: await clusterCredentials(identity) });
 }

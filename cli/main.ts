@@ -19,7 +19,14 @@ function build(run: (work: Promise<number>) => void): Command {
   const program = new Command("oneos")
     .description("A distributed operating system made of middleware: one POSIX system over many nodes.")
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .configureHelp({ showGlobalOptions: true })
+    // Before or after the verb. The same as ONEOS_CREDS=FILE: the verbs and what they start read it there.
+    .option("--creds <file>", "credentials file to connect with (default: $ONEOS_CREDS, else the local test cluster's)");
+  program.hook("preAction", (_program, action) => {
+    const creds = (action.optsWithGlobals() as { creds?: string }).creds;
+    if (creds !== undefined) process.env["ONEOS_CREDS"] = creds;
+  });
 
   const cluster = program
     .command("cluster")
@@ -44,7 +51,7 @@ function build(run: (work: Promise<number>) => void): Command {
     .argument("<node>")
     .action((node: string) => run(clusterRestartVerb(node)));
 
-  program.command("node").description("run a runtime on this machine, joining an existing cluster")
+  program.command("node").description("run a runtime on this machine, joining an existing cluster (--creds FILE: its node-NAME.creds)")
     .requiredOption("--nats <url>", "NATS server of the cluster")
     .requiredOption("--name <name>", "this node's name")
     .option("--label <k=v>", "a label (repeatable)", collect)
@@ -114,7 +121,8 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--port <port>", "TCP port (default: any free port)")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--nats <url>", "NATS server of the cluster (default: the local test cluster)")
-    .action((options: { port?: string; host?: string; nats?: string }) =>
+    .option("--shell-creds <file>", "credentials of the shells in its terminals (default: the local test cluster's shell identity)")
+    .action((options: { port?: string; host?: string; nats?: string; shellCreds?: string }) =>
       run(import("./desktop-verb.js").then((m) => m.desktopVerb(options))),
     );
 

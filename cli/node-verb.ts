@@ -12,6 +12,8 @@ export async function nodeVerb(options: {
   stateDir?: string;
   replicas?: string;
   cloudfs?: string;
+  /** The node's credentials file (`node-<name>.creds`); default `$ONEOS_CREDS`; none: anonymous. */
+  creds?: string;
 }): Promise<number> {
   const cloudfs = options.cloudfs ?? "auto";
   if (cloudfs !== "required" && cloudfs !== "auto" && cloudfs !== "off") {
@@ -27,6 +29,7 @@ export async function nodeVerb(options: {
     labels[label.slice(0, eq)] = label.slice(eq + 1);
   }
   const replicas = options.replicas === undefined ? undefined : Number(options.replicas);
+  const creds = options.creds ?? process.env["ONEOS_CREDS"];
   const logger = pino({ base: { node: options.name } });
   const runtime = await NodeRuntime.start({
     nats: options.nats,
@@ -36,6 +39,7 @@ export async function nodeVerb(options: {
     logger,
     cloudfs,
     ...(replicas !== undefined ? { replicas } : {}),
+    ...(creds !== undefined && creds !== "" ? { credentialsFile: creds } : {}),
   });
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();

@@ -43,7 +43,7 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
     return await runShell({ ...common, env, cwd: process.cwd(), home, executor });
   }
   const url = await clusterUrl(options.nats);
-  const kernel = await connectKernel(url, `oneos-shell-${user}`);
+  const kernel = await connectKernel(url, `oneos-shell-${user}`, "shell");
   try {
     const nodes = (await kernel.nodes()).filter((n) => n.effective === "ready");
     const homeNode = nodes.find((n) => n.nats === url) ?? nodes[0];

@@ -1,11 +1,12 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, open, readFile, rm } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { KernelClient, KernelError, type NodeRecord, type NodeState } from "../pseudokernel/index.js";
+import { KernelClient, KernelError, loadCredentials, type NatsCredentials, type NodeRecord, type NodeState } from "../pseudokernel/index.js";
 import { reapChildren } from "../runtime/index.js";
 import { clusterDir, isAlive, readClusterState, writeClusterState, type LocalClusterState, type LocalNodeState } from "./cluster-state.js";
+import { credentialsFile, ensureClusterCredentials, nodeIdentity, type NatsSecurity } from "./cluster-credentials.js";
 import { planNatsCluster } from "./nats-cluster-plan.js";
 import { startNatsServer, waitForPort } from "./nats-server.js";
 
@@ -45,6 +46,26 @@ export class LocalCluster {
     this.home = home;
   }
 
+  /** Where the cluster's CA, server certificate and identities' credentials files live (mode 0700). */
+  get credentialsDir(): string {
+    return join(clusterDir(this.home), "credentials");
+  }
+
+  /** The credentials file of `identity` (`admin`, `shell`, `desktop`, `node-n1`, ...). */
+  credentialsFile(identity: string): string {
+    return credentialsFile(this.credentialsDir, identity);
+  }
+
+  /** The admin identity: the launcher's own connections (readiness, status) use it. */
+  async #adminCredentials(): Promise<NatsCredentials> {
+    return await loadCredentials(this.credentialsFile("admin"));
+  }
+
+  /** Makes what is missing of the credentials (first start, or a new node) and returns the servers' security. */
+  async #security(state: LocalClusterState): Promise<NatsSecurity> {
+    return await ensureClusterCredentials(this.credentialsDir, state.nodes.map((n) => n.name));
+  }
+
   async state(): Promise<LocalClusterState | null> {
     return await readClusterState(this.home);
   }
@@ -62,7 +83,12 @@ export class LocalCluster {
     if (!Number.isInteger(count) || count < 1 || count > 16) throw new KernelError("EINVAL", "--nodes must be 1..16");
     const dir = clusterDir(this.home);
     const previous = await this.state();
-    if (previous !== null && previous.nodes.length !== count) await rm(dir, { recursive: true, force: true });
+    if (previous !== null && previous.nodes.length !== count) {
+      // A new shape starts from empty state, but the credentials stay: machines may hold copies.
+      for (const entry of await readdir(dir)) {
+        if (join(dir, entry) !== this.credentialsDir) await rm(join(dir, entry), { recursive: true, force: true });
+      }
+    }
     await mkdir(dir, { recursive: true });
     const names = Array.from({ length: count }, (_, i) => `n${i + 1}`);
     const specs = await planNatsCluster(dir, names);
@@ -72,8 +98,9 @@ export class LocalCluster {
       nodes: names.map((name, i) => ({ name, dir: join(dir, name), nats: specs[i]!, natsPid: null, runtimePid: null })),
     };
     try {
+      const security = await this.#security(state);
       log(`starting ${count} nats-server(s)`);
-      for (const node of state.nodes) node.natsPid = await this.#startNats(node);
+      for (const node of state.nodes) node.natsPid = await this.#startNats(node, security);
       await writeClusterState(this.home, state);
       await Promise.all(state.nodes.map((n) => waitForPort(n.nats.clientPort)));
       log(`starting ${count} runtime(s)`);
@@ -88,8 +115,8 @@ export class LocalCluster {
     }
   }
 
-  async #startNats(node: LocalNodeState): Promise<number> {
-    const child = await startNatsServer(node.nats, { detached: true });
+  async #startNats(node: LocalNodeState, security: NatsSecurity): Promise<number> {
+    const child = await startNatsServer(node.nats, { detached: true, security });
     return child.pid ?? 0;
   }
 
@@ -99,7 +126,7 @@ export class LocalCluster {
     try {
       const child = spawn(
         process.execPath,
-        [CLI_PATH, "node", "--nats", natsUrl(node), "--name", node.name, "--state-dir", join(node.dir, "runtime"), "--replicas", String(replicas), "--cloudfs", "required"],
+        [CLI_PATH, "node", "--nats", natsUrl(node), "--name", node.name, "--state-dir", join(node.dir, "runtime"), "--replicas", String(replicas), "--cloudfs", "required", "--creds", this.credentialsFile(nodeIdentity(node.name))],
         { detached: true, stdio: ["ignore", log.fd, log.fd], env: { ...process.env, ONEOS_HOME: this.home } },
       );
       await new Promise<void>((resolve, reject) => {
@@ -116,7 +143,11 @@ export class LocalCluster {
   async #waitReady(state: LocalClusterState, names: readonly string[]): Promise<void> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     const first = state.nodes.find((n) => names.includes(n.name)) ?? state.nodes[0]!;
-    const kernel = await KernelClient.connect(natsUrl(first), { name: "oneos-cluster", timeoutMs: READY_TIMEOUT_MS });
+    const kernel = await KernelClient.connect(natsUrl(first), {
+      name: "oneos-cluster",
+      timeoutMs: READY_TIMEOUT_MS,
+      credentials: await this.#adminCredentials(),
+    });
     try {
       for (;;) {
         const ready = new Set((await kernel.nodes().catch(() => [])).filter((n) => n.effective === "ready").map((n) => n.name));
@@ -173,7 +204,7 @@ export class LocalCluster {
     const node = this.#node(state, name);
     await stopPid(node.runtimePid, "SIGTERM", STOP_TIMEOUT_MS);
     await stopPid(node.natsPid, "SIGTERM", STOP_TIMEOUT_MS);
-    node.natsPid = await this.#startNats(node);
+    node.natsPid = await this.#startNats(node, await this.#security(state));
     await waitForPort(node.nats.clientPort);
     node.runtimePid = await this.#startRuntime(node, state.replicas);
     await writeClusterState(this.home, state);
@@ -186,7 +217,8 @@ export class LocalCluster {
     const records = new Map<string, NodeRecord & { effective: NodeState }>();
     const reachable = state.nodes.find((n) => isAlive(n.natsPid));
     if (reachable !== undefined) {
-      const kernel = await KernelClient.connect(natsUrl(reachable), { name: "oneos-status", timeoutMs: 5000 }).catch(() => null);
+      const credentials = await this.#adminCredentials().catch(() => undefined);
+      const kernel = await KernelClient.connect(natsUrl(reachable), { name: "oneos-status", timeoutMs: 5000, credentials }).catch(() => null);
       if (kernel !== null) {
         for (const r of await kernel.nodes().catch(() => [])) records.set(r.name, r);
         await kernel.close();

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, open, writeFile } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { join } from "node:path";
+import type { NatsSecurity } from "./cluster-credentials.js";
 
 /** What one `nats-server` of a cluster needs to know. */
 export interface NatsServerSpec {
@@ -24,8 +25,16 @@ export interface NatsServerSpec {
  */
 export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
 
-/** Renders the nats-server config file for one server of the cluster. */
-export function natsServerConfig(spec: NatsServerSpec): string {
+/** The TLS handshake of a client or route must finish within this (seconds); a loaded 2-core machine needs more than the 0.5 s default. */
+const TLS_TIMEOUT_S = 5;
+
+/**
+ * Renders the nats-server config file for one server of the cluster. With `security`: clients must
+ * use TLS and authenticate with an nkey of `security.users` (each with its subject permissions), routes
+ * must use TLS with a certificate signed by the cluster CA (mutual TLS authenticates them), and there
+ * is no monitoring port. Without, the server is open (test servers of single parts).
+ */
+export function natsServerConfig(spec: NatsServerSpec, security?: NatsSecurity): string {
   const lines = [
     `server_name: ${JSON.stringify(spec.name)}`,
     `host: "127.0.0.1"`,
@@ -40,27 +49,62 @@ export function natsServerConfig(spec: NatsServerSpec): string {
     `  max_file_store: 64GB`,
     `}`,
   ];
-  if (spec.httpPort > 0) lines.push(`http: "127.0.0.1:${spec.httpPort}"`);
+  const tls = (indent: string, verify: boolean): string[] =>
+    security === undefined
+      ? []
+      : [
+          `${indent}tls {`,
+          `${indent}  cert_file: ${JSON.stringify(security.certFile)}`,
+          `${indent}  key_file: ${JSON.stringify(security.keyFile)}`,
+          `${indent}  ca_file: ${JSON.stringify(security.caFile)}`,
+          `${indent}  verify: ${verify}`,
+          `${indent}  timeout: ${TLS_TIMEOUT_S}`,
+          `${indent}}`,
+        ];
+  if (security === undefined) {
+    if (spec.httpPort > 0) lines.push(`http: "127.0.0.1:${spec.httpPort}"`);
+  } else {
+    // Clients authenticate with nkeys, not certificates: verify stays off for them.
+    lines.push(...tls("", false), ...authorization(security));
+  }
   if (spec.peers.length > 0) {
     lines.push(
       `cluster {`,
       `  name: "oneos"`,
       `  listen: "127.0.0.1:${spec.clusterPort}"`,
       `  routes: [${spec.peers.map((p) => JSON.stringify(`nats-route://127.0.0.1:${p}`)).join(", ")}]`,
+      ...tls("  ", true),
       `}`,
     );
   }
   return lines.join("\n") + "\n";
 }
 
+/** The `authorization` block: one nkey user per identity, with allow-lists (quoted: `$JS` is not a variable). */
+function authorization(security: NatsSecurity): string[] {
+  const list = (subjects: readonly string[]): string => `[${subjects.map((s) => JSON.stringify(s)).join(", ")}]`;
+  return [
+    `authorization {`,
+    `  users: [`,
+    ...security.users.map(
+      (u) =>
+        `    # ${u.identity}\n` +
+        `    { nkey: ${JSON.stringify(u.nkey)}, permissions: { publish: { allow: ${list(u.permissions.publish)} }, subscribe: { allow: ${list(u.permissions.subscribe)} } } }`,
+    ),
+    `  ]`,
+    `}`,
+  ];
+}
+
 /** Writes the config and starts `nats-server`; the caller decides whether it outlives us. */
 export async function startNatsServer(
   spec: NatsServerSpec,
-  options: { readonly detached?: boolean; readonly binary?: string } = {},
+  options: { readonly detached?: boolean; readonly binary?: string; readonly security?: NatsSecurity } = {},
 ): Promise<ChildProcess> {
   await mkdir(spec.dir, { recursive: true });
   const configPath = join(spec.dir, "nats-server.conf");
-  await writeFile(configPath, natsServerConfig(spec));
+  // 0600: the config names the identities' public keys and permissions, nothing secret, but it is the cluster's.
+  await writeFile(configPath, natsServerConfig(spec, options.security), { mode: 0o600 });
   const log = await open(join(spec.dir, "nats-server.log"), "a");
   try {
     const child = spawn(options.binary ?? "nats-server", ["-c", configPath], {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { readAll, openClusterBuckets, type ClusterBuckets } from "./buckets.js";
 import { decode, encode } from "./codec.js";
 import { fromWireError, KernelError } from "./errors.js";
@@ -18,6 +18,7 @@ import {
 import { StreamReader } from "./stream/stream-reader.js";
 import { StreamWriter } from "./stream/stream-writer.js";
 import { natsTransport, type StreamTransport } from "./stream/transport.js";
+import { connectNats, type NatsCredentials } from "./nats-connect.js";
 import { retrying } from "./retry.js";
 import { DOWN_AFTER_MS, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
 import { withLiveness } from "./process-table.js";
@@ -66,20 +67,25 @@ export class KernelClient {
     this.transport = natsTransport(nc);
   }
 
-  static async connect(url: string, options: { name: string; timeoutMs?: number }): Promise<KernelClient> {
-    let nc: NatsConnection;
+  /** `credentials`: the identity to connect as (nkey + TLS); without, an anonymous plain connection. */
+  static async connect(
+    url: string,
+    options: { name: string; timeoutMs?: number; credentials?: NatsCredentials | undefined },
+  ): Promise<KernelClient> {
+    const nc = await connectNats({
+      servers: url,
+      name: options.name,
+      credentials: options.credentials,
+      timeout: options.timeoutMs ?? 5000,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
     try {
-      nc = await connect({
-        servers: url,
-        name: options.name,
-        timeout: options.timeoutMs ?? 5000,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-      });
+      return await KernelClient.fromConnection(nc, options.timeoutMs);
     } catch (error) {
-      throw new KernelError("EIO", `cannot reach the cluster at ${url}: ${(error as Error).message}`, { cause: error });
+      await nc.close();
+      throw error;
     }
-    return KernelClient.fromConnection(nc, options.timeoutMs);
   }
 
   static async fromConnection(nc: NatsConnection, timeoutMs = 15_000): Promise<KernelClient> {

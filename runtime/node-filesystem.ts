@@ -29,6 +29,8 @@ export interface NodeFilesystemOptions {
   readonly replicas?: number;
   readonly cacheBytes?: number;
   readonly logger: Logger;
+  /** The node's credentials file, passed to the daemon (it connects as the node). */
+  readonly credentialsFile?: string;
 }
 
 /**
@@ -118,6 +120,7 @@ export class NodeFilesystem {
       "--node-id", this.#options.node,
       ...(this.#options.replicas !== undefined ? ["--replicas", String(this.#options.replicas)] : []),
       ...(this.#options.cacheBytes !== undefined ? ["--cache-bytes", String(this.#options.cacheBytes)] : []),
+      ...(this.#options.credentialsFile !== undefined ? ["--creds", this.#options.credentialsFile] : []),
     ];
     const daemon = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
     this.#daemon = daemon;

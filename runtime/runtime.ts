@@ -1,16 +1,18 @@
 import { cpus, freemem, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
-import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   CLUSTER_PS_LIVE_SUBJECT,
   CLUSTER_PS_SUBJECT,
   CLUSTER_VIEW_SUBJECT,
+  connectNats,
   decode,
   DOWN_AFTER_MS,
   encode,
   heartbeatSubject,
   KernelError,
+  loadCredentials,
   nodeSubject,
   natsTransport,
   openClusterBuckets,
@@ -72,6 +74,8 @@ export interface RuntimeOptions {
    * root are there, else run without), `off`.
    */
   readonly cloudfs?: "required" | "auto" | "off";
+  /** This node's credentials file (`node-<name>`: nkey + CA); the CloudFS daemon gets it too. Without: anonymous, plain. */
+  readonly credentialsFile?: string;
 }
 
 interface Supervised {
@@ -171,9 +175,10 @@ export class NodeRuntime {
 
   static async start(options: RuntimeOptions): Promise<NodeRuntime> {
     const reaped = await reapChildren(join(options.stateDir, "children.json"));
-    const nc = await connect({
+    const nc = await connectNats({
       servers: options.nats,
       name: `oneos-runtime-${options.name}`,
+      credentials: options.credentialsFile === undefined ? undefined : await loadCredentials(options.credentialsFile),
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
     });
@@ -611,6 +616,7 @@ async function startFilesystem(options: RuntimeOptions): Promise<NodeFilesystem 
       stateDir: options.stateDir,
       logger: options.logger,
       ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
+      ...(options.credentialsFile !== undefined ? { credentialsFile: options.credentialsFile } : {}),
     });
   } catch (error) {
     if (mode === "required") throw error;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what oneos needs and builds it; quick when nothing is missing. Used by ./oneos and npm test.
-#   - Debian packages: nats-server, fuse3, libfuse2 (FUSE for CloudFS), a C toolchain for the native
+#   - Debian packages: nats-server, openssl (the test cluster's CA and TLS certificates), fuse3, libfuse2 (FUSE for CloudFS), a C toolchain for the native
 #     addons (node-pty, our pipe2 addon), tmux (interactive-shell tests), git and sqlite3 (CloudFS tests).
 #   - npm packages (npm ci), the native addon, the TypeScript build.
 set -eu
@@ -20,6 +20,7 @@ need() { # need PACKAGE TEST...
   if ! "$@" >/dev/null 2>&1; then missing="$missing $pkg"; fi
 }
 need nats-server command -v nats-server
+need openssl command -v openssl
 need fuse3 command -v fusermount3
 need libfuse2 sh -c 'ldconfig -p | grep -q "libfuse.so.2"'
 need make command -v make

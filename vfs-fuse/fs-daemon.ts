@@ -2,12 +2,12 @@
 /**
  * CloudFS in its own process, so a slow file system never blocks the runtime's event loop:
  *   node dist/vfs-fuse/fs-daemon.js --nats URL[,URL…] --mount DIR --cache DIR [--cache-bytes N]
- *     [--node-id ID] [--replicas N] [--attr-timeout SECONDS]
+ *     [--node-id ID] [--replicas N] [--attr-timeout SECONDS] [--creds FILE]
  * Prints one JSON line `{"ready":true,"mount":DIR}` once mounted; SIGTERM/SIGINT unmount cleanly and
  * exit 0. On a failure it prints `{"ready":false,"error":…}` and exits 1.
  */
 import { parseArgs } from "node:util";
-import { connect } from "@nats-io/transport-node";
+import { connectNats, loadCredentials } from "../pseudokernel/index.js";
 import { DEFAULT_FUSE_TUNING } from "./fuse-options.js";
 import { mountCloudFS, type CloudFsMount } from "./mount.js";
 
@@ -21,14 +21,17 @@ async function main(): Promise<void> {
       "node-id": { type: "string" },
       replicas: { type: "string" },
       "attr-timeout": { type: "string" },
+      // The node's credentials (nkey + CA): the daemon connects as its runtime's identity.
+      creds: { type: "string" },
     },
   });
   if (values.nats === undefined || values.mount === undefined || values.cache === undefined) {
     throw new Error("usage: fs-daemon --nats URL --mount DIR --cache DIR [--cache-bytes N]");
   }
-  const nc = await connect({
+  const nc = await connectNats({
     servers: values.nats.split(","),
     name: `cloudfs ${values.mount}`,
+    credentials: values.creds === undefined ? undefined : await loadCredentials(values.creds),
     maxReconnectAttempts: -1,
   });
   let mount: CloudFsMount;

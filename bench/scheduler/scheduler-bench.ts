@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { LocalCluster } from "../../cluster/index.js";
-import { KernelClient, type NodeRecord } from "../../pseudokernel/index.js";
+import { KernelClient, loadCredentials, type NodeRecord } from "../../pseudokernel/index.js";
 import { chooseNode, type Candidate, type PlacementSpec, type Strategy } from "../../scheduler/index.js";
 import { ClusterExecutor } from "../../shell/index.js";
 import type { LaunchRequest } from "../../shell/index.js";
@@ -131,7 +131,10 @@ export async function runSchedulerBench(options: SchedulerBenchOptions = {}): Pr
     const cluster = new LocalCluster(home);
     try {
       await cluster.up({ nodes: 3 });
-      const kernel = await KernelClient.connect((await cluster.anyUrl())!, { name: "oneos-sched-bench" });
+      const kernel = await KernelClient.connect((await cluster.anyUrl())!, {
+        name: "oneos-sched-bench",
+        credentials: await loadCredentials(cluster.credentialsFile("shell")),
+      });
       const executor = await ClusterExecutor.create(kernel, { user: userInfo().username });
       const perNode = new Map<string, number>();
       const request: LaunchRequest = {

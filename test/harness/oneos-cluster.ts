@@ -3,6 +3,9 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { LocalCluster } from "../../cluster/index.js";
+import { connectNats, loadCredentials } from "../../pseudokernel/index.js";
 
 /** The built CLI: integration tests drive oneos exactly as a user does. */
 export const CLI = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
@@ -29,6 +32,13 @@ export interface TestCluster {
   sh(line: string, options?: RunOptions): Promise<RunResult>;
   /** Starts `oneos ARGS...` without waiting; `done` resolves with its result. */
   start(args: readonly string[], options?: RunOptions): { pid: number; done: Promise<RunResult> };
+  /**
+   * A NATS connection to a live node as `identity` (`admin`, `shell`, `desktop`, `node-n1`, ...), with
+   * that identity's credentials file from the cluster's ONEOS_HOME. The caller closes it.
+   */
+  connect(identity: string): Promise<NatsConnection>;
+  /** The credentials file of `identity`. */
+  credentialsFile(identity: string): string;
   /** `oneos cluster status --json` nodes. */
   status(): Promise<{ name: string; state: string; nats: string; pid: number | null; mount: string | null }[]>;
   close(): Promise<void>;
@@ -79,6 +89,13 @@ export async function startTestCluster(options: { nodes?: number } = {}): Promis
     oneos,
     start,
     sh: (line, run) => oneos(["shell", "-c", line], run),
+    async connect(identity) {
+      const local = new LocalCluster(home);
+      const url = await local.anyUrl();
+      if (url === null) throw new Error(`no live node in the cluster at ${home}`);
+      return await connectNats({ servers: url, name: `test-${identity}`, credentials: await loadCredentials(local.credentialsFile(identity)) });
+    },
+    credentialsFile: (identity) => new LocalCluster(home).credentialsFile(identity),
     async status() {
       const r = await oneos(["cluster", "status", "--json"]);
       return (JSON.parse(r.stdout) as { nodes: Awaited<ReturnType<TestCluster["status"]>> }).nodes;

@@ -4,9 +4,8 @@ import type { AddressInfo } from "node:net";
 import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { connect } from "@nats-io/transport-node";
 import { LocalCluster } from "../../cluster/index.js";
-import { KernelClient } from "../../pseudokernel/index.js";
+import { connectNats, KernelClient, type NatsCredentials } from "../../pseudokernel/index.js";
 import { ApiError, apiErrorHandler } from "./api-error.js";
 import { CloudFiles } from "./cloud-files.js";
 import { clusterRoutes } from "./cluster-routes.js";
@@ -24,6 +23,13 @@ export interface DesktopOptions {
   readonly home: string;
   /** A NATS server of the cluster. */
   readonly natsUrl: string;
+  /** The desktop identity's credentials (both its connections use them); without: anonymous, plain. */
+  readonly credentials?: NatsCredentials | undefined;
+  /**
+   * The credentials file the terminals' shells run with (`$ONEOS_CREDS`); default: none given, so a
+   * shell takes the local test cluster's shell identity from ONEOS_HOME. Never the desktop's own.
+   */
+  readonly shellCredentialsFile?: string;
   /** 0 (the default) picks a free port. */
   readonly port?: number;
   /** Default 127.0.0.1: the desktop runs shells as this user, so it listens on loopback unless told. */
@@ -72,13 +78,22 @@ export async function startDesktop(options: DesktopOptions): Promise<DesktopHand
   const local = new LocalCluster(options.home);
   const isLocal = (await local.state()) !== null;
 
-  const kernel = await KernelClient.connect(options.natsUrl, { name: "oneos-desktop" });
-  const filesNc = await connect({ servers: options.natsUrl, name: "oneos-desktop-files", maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const kernel = await KernelClient.connect(options.natsUrl, { name: "oneos-desktop", credentials: options.credentials });
+  const filesNc = await connectNats({
+    servers: options.natsUrl,
+    name: "oneos-desktop-files",
+    credentials: options.credentials,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
   const files = new CloudFiles(filesNc, cred);
   const live = new LiveFeed(kernel);
   const shellEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) shellEnv[k] = v;
   Object.assign(shellEnv, { ONEOS_HOME: options.home, TERM: "xterm-256color", COLORTERM: "truecolor" });
+  // The shells connect as the shell identity: `--creds` of the desktop itself must not reach them.
+  delete shellEnv["ONEOS_CREDS"];
+  if (options.shellCredentialsFile !== undefined) shellEnv["ONEOS_CREDS"] = options.shellCredentialsFile;
   // With a local cluster the shell finds a live node itself (the desktop's own may be killed from the Nodes window).
   if (isLocal) delete shellEnv["ONEOS_NATS"];
   else shellEnv["ONEOS_NATS"] = options.natsUrl;

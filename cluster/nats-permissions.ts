@@ -1,0 +1,93 @@
+import { BUCKETS, inboxPrefixOf, KernelError } from "../pseudokernel/index.js";
+
+/** What one identity may publish and subscribe to (nats-server `permissions`, allow-lists only). */
+export interface SubjectPermissions {
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
+}
+
+/** Buckets a shell mirrors (read-only): the node and process tables. */
+const SHELL_MIRRORED_BUCKETS = [BUCKETS.nodes, BUCKETS.procs] as const;
+/** The scheduler bucket holds service records too: a shell reads only the strategy key. */
+const SCHEDULER_BUCKET = "oneos_scheduler";
+const STRATEGY_KEY = "settings.strategy";
+/** CloudFS's buckets (vfs-fuse/buckets.ts): the desktop's file manager reads and writes them. */
+const CLOUDFS_BUCKETS = ["cloudfs-meta", "cloudfs-blocks", "cloudfs-cas"] as const;
+/** The netstack's port registry (runtime/netstack): the desktop's Ports window reads it. */
+const PORTS_BUCKET = "oneos_ports";
+
+/** The kernel verbs a client may call on any node (pseudokernel/subjects.ts NodeVerb). */
+const PUBLIC_NODE_VERBS = ["spawn", "signal", "ping", "fs", "open", "resize", "attach", "detach", "register"] as const;
+
+/** JetStream API calls that read a KV bucket: watch (an ordered consumer), get, status. */
+function kvReadApi(bucket: string, key = ">"): string[] {
+  const stream = `KV_${bucket}`;
+  return [
+    // nats.js names the consumer and its filter in the subject (nats-server ≥ 2.9), so a key can be fixed here.
+    `$JS.API.CONSUMER.CREATE.${stream}.*.$KV.${bucket}.${key}`,
+    `$JS.API.CONSUMER.INFO.${stream}.*`,
+    `$JS.API.CONSUMER.DELETE.${stream}.*`,
+    // Ordered consumers answer the server's flow-control probes here.
+    `$JS.FC.${stream}.>`,
+    ...(key === ">"
+      ? [`$JS.API.STREAM.INFO.${stream}`, `$JS.API.STREAM.MSG.GET.${stream}`, `$JS.API.DIRECT.GET.${stream}`, `$JS.API.DIRECT.GET.${stream}.>`]
+      : []),
+  ];
+}
+
+/** Reading plus writing a KV bucket (and creating it with the runtimes' settings if it is missing). */
+function kvReadWriteApi(bucket: string): string[] {
+  return [...kvReadApi(bucket), `$JS.API.STREAM.CREATE.KV_${bucket}`, `$KV.${bucket}.>`];
+}
+
+/**
+ * The permission matrix. Only allow-lists: whatever is not named is refused, so a subject added
+ * later is closed to shells and the desktop until someone opens it here.
+ *
+ * - `node-<name>`: a runtime and the children it starts with a connection (the CloudFS daemon): the
+ *   whole kernel, JetStream and every reply prefix. Nodes are trusted: they hold the users' password
+ *   hashes and the session secret.
+ * - `admin`: the owner of ONEOS_HOME on the cluster's machine: everything (the CLI's verbs, `auth.issue`).
+ * - `shell`: the public kernel verbs, streams, its own replies, and read-only mirrors of the node and
+ *   process tables — no KV writes, no users/auth buckets, no audit, no node's internal subjects.
+ * - `desktop`: what the web desktop server uses: cluster views, `signal`, the process and port tables
+ *   read-only, and CloudFS read-write (its file manager).
+ */
+export function permissionsOf(identity: string): SubjectPermissions {
+  if (identity === "admin") return { publish: [">"], subscribe: [">"] };
+  if (identity.startsWith("node-")) {
+    const replyPrefixes = ["_INBOX", "_INBOX_nodes", inboxPrefixOf("admin"), inboxPrefixOf("desktop")].map((p) => `${p}.>`);
+    return {
+      publish: ["oneos.>", "$JS.>", "$KV.>", "$O.>", ...replyPrefixes],
+      subscribe: ["oneos.>", `${inboxPrefixOf(identity)}.>`],
+    };
+  }
+  if (identity === "shell") {
+    return {
+      publish: [
+        ...PUBLIC_NODE_VERBS.map((verb) => `oneos.node.*.${verb}`),
+        "oneos.cluster.>",
+        "oneos.auth.login",
+        "oneos.auth.refresh",
+        "oneos.auth.users",
+        "oneos.stream.>",
+        ...SHELL_MIRRORED_BUCKETS.flatMap((bucket) => kvReadApi(bucket)),
+        ...kvReadApi(SCHEDULER_BUCKET, STRATEGY_KEY),
+      ],
+      subscribe: ["_INBOX.>", "oneos.stream.>", "oneos.registered.*.signal", "oneos.heartbeat.*"],
+    };
+  }
+  if (identity === "desktop") {
+    return {
+      publish: [
+        "oneos.cluster.>",
+        "oneos.node.*.signal",
+        ...[BUCKETS.nodes, BUCKETS.procs, PORTS_BUCKET].flatMap((bucket) => kvReadApi(bucket)),
+        ...CLOUDFS_BUCKETS.flatMap((bucket) => kvReadWriteApi(bucket)),
+      ],
+      subscribe: [`${inboxPrefixOf("desktop")}.>`],
+    };
+  }
+  // Never a default: an empty allow-list means "no restriction" to nats-server.
+  throw new KernelError("EINVAL", `no permissions are defined for identity '${identity}'`);
+}
