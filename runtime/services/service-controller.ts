@@ -118,7 +118,15 @@ export class ServiceController {
       nc.subscribe(SERVICES_FORGET_SUBJECT, {
         callback: (err, msg) => {
           if (err !== null) return;
-          const name = (decode(msg.data) as { name?: unknown }).name;
+          // A throw here would end the connection's read loop (nats.js stops reading): the runtime
+          // would be wedged by one bad message, so anything that is not `{ name: string }` is dropped.
+          let value: unknown;
+          try {
+            value = decode(msg.data);
+          } catch {
+            return;
+          }
+          const name = typeof value === "object" && value !== null ? (value as { name?: unknown }).name : undefined;
           if (typeof name === "string") this.#defs.delete(name);
         },
       }),
