@@ -1,4 +1,5 @@
 import { Packr } from "msgpackr";
+import { KernelError } from "./errors.js";
 
 /**
  * The one msgpack codec for kernel messages. Records are off (plain maps) so any client in any
@@ -10,7 +11,15 @@ export function encode(value: unknown): Uint8Array {
   return packr.pack(value);
 }
 
-/** Decodes msgpack; throws on malformed input (callers turn that into EBADMSG). */
+/**
+ * Decodes msgpack; malformed input (truncated, unknown extension, nesting deep enough to overflow the
+ * stack) throws EBADMSG, so a handler answers it like any other invalid message instead of logging it
+ * as a failure of its own.
+ */
 export function decode(bytes: Uint8Array): unknown {
-  return packr.unpack(bytes);
+  try {
+    return packr.unpack(bytes);
+  } catch (error) {
+    throw new KernelError("EBADMSG", `malformed msgpack: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
 }
