@@ -110,10 +110,20 @@ export function parseDataHeader(value: unknown): DataHeader {
   return o["port"] === undefined ? { conn } : { conn, port: port(o, "port", "data header") };
 }
 
+/**
+ * A stream id becomes a subject token (`oneos.stream.<id>.w`): `*`, `>`, `.` or a space in it would
+ * subscribe to other streams or make an invalid subject, so only the kernel's stream-id alphabet passes.
+ */
+function streamId(o: Obj, key: string): string {
+  const id = str(o, key, "connect");
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new KernelError("EBADMSG", `connect: ${key} is not a stream id`);
+  return id;
+}
+
 export function parseConnectRequest(value: unknown): ConnectRequest {
   const o = object(value, "connect request");
   if (o["type"] !== "connect") throw new KernelError("EBADMSG", "not a connect request");
-  return { type: "connect", port: port(o, "port", "connect"), toOwner: str(o, "toOwner", "connect"), toCaller: str(o, "toCaller", "connect") };
+  return { type: "connect", port: port(o, "port", "connect"), toOwner: streamId(o, "toOwner"), toCaller: streamId(o, "toCaller") };
 }
 
 export function parseConnectReply(value: unknown): ConnectReply {
