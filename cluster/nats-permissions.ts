@@ -50,8 +50,9 @@ function kvReadWriteApi(bucket: string): string[] {
  * - `admin`: the owner of ONEOS_HOME on the cluster's machine: everything (the CLI's verbs, `auth.issue`).
  * - `shell`: the public kernel verbs, streams, its own replies, and read-only mirrors of the node and
  *   process tables — no KV writes, no users/auth buckets, no audit, no node's internal subjects.
- * - `desktop`: what the web desktop server uses: cluster views, `signal`, the process and port tables
- *   read-only, and CloudFS read-write (its file manager).
+ * - `desktop`: what the web desktop server uses: cluster views, `signal`, logins and session refresh
+ *   for the users who log in to it (never `issue`), the process and port tables read-only, and CloudFS
+ *   read-write (its file manager).
  */
 export function permissionsOf(identity: string): SubjectPermissions {
   if (identity === "admin") return { publish: [">"], subscribe: [">"] };
@@ -82,6 +83,8 @@ export function permissionsOf(identity: string): SubjectPermissions {
       publish: [
         "oneos.cluster.>",
         "oneos.node.*.signal",
+        "oneos.auth.login",
+        "oneos.auth.refresh",
         ...[BUCKETS.nodes, BUCKETS.procs, PORTS_BUCKET].flatMap((bucket) => kvReadApi(bucket)),
         ...CLOUDFS_BUCKETS.flatMap((bucket) => kvReadWriteApi(bucket)),
       ],
