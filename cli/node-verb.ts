@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { pino } from "pino";
-import { oneosHome } from "../cluster/index.js";
+import { LocalCluster, oneosHome } from "../cluster/index.js";
 import { KernelError, NODE_NAME_PATTERN } from "../pseudokernel/index.js";
 import { NodeRuntime } from "../runtime/index.js";
 
@@ -29,7 +29,12 @@ export async function nodeVerb(options: {
     labels[label.slice(0, eq)] = label.slice(eq + 1);
   }
   const replicas = options.replicas === undefined ? undefined : Number(options.replicas);
-  const creds = options.creds ?? process.env["ONEOS_CREDS"];
+  let creds = options.creds ?? process.env["ONEOS_CREDS"];
+  if (creds === undefined || creds === "") {
+    // Joining the local test cluster from the machine that owns it: its owner may admit a new node.
+    const local = new LocalCluster(oneosHome());
+    if (await local.owns(options.nats)) creds = await local.admitNode(options.name);
+  }
   const logger = pino({ base: { node: options.name } });
   const runtime = await NodeRuntime.start({
     nats: options.nats,

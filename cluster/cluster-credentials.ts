@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { nkeys } from "@nats-io/transport-node";
@@ -37,7 +37,8 @@ export function credentialsFile(dir: string, identity: string): string {
  * Makes, once, what a secured cluster needs in `dir` (mode 0700; every file 0600): a CA, a server
  * certificate for 127.0.0.1/localhost (and `hosts`) signed by it, and one credentials file (nkey seed +
  * CA) per identity: admin, shell, desktop and `node-<name>` for each of `nodes`. What exists is kept,
- * so restarts keep every identity; a new node name only adds its file.
+ * so restarts keep every identity; a new node name only adds its file. Every `node-*.creds` in `dir`
+ * is admitted, so a node that joined later (`oneos node`) keeps its place across restarts.
  *
  * @example
  * const security = await ensureClusterCredentials("/root/.oneos/cluster/credentials", ["n1", "n2", "n3"]);
@@ -59,7 +60,8 @@ export async function ensureClusterCredentials(
   }
   const ca = await readFile(caFile, "utf8");
   const users: NatsSecurity["users"][number][] = [];
-  for (const identity of [...CLIENT_IDENTITIES, ...nodes.map(nodeIdentity)]) {
+  const known = (await readdir(dir)).flatMap((f) => (/^node-[A-Za-z0-9_-]+\.creds$/.test(f) ? [f.slice(0, -".creds".length)] : []));
+  for (const identity of new Set([...CLIENT_IDENTITIES, ...nodes.map(nodeIdentity), ...known])) {
     const creds = await ensureIdentity(dir, identity, ca);
     const nkey = nkeys.fromSeed(new TextEncoder().encode(creds.seed)).getPublicKey();
     users.push({ identity, nkey, permissions: permissionsOf(identity) });

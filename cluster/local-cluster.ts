@@ -8,7 +8,7 @@ import { reapChildren } from "../runtime/index.js";
 import { clusterDir, isAlive, readClusterState, writeClusterState, type LocalClusterState, type LocalNodeState } from "./cluster-state.js";
 import { credentialsFile, ensureClusterCredentials, nodeIdentity, type NatsSecurity } from "./cluster-credentials.js";
 import { planNatsCluster } from "./nats-cluster-plan.js";
-import { startNatsServer, waitForPort } from "./nats-server.js";
+import { startNatsServer, waitForPort, writeNatsServerConfig } from "./nats-server.js";
 
 /** A fresh 3-server JetStream cluster elects its leader and the runtimes join within this. */
 const READY_TIMEOUT_MS = 90_000;
@@ -64,6 +64,33 @@ export class LocalCluster {
   /** Makes what is missing of the credentials (first start, or a new node) and returns the servers' security. */
   async #security(state: LocalClusterState): Promise<NatsSecurity> {
     return await ensureClusterCredentials(this.credentialsDir, state.nodes.map((n) => n.name));
+  }
+
+  /**
+   * Lets node `name` join the running cluster (`oneos node` on this machine): makes its credentials if
+   * missing, and has every live nats-server admit its key (config rewritten, reloaded with SIGHUP).
+   * Returns its credentials file. Only who can write ONEOS_HOME can do this: the cluster's owner.
+   */
+  async admitNode(name: string): Promise<string> {
+    const state = await this.#requireState();
+    const before = await ensureClusterCredentials(this.credentialsDir, state.nodes.map((n) => n.name));
+    const identity = nodeIdentity(name);
+    if (!before.users.some((u) => u.identity === identity)) {
+      const security = await ensureClusterCredentials(this.credentialsDir, [...state.nodes.map((n) => n.name), name]);
+      for (const node of state.nodes) {
+        await writeNatsServerConfig(node.nats, security);
+        if (isAlive(node.natsPid)) process.kill(node.natsPid!, "SIGHUP");
+      }
+      // A reload takes milliseconds; connecting before it lands is refused once and retried by the caller.
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    return this.credentialsFile(identity);
+  }
+
+  /** Whether `url` is one of this cluster's NATS servers. */
+  async owns(url: string): Promise<boolean> {
+    const state = await this.state();
+    return state?.nodes.some((n) => natsUrl(n) === url) ?? false;
   }
 
   async state(): Promise<LocalClusterState | null> {

@@ -96,15 +96,21 @@ function authorization(security: NatsSecurity): string[] {
   ];
 }
 
+/** Writes `nats-server.conf` in the spec's directory (a running server reads it again on SIGHUP). Returns its path. */
+export async function writeNatsServerConfig(spec: NatsServerSpec, security?: NatsSecurity): Promise<string> {
+  await mkdir(spec.dir, { recursive: true });
+  const configPath = join(spec.dir, "nats-server.conf");
+  // 0600: the config names the identities' public keys and permissions, nothing secret, but it is the cluster's.
+  await writeFile(configPath, natsServerConfig(spec, security), { mode: 0o600 });
+  return configPath;
+}
+
 /** Writes the config and starts `nats-server`; the caller decides whether it outlives us. */
 export async function startNatsServer(
   spec: NatsServerSpec,
   options: { readonly detached?: boolean; readonly binary?: string; readonly security?: NatsSecurity } = {},
 ): Promise<ChildProcess> {
-  await mkdir(spec.dir, { recursive: true });
-  const configPath = join(spec.dir, "nats-server.conf");
-  // 0600: the config names the identities' public keys and permissions, nothing secret, but it is the cluster's.
-  await writeFile(configPath, natsServerConfig(spec, options.security), { mode: 0o600 });
+  const configPath = await writeNatsServerConfig(spec, options.security);
   const log = await open(join(spec.dir, "nats-server.log"), "a");
   try {
     const child = spawn(options.binary ?? "nats-server", ["-c", configPath], {
