@@ -31,5 +31,8 @@ export async function clusterCredentials(identity: ClientIdentity): Promise<Nats
 
 /** Connects to `--nats URL` or the cluster `clusterUrl` finds, as `identity` (default admin). */
 export async function connectKernel(explicit: string | undefined, name: string, identity: ClientIdentity = "admin"): Promise<KernelClient> {
-  return await KernelClient.connect(await clusterUrl(explicit), { name, credentials: await clusterCredentials(identity) });
+  const kernel = await KernelClient.connect(await clusterUrl(explicit), { name, credentials: await clusterCredentials(identity) });
+  // The admin acts as root: the first kernel request that needs a session gets one issued.
+  if (identity === "admin") kernel.issueSessionsFor("root");
+  return kernel;
 }

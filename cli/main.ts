@@ -64,12 +64,14 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("-c <line>", "run one command line and exit with its status")
     .option("--nats <url>", "NATS server of the cluster (default: the local test cluster)")
     .option("--local", "run commands on this machine only (debugging)")
-    .action((options: { c?: string; nats?: string; local?: boolean }) =>
+    .option("--user <name>", "log in as this cluster user (asks for the password; without: root, on the cluster owner's machine)")
+    .action((options: { c?: string; nats?: string; local?: boolean; user?: string }) =>
       // Loaded on demand: the runtime (`oneos node`) should not pay for the shell's parser at start.
       run(import("./shell-verb.js").then((m) => m.shellVerb({
         ...(options.c !== undefined ? { command: options.c } : {}),
         ...(options.nats !== undefined ? { nats: options.nats } : {}),
         ...(options.local === true ? { local: true } : {}),
+        ...(options.user !== undefined ? { user: options.user } : {}),
       }))),
     );
 
@@ -111,6 +113,12 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--json", "JSON output")
     .option("--nats <url>", "NATS server of the cluster")
     .action((options: { json?: boolean; nats?: string }) => run(import("./fs-verbs.js").then((m) => m.dfVerb(options))));
+
+  program.command("audit").description("the audit log: logins, spawns, kills and user changes, one JSON line each (admin only)")
+    .option("--last <n>", "only the last N events")
+    .option("-f, --follow", "keep printing new events")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((options: { last?: string; follow?: boolean; nats?: string }) => run(import("./audit-verb.js").then((m) => m.auditVerb(options))));
 
   program.command("ports").description("the cluster's listening TCP ports: port, node, pid, command")
     .option("--json", "JSON output")

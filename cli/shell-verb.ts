@@ -5,15 +5,19 @@ import {
   decode,
   KernelError,
   registeredSignalSubject,
+  type AuthReply,
   type KernelClient,
 } from "../pseudokernel/index.js";
-import { ClusterExecutor, LocalExecutor, NodeFs, runShell } from "../shell/index.js";
+import { ClusterExecutor, LocalExecutor, NodeFs, runShell, type AccountInfo, type Accounts } from "../shell/index.js";
 import { clusterUrl, connectKernel } from "./find-cluster.js";
+import { keepSessionFresh, startShellSession } from "./login.js";
 
 export interface ShellVerbOptions {
   readonly command?: string;
   readonly nats?: string;
   readonly local?: boolean;
+  /** Log in as this cluster user (asks for the password); default root, on the cluster owner's machine. */
+  readonly user?: string;
 }
 
 /**
@@ -24,12 +28,12 @@ export interface ShellVerbOptions {
  * CloudFS (created on first use) and the shell starts there, so every node sees the same files.
  */
 export async function shellVerb(options: ShellVerbOptions): Promise<number> {
-  const user = userInfo().username;
+  let user = userInfo().username;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   const interactive = options.command === undefined && process.stdin.isTTY === true;
   const common = {
-    user,
+    user: user as string,
     interactive,
     stdin: process.stdin,
     stdout: process.stdout,
@@ -43,8 +47,18 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
     return await runShell({ ...common, env, cwd: process.cwd(), home, executor });
   }
   const url = await clusterUrl(options.nats);
-  const kernel = await connectKernel(url, `oneos-shell-${user}`, "shell");
+  const kernel = await connectKernel(url, `oneos-shell-${options.user ?? "root"}`, "shell");
+  let stopRefreshing = (): void => undefined;
   try {
+    const session = await startShellSession(kernel, { user: options.user, nats: url });
+    user = session.user.name;
+    common.user = user;
+    env["USER"] = user;
+    env["LOGNAME"] = user;
+    stopRefreshing = keepSessionFresh(kernel, (error) => {
+      process.stderr.write(`oneos: ${error.message}\n`);
+      process.kill(process.pid, "SIGHUP");
+    });
     const nodes = (await kernel.nodes()).filter((n) => n.effective === "ready");
     const homeNode = nodes.find((n) => n.nats === url) ?? nodes[0];
     if (homeNode === undefined) throw new KernelError("ENONODE", `no ready node in the cluster at ${url}`);
@@ -52,7 +66,7 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
     let home = process.env["HOME"] ?? userInfo().homedir;
     let cwd = process.cwd();
     if (homeNode.mount !== null) {
-      home = user === "root" ? "/home/root" : `/home/${user}`;
+      home = session.user.home;
       await fs.mkdirp(home);
       cwd = home;
       env["HOME"] = home;
@@ -60,6 +74,7 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
     env["PWD"] = cwd;
     const self = await registerShell(kernel, homeNode.name, user, interactive);
     const executor = await ClusterExecutor.create(kernel, { user, fs, ppid: self.pid });
+    const accounts = clusterAccounts(kernel);
     let status = 1;
     try {
       status = await runShell({
@@ -69,6 +84,7 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
         home,
         executor,
         shellPid: self.pid,
+        accounts,
         killPid: async (pid: number, signal: string) => {
           await kernel.signal(pid, signal, user);
         },
@@ -79,6 +95,7 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
       await self.leave(status);
     }
   } finally {
+    stopRefreshing();
     await kernel.close();
   }
 }
@@ -108,7 +125,14 @@ async function registerShell(
   const sub = kernel.nc.subscribe(registeredSignalSubject(pid), {
     callback: (err, msg) => {
       if (err !== null) return;
-      const signal = (decode(msg.data) as { signal?: unknown }).signal;
+      // Anyone may publish here: a throw would end the connection's read loop and wedge the shell.
+      let value: unknown;
+      try {
+        value = decode(msg.data);
+      } catch {
+        return;
+      }
+      const signal = typeof value === "object" && value !== null ? (value as { signal?: unknown }).signal : undefined;
       if (signal === "SIGHUP") process.kill(process.pid, "SIGHUP");
       else if (signal === "SIGKILL") process.exit(137);
       else if ((signal === "SIGTERM" || signal === "SIGINT") && !interactive) process.exit(signal === "SIGTERM" ? 143 : 130);
@@ -120,6 +144,27 @@ async function registerShell(
       clearInterval(renew);
       sub.unsubscribe();
       await kernel.request(node, { type: "register", user, argv, pid, ended: status & 0xff }, 2000).catch(() => undefined);
+    },
+  };
+}
+
+/** The shell's account builtins over the users-and-sessions service, in the shell's session. */
+function clusterAccounts(kernel: KernelClient): Accounts {
+  const one = (reply: AuthReply): AccountInfo => {
+    if (reply.type !== "users" || reply.users[0] === undefined) throw new KernelError("EIO", `unexpected answer ${reply.type}`);
+    return reply.users[0];
+  };
+  return {
+    me: () => kernel.session!.user,
+    lookup: async (name) => one(await kernel.auth({ type: "users", name })),
+    add: async (name, password) => one(await kernel.auth({ type: "useradd", name, ...(password !== undefined ? { password } : {}) })),
+    remove: async (name) => {
+      await kernel.auth({ type: "userdel", name });
+    },
+    setPassword: async (name, password, old) => {
+      const reply = await kernel.auth({ type: "passwd", name, password, ...(old !== undefined ? { old } : {}) });
+      // Our own password: the old session ended with it; this is the new one.
+      if (reply.type === "session") kernel.session = { token: reply.token, exp: reply.exp, user: reply.user };
     },
   };
 }

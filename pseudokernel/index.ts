@@ -23,7 +23,7 @@ export {
   type ErrorCode,
   type WireError,
 } from "./errors.js";
-export { effectiveNodeState, KernelClient, newStreamId } from "./kernel-client.js";
+export { effectiveNodeState, KernelClient, newStreamId, type Session } from "./kernel-client.js";
 export {
   parseClusterPs,
   parseClusterView,

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { readAll, openClusterBuckets, type ClusterBuckets } from "./buckets.js";
 import { decode, encode } from "./codec.js";
 import { fromWireError, KernelError } from "./errors.js";
@@ -22,7 +22,16 @@ import { connectNats, type NatsCredentials } from "./nats-connect.js";
 import { retrying } from "./retry.js";
 import { DOWN_AFTER_MS, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
 import { withLiveness } from "./process-table.js";
-import { CLUSTER_PS_LIVE_SUBJECT, CLUSTER_PS_SUBJECT, CLUSTER_VIEW_SUBJECT, nodeSubject } from "./subjects.js";
+import { AUTH_SUBJECTS, CLUSTER_PS_LIVE_SUBJECT, CLUSTER_PS_SUBJECT, CLUSTER_VIEW_SUBJECT, nodeSubject } from "./subjects.js";
+import { parseAuthReply, type AuthReply, type AuthRequest, type UserInfo } from "./auth-messages.js";
+import { SESSION_HEADER } from "./session.js";
+
+/** A logged-in user's session: the token the runtimes check, when it ends, and who it is. */
+export interface Session {
+  readonly token: string;
+  readonly exp: number;
+  readonly user: UserInfo;
+}
 
 /** A node's state judged from its stored record alone (when no runtime answers): its claim, aged. */
 export function effectiveNodeState(record: NodeRecord, now: number): NodeState {
@@ -60,6 +69,8 @@ export class KernelClient {
   readonly nc: NatsConnection;
   readonly buckets: ClusterBuckets;
   readonly transport: StreamTransport;
+  #session: Session | undefined;
+  #pendingSession: Promise<Session> | undefined;
 
   private constructor(nc: NatsConnection, buckets: ClusterBuckets) {
     this.nc = nc;
@@ -169,12 +180,83 @@ export class KernelClient {
     }
   }
 
+  /** The session kernel requests are made in (its token goes in each request's header). */
+  get session(): Session | undefined {
+    return this.#session;
+  }
+
+  set session(session: Session | undefined) {
+    this.#session = session;
+  }
+
+  /**
+   * For an admin client: the first kernel request that needs a session gets one `issue`d for `user`
+   * (the admin identity may), so verbs that need none (`ps`, `nodes`) never ask.
+   */
+  issueSessionsFor(user: string): void {
+    this.#pendingSession = undefined;
+    this.#sessionFor = user;
+  }
+
+  #sessionFor: string | undefined;
+
+  async #ensureSession(): Promise<void> {
+    if (this.#session !== undefined && this.#session.exp > Date.now() + 60_000) return;
+    if (this.#sessionFor === undefined) return;
+    const user = this.#sessionFor;
+    this.#pendingSession ??= this.startSession({ type: "issue", user }).finally(() => (this.#pendingSession = undefined));
+    await this.#pendingSession;
+  }
+
+  #sessionHeaders(): MsgHdrs | undefined {
+    if (this.#session === undefined) return undefined;
+    const h = headers();
+    h.set(SESSION_HEADER, this.#session.token);
+    return h;
+  }
+
+  /** One request to the users-and-sessions service. */
+  async auth(request: AuthRequest, timeoutMs = 10_000): Promise<AuthReply> {
+    const subject = request.type === "login" || request.type === "refresh" || request.type === "issue" ? AUTH_SUBJECTS[request.type] : AUTH_SUBJECTS.users;
+    let reply: AuthReply;
+    try {
+      const h = this.#sessionHeaders();
+      const msg = await this.nc.request(subject, encode(request), { timeout: timeoutMs, ...(h !== undefined ? { headers: h } : {}) });
+      reply = parseAuthReply(decode(msg.data));
+    } catch (error) {
+      if (error instanceof KernelError) throw error;
+      const text = (error as Error).message;
+      if (/permissions? violation/i.test(text)) throw new KernelError("EPERM", `${request.type}: not permitted for this identity`, { cause: error });
+      throw new KernelError(/timeout|no responders/i.test(text) ? "ETIMEDOUT" : "EIO", `${request.type}: no runtime answered (${text})`, { cause: error });
+    }
+    if (reply.type === "error") throw fromWireError(reply.error);
+    return reply;
+  }
+
+  /** Logs in (or takes a session `issue`d by the admin identity) and makes later requests in it. */
+  async startSession(request: Extract<AuthRequest, { type: "login" | "issue" }>): Promise<Session> {
+    const reply = await this.auth(request);
+    if (reply.type !== "session") throw new KernelError("EIO", `${request.type}: unexpected answer ${reply.type}`);
+    this.#session = { token: reply.token, exp: reply.exp, user: reply.user };
+    return this.#session;
+  }
+
+  /** Swaps the session for a fresh one (call it well before `exp`). */
+  async refreshSession(): Promise<Session> {
+    const reply = await this.auth({ type: "refresh" });
+    if (reply.type !== "session") throw new KernelError("EIO", `refresh: unexpected answer ${reply.type}`);
+    this.#session = { token: reply.token, exp: reply.exp, user: reply.user };
+    return this.#session;
+  }
+
   /** One request to a node's kernel API; transport failures become KernelErrors with a clear message. */
   async request(node: string, request: NodeRequest, timeoutMs = 10_000): Promise<NodeReply> {
     const verb = request.type;
     let reply: NodeReply;
+    if (verb !== "ping") await this.#ensureSession();
     try {
-      const msg = await this.nc.request(nodeSubject(node, verb), encode(request), { timeout: timeoutMs });
+      const h = this.#sessionHeaders();
+      const msg = await this.nc.request(nodeSubject(node, verb), encode(request), { timeout: timeoutMs, ...(h !== undefined ? { headers: h } : {}) });
       reply = parseNodeReply(decode(msg.data));
     } catch (error) {
       if (error instanceof KernelError) throw error;

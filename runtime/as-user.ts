@@ -20,14 +20,30 @@ const FLAGS = {
 } as const;
 
 /**
- * Opens a file as `who` would (permission checks, and new files owned by them): the kernel checks
- * the user's uid/gid, not the runtime's root. Rejects with an Error whose `code` is the errno name.
+ * `path` below `base` (the directory the user's checks start at), or the whole path from `/`. The
+ * runtime's path to a CloudFS file runs through its own state directory, which the user could not
+ * search; inside the node's namespace that prefix is not there at all.
  */
-export async function openAs(path: string, how: keyof typeof FLAGS, who: FsIdentity, mode = 0o666): Promise<number> {
-  return await addon.openAs(path, FLAGS[how], mode, who.uid, who.gid);
+function relative(path: string, base: string | undefined): [string, string | undefined] {
+  if (base === undefined || !path.startsWith(`${base}/`)) return [path, undefined];
+  return [path.slice(base.length + 1), base];
 }
 
-/** mkdir(2) as `who` would. */
-export async function mkdirAs(path: string, who: FsIdentity, mode = 0o777): Promise<void> {
-  await addon.mkdirAs(path, mode, who.uid, who.gid);
+/**
+ * Opens a file as `who` would (permission checks, and new files owned by them): the kernel checks
+ * the user's uid/gid, not the runtime's root — from `base` on, when the path is below it. Rejects with
+ * an Error whose `code` is the errno name.
+ */
+export async function openAs(path: string, how: keyof typeof FLAGS, who: FsIdentity, mode = 0o666, base?: string): Promise<number> {
+  const [rel, from] = relative(path, base);
+  return from === undefined
+    ? await addon.openAs(rel, FLAGS[how], mode, who.uid, who.gid)
+    : await addon.openAs(rel, FLAGS[how], mode, who.uid, who.gid, from);
+}
+
+/** mkdir(2) as `who` would (from `base` on, as `openAs`). */
+export async function mkdirAs(path: string, who: FsIdentity, mode = 0o777, base?: string): Promise<void> {
+  const [rel, from] = relative(path, base);
+  if (from === undefined) await addon.mkdirAs(rel, mode, who.uid, who.gid);
+  else await addon.mkdirAs(rel, mode, who.uid, who.gid, from);
 }

@@ -1,5 +1,9 @@
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readdir, stat } from "node:fs/promises";
+import { close, createReadStream, createWriteStream, fstat, type Stats } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import { promisify } from "node:util";
+import { mkdirAs, openAs, type FsIdentity } from "./as-user.js";
+import type { ProcessView } from "./local-process.js";
 import {
   encode,
   KernelError,
@@ -26,6 +30,8 @@ function fsError(error: unknown, path: string): KernelError {
       return new KernelError("ENOENT", `${path}: Not a directory`);
     case "EISDIR":
       return new KernelError("EINVAL", `${path}: Is a directory`);
+    case "EEXIST":
+      return new KernelError("EEXIST", `${path}: File exists`);
     default:
       return new KernelError("EIO", `${path}: ${(error as Error).message}`);
   }
@@ -35,24 +41,27 @@ function fsError(error: unknown, path: string): KernelError {
  * The node's files as its processes see them, for clients that are not processes on the node: the
  * shell's cd, globbing and builtin redirections, the desktop. Paths arrive as processes see them and
  * are mapped to the runtime's view (`toLocal`); all I/O is async, never on the FUSE daemon's loop.
+ * Every check is made as the asking user (`openAs`): what they could not open themselves, they cannot
+ * open through the runtime either.
  */
 export class FileService {
   #transport: StreamTransport;
-  #toLocal: (path: string) => string;
+  #view: ProcessView;
   #publish: (subject: string, data: Uint8Array) => void;
 
-  constructor(transport: StreamTransport, toLocal: (path: string) => string, publish: (subject: string, data: Uint8Array) => void) {
+  constructor(transport: StreamTransport, view: ProcessView, publish: (subject: string, data: Uint8Array) => void) {
     this.#transport = transport;
-    this.#toLocal = toLocal;
+    this.#view = view;
     this.#publish = publish;
   }
 
-  async fs(request: FsRequest): Promise<NodeReply> {
-    const local = this.#toLocal(request.path);
+  async fs(request: FsRequest, who: FsIdentity): Promise<NodeReply> {
+    const local = this.#view.toLocal(request.path);
+    const base = this.#view.mount;
     try {
       switch (request.op) {
         case "stat": {
-          const st = await stat(local).catch((error: NodeJS.ErrnoException) => {
+          const st = await statAs(local, who, base).catch((error: NodeJS.ErrnoException) => {
             if (error.code === "ENOENT" || error.code === "ENOTDIR") return null;
             throw error;
           });
@@ -61,9 +70,11 @@ export class FileService {
             : { type: "stat", exists: true, isDirectory: st.isDirectory(), size: st.size, mode: st.mode };
         }
         case "readdir":
+          // Reading the names needs read permission on the directory: proven by opening it as them.
+          closeQuietly(await openAs(local, "dir", who, 0, base));
           return { type: "entries", names: await readdir(local) };
         case "mkdir":
-          await mkdir(local, { recursive: true });
+          await mkdirsAs(local, who, base);
           return { type: "done" };
       }
     } catch (error) {
@@ -71,25 +82,21 @@ export class FileService {
     }
   }
 
-  async open(request: OpenRequest): Promise<NodeReply> {
-    const local = this.#toLocal(request.path);
+  async open(request: OpenRequest, who: FsIdentity): Promise<NodeReply> {
+    const local = this.#view.toLocal(request.path);
+    const base = this.#view.mount;
+    const fd = await openAs(local, request.mode, who, 0o666, base).catch((error: unknown) => {
+      throw fsError(error, request.path);
+    });
     if (request.mode === "r") {
-      const file = createReadStream(local);
-      await new Promise<void>((resolve, reject) => {
-        file.once("open", () => resolve());
-        file.once("error", (error) => reject(fsError(error, request.path)));
-      });
+      const file = createReadStream(local, { fd });
       const writer = new StreamWriter(this.#transport, request.stream);
       file.pipe(writer);
       file.on("error", (error) => writer.destroy(fsError(error, request.path)));
       writer.on("error", () => file.destroy());
       return { type: "done" };
     }
-    const file = createWriteStream(local, { flags: request.mode });
-    await new Promise<void>((resolve, reject) => {
-      file.once("open", () => resolve());
-      file.once("error", (error) => reject(fsError(error, request.path)));
-    });
+    const file = createWriteStream(local, { fd });
     const reader = new StreamReader(this.#transport, request.stream);
     reader.pipe(file);
     let failure: unknown;
@@ -107,5 +114,43 @@ export class FileService {
       this.#publish(request.notify, encode(event));
     });
     return { type: "done" };
+  }
+}
+
+const fstatFd = promisify(fstat);
+
+function closeQuietly(fd: number): void {
+  close(fd, () => undefined);
+}
+
+/** stat(2) as `who`: resolving the path needs their search permission on every directory on the way. */
+async function statAs(local: string, who: FsIdentity, base: string | undefined): Promise<Stats> {
+  const fd = await openAs(local, "path", who, 0, base);
+  try {
+    return await fstatFd(fd);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+/** `mkdir -p` as `who`: each missing directory is made by them, so it is theirs. */
+async function mkdirsAs(local: string, who: FsIdentity, base: string | undefined): Promise<void> {
+  const missing: string[] = [];
+  for (let dir = local; ; dir = dirname(dir)) {
+    const st = await statAs(dir, who, base).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return null;
+      throw error;
+    });
+    if (st !== null) {
+      if (!st.isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+      break;
+    }
+    missing.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing) {
+    await mkdirAs(dir, who, 0o777, base).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error;
+    });
   }
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { open, stat, type FileHandle } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import {
   exitStatusOf,
@@ -12,6 +12,7 @@ import {
 } from "../pseudokernel/index.js";
 import { lookupCommand } from "./command-lookup.js";
 import { closeFd, osPipe, pipeSocket } from "./os-pipe.js";
+import { openAs, ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
 
 /** How paths look to this node's processes, and the mount namespace they run in (if any). */
 export interface ProcessView {
@@ -21,6 +22,8 @@ export interface ProcessView {
   readonly netNamespace?: string | undefined;
   /** A path as processes see it → the same file in the runtime's view. */
   toLocal(path: string): string;
+  /** Where CloudFS is mounted in the runtime's view: a user's file checks start there (see `openAs`). */
+  readonly mount?: string | undefined;
 }
 
 /** No namespace: processes see what the runtime sees. */
@@ -78,19 +81,19 @@ export class LocalProcess {
     for (const s of this.#streams) s.destroy(new KernelError("ECONNRESET", reason));
   }
 
-  static async start(request: SpawnRequest, transport: StreamTransport, view: ProcessView = HOST_VIEW): Promise<LocalProcess> {
-    const target = await resolveTarget(request, view);
+  static async start(request: SpawnRequest, transport: StreamTransport, view: ProcessView = HOST_VIEW, who: FsIdentity = ROOT_IDENTITY): Promise<LocalProcess> {
+    const target = await resolveTarget(request, view, who);
     const command = target.command;
 
-    const files: FileHandle[] = [];
+    const files: number[] = [];
     /** Descriptors that only the child keeps: closed here once it has them. */
     const childEnds: number[] = [];
     const streams: (StreamReader | StreamWriter)[] = [];
     const wiring: (() => void)[] = [];
     try {
       const [in0, out1, err2] = request.stdio;
-      const fd0 = await this.#prepare(in0, 0, files, view);
-      const fd1 = await this.#prepare(out1, 1, files, view);
+      const fd0 = await this.#prepare(in0, 0, files, view, who);
+      const fd1 = await this.#prepare(out1, 1, files, view, who);
       const fds: (number | "ignore")[] = [fd0, fd1, "ignore"];
       if (in0.kind === "stream") {
         const [r, w] = osPipe();
@@ -118,7 +121,7 @@ export class LocalProcess {
         streams.push(writer);
         wiring.push(() => drainOutput(pipeSocket(r, "read"), writer));
       } else {
-        fds[2] = await this.#prepare(err2, 2, files, view);
+        fds[2] = await this.#prepare(err2, 2, files, view, who);
       }
 
       // Node has no per-spawn umask; fork(2) copies it, and spawn forks synchronously on this thread.
@@ -146,16 +149,17 @@ export class LocalProcess {
     } finally {
       // The child has its own copies of these descriptors now.
       for (const fd of childEnds) closeFd(fd);
-      await Promise.all(files.map((f) => f.close().catch(() => undefined)));
+      for (const fd of files) closeFd(fd);
     }
   }
 
-  static async #prepare(spec: StdioSpec, fd: number, files: FileHandle[], view: ProcessView): Promise<number | "ignore"> {
+  /** A redirection's file, opened as the process's user would open it (their permissions, their file). */
+  static async #prepare(spec: StdioSpec, fd: number, files: number[], view: ProcessView, who: FsIdentity): Promise<number | "ignore"> {
     if (spec.kind !== "file") return "ignore";
     try {
-      const handle = await open(view.toLocal(spec.path), spec.mode, 0o666);
-      files.push(handle);
-      return handle.fd;
+      const opened = await openAs(view.toLocal(spec.path), spec.mode, who, 0o666, view.mount);
+      files.push(opened);
+      return opened;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const what =
@@ -200,7 +204,7 @@ export interface LaunchTarget {
  * for the node's mount namespace: nsenter enters it, sets the cwd there and execs the program in place
  * (same pid, same process group, same exit status).
  */
-export async function resolveTarget(request: SpawnRequest, view: ProcessView): Promise<LaunchTarget> {
+export async function resolveTarget(request: SpawnRequest, view: ProcessView, who: FsIdentity = ROOT_IDENTITY): Promise<LaunchTarget> {
   const command = request.argv[0]!;
   const searchPath = request.env["PATH"] ?? process.env["PATH"] ?? "";
   const [cwdStat, path] = await Promise.all([
@@ -222,6 +226,8 @@ export async function resolveTarget(request: SpawnRequest, view: ProcessView): P
       `--mount=${namespace}`,
       ...(view.netNamespace !== undefined ? [`--net=${view.netNamespace}`] : []),
       `--wdns=${request.cwd}`,
+      // The user's own uid and gid (nsenter drops supplementary groups when it sets the gid).
+      ...(who.uid !== 0 || who.gid !== 0 ? [`--setgid=${who.gid}`, `--setuid=${who.uid}`] : []),
       "--", command.includes("/") ? path : command, ...request.argv.slice(1)],
     argv0: "nsenter",
     cwd: "/",

@@ -5,8 +5,8 @@ import { fileURLToPath } from "node:url";
 /** The runtime's N-API addon (runtime/native): real pipes, and file opens as a cluster user. */
 export interface NativeAddon {
   pipe(size?: number): [number, number];
-  openAs(path: string, flags: number, mode: number, uid: number, gid: number): Promise<number>;
-  mkdirAs(path: string, mode: number, uid: number, gid: number): Promise<number>;
+  openAs(path: string, flags: number, mode: number, uid: number, gid: number, base?: string): Promise<number>;
+  mkdirAs(path: string, mode: number, uid: number, gid: number, base?: string): Promise<number>;
 }
 
 // Built by `npm run build:native` (node-gyp) into runtime/native/build, next to its source. This file

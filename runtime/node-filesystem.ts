@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, posix } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { KernelError } from "../pseudokernel/index.js";
 import { cleanStaleMount } from "../vfs-fuse/index.js";
+import { FIRST_UID as FIRST_CLUSTER_UID } from "./auth/index.js";
 
 /** CloudFS paths every process sees at the same absolute place; the rest of the tree is the node's own. */
 export const CLOUDFS_PREFIXES = ["/home"] as const;
@@ -102,8 +103,10 @@ export class NodeFilesystem {
 
   /** The path in the runtime's own view for a path as processes see it. */
   toLocal(path: string): string {
+    // `..` first, as the kernel would: `/home/../../x` is the host's `/x`, not a path beside the mount point.
+    const absolute = path.startsWith("/") ? posix.normalize(path) : path;
     for (const prefix of CLOUDFS_PREFIXES) {
-      if (path === prefix || path.startsWith(`${prefix}/`)) return join(this.mountpoint, path);
+      if (absolute === prefix || absolute.startsWith(`${prefix}/`)) return join(this.mountpoint, absolute);
     }
     return path;
   }
@@ -149,12 +152,40 @@ export class NodeFilesystem {
     this.#options.logger.info({ mount: this.mountpoint }, "CloudFS mounted");
   }
 
+  /**
+   * The namespace's `/etc/passwd` and `/etc/group`: the host's, plus the cluster's users (so `id`,
+   * `ls -l` and git name them). Rewritten in place when the users change: the bind follows the inode.
+   */
+  async writeAccounts(users: readonly { name: string; uid: number; gid: number; home: string }[]): Promise<void> {
+    const [passwd, group] = await Promise.all([readFile("/etc/passwd", "utf8"), readFile("/etc/group", "utf8")]);
+    const taken = (text: string): Set<string> => new Set(text.split("\n").map((l) => l.split(":")[0]!));
+    const hostUsers = taken(passwd);
+    const hostGroups = taken(group);
+    const cluster = users.filter((u) => u.uid >= FIRST_CLUSTER_UID);
+    const withNewline = (text: string): string => (text.endsWith("\n") || text === "" ? text : `${text}\n`);
+    await writeFile(
+      join(this.#etc, "passwd"),
+      withNewline(passwd) + cluster.filter((u) => !hostUsers.has(u.name)).map((u) => `${u.name}:x:${u.uid}:${u.gid}::${u.home}:/bin/sh\n`).join(""),
+    );
+    await writeFile(
+      join(this.#etc, "group"),
+      withNewline(group) + cluster.filter((u) => !hostGroups.has(u.name)).map((u) => `${u.name}:x:${u.gid}:\n`).join(""),
+    );
+  }
+
+  get #etc(): string {
+    return join(this.#options.stateDir, "etc");
+  }
+
   async #startHolder(): Promise<void> {
+    await mkdir(this.#etc, { recursive: true });
+    if (!existsSync(join(this.#etc, "passwd"))) await this.writeAccounts([]);
     // private: the namespace's binds never leak back to the host's mount table.
-    const script = 'ip link set lo up && mount --bind "$1" /home && echo ready && exec sleep infinity';
+    const script =
+      'ip link set lo up && mount --bind "$1" /home && mount --bind "$2" /etc/passwd && mount --bind "$3" /etc/group && echo ready && exec sleep infinity';
     const holder = spawn(
       "unshare",
-      ["--mount", "--net", "--propagation", "private", "--", "sh", "-c", script, "sh", join(this.mountpoint, "home")],
+      ["--mount", "--net", "--propagation", "private", "--", "sh", "-c", script, "sh", join(this.mountpoint, "home"), join(this.#etc, "passwd"), join(this.#etc, "group")],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     this.#holder = holder;

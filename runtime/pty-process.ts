@@ -9,6 +9,7 @@ import {
   type TtySpec,
 } from "../pseudokernel/index.js";
 import { resolveTarget, withUmask, type LocalExit, type ProcessView } from "./local-process.js";
+import { ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
 
 /**
  * Terminal output kept for a client that attaches later: enough for the last screen of a large
@@ -59,12 +60,12 @@ export class PtyProcess {
     return this.#pty.pid;
   }
 
-  static async start(request: SpawnRequest, tty: TtySpec, transport: StreamTransport, view: ProcessView): Promise<PtyProcess> {
+  static async start(request: SpawnRequest, tty: TtySpec, transport: StreamTransport, view: ProcessView, who: FsIdentity = ROOT_IDENTITY): Promise<PtyProcess> {
     const [inSpec, outSpec] = request.stdio;
     if (inSpec.kind !== "stream" || outSpec.kind !== "stream") {
       throw new KernelError("EINVAL", "a terminal needs an input and an output stream");
     }
-    const target = await resolveTarget(request, view);
+    const target = await resolveTarget(request, view, who);
     let pty: IPty | undefined;
     withUmask(request.umask, () => {
       pty = spawnPty(target.file, target.args, {

@@ -70,6 +70,11 @@ export class RegisteredProcesses {
     return request.pid;
   }
 
+  /** The user a registered process belongs to, or undefined when the PID is not one of ours. */
+  owner(pid: number): string | undefined {
+    return this.#entries.get(pid)?.record.user;
+  }
+
   /** Delivers a signal to a registered process; false when the PID is not one of ours. */
   signal(pid: number, signal: string, user: string): boolean {
     const entry = this.#entries.get(pid);

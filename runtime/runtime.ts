@@ -45,6 +45,9 @@ import { Admission } from "./admission.js";
 import { ProcessUsageSampler } from "./process-usage.js";
 import { ServiceController } from "./services/index.js";
 import { Netstack } from "./netstack/index.js";
+import { AuditLog, AuthService, ensureAuditStream, UserStore, type Caller } from "./auth/index.js";
+import { ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
+import { chown, mkdir } from "node:fs/promises";
 
 /** Heartbeat period; `DOWN_AFTER_MS` in the pseudokernel is four of these. */
 const HEARTBEAT_MS = 1000;
@@ -124,6 +127,9 @@ export class NodeRuntime {
   #services: ServiceController | undefined;
   /** Ports of this node's servers for the whole cluster, and the other nodes' ports here. */
   #netstack: Netstack | undefined;
+  /** Users, sessions and the audit log. */
+  #auth!: AuthService;
+  #audit: AuditLog;
 
   private constructor(
     options: RuntimeOptions,
@@ -146,6 +152,7 @@ export class NodeRuntime {
               return filesystem.netNamespace;
             },
             toLocal: (path) => filesystem.toLocal(path),
+            mount: filesystem.mountpoint,
           };
     this.#procTable = procTable;
     this.name = options.name;
@@ -158,13 +165,14 @@ export class NodeRuntime {
     this.#nodes = nodes;
     this.#children = new ChildRegistry(join(options.stateDir, "children.json"));
     this.#log = options.logger;
+    this.#audit = new AuditLog(nc, options.name);
     this.#registered = new RegisteredProcesses({
       node: options.name,
       procs: buckets.procs,
       allocate: () => this.#pids.allocate(),
       publish: (subject, data) => nc.publish(subject, data),
     });
-    this.#files = new FileService(this.#transport, (p) => this.#view.toLocal(p), (subject, data) => {
+    this.#files = new FileService(this.#transport, this.#view, (subject, data) => {
       try {
         nc.publish(subject, data);
       } catch {
@@ -188,6 +196,14 @@ export class NodeRuntime {
       const directServer = await DirectServer.listen(options.dataHost ?? "127.0.0.1");
       const filesystem = await startFilesystem(options);
       const runtime = new NodeRuntime(options, nc, buckets, nodes, ProcessTable.watch(buckets.procs), directServer, filesystem);
+      const replicas = options.replicas ?? 1;
+      const [users] = await Promise.all([UserStore.open(nc, { replicas }), ensureAuditStream(nc, replicas)]);
+      runtime.#auth = new AuthService({ nc, users, audit: runtime.#audit, logger: options.logger, makeHome: (user) => runtime.#makeHome(user) });
+      // The node's /etc/passwd and /etc/group name the cluster's users for its processes.
+      users.onChange = () => {
+        void filesystem?.writeAccounts(users.list()).catch((error: unknown) => options.logger.warn({ err: String(error) }, "accounts not written"));
+      };
+      users.onChange();
       // A cluster that is still electing its stream leaders answers with time-outs: retry a while.
       const settle = { timeoutMs: START_TIMEOUT_MS };
       await retrying(() => runtime.#claimName(), { ...settle, what: "claim the node name" });
@@ -202,6 +218,7 @@ export class NodeRuntime {
         nodes,
         procs: runtime.#procTable,
         logger: options.logger,
+        session: () => runtime.#auth.rootSession(),
         ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
       });
       options.logger.info({ node: options.name, reaped }, "runtime ready");
@@ -318,24 +335,26 @@ export class NodeRuntime {
       if (msg.subject !== nodeSubject(this.name, request.type)) {
         throw new KernelError("EBADMSG", `a ${request.type} request on ${msg.subject}`);
       }
+      // Who asks is what the session token proves, never the request's own `user` field.
+      const caller = request.type === "ping" ? undefined : await this.#auth.caller(msg);
       switch (request.type) {
         case "spawn":
-          reply = await this.#spawnAdmitted(request);
+          reply = await this.#spawnAdmitted(request, caller!);
           break;
         case "signal":
-          reply = await this.#signal(request);
+          reply = await this.#signal(request, caller!);
           break;
         case "ping":
           reply = { type: "pong", node: this.name, time: Date.now() };
           break;
         case "register":
-          reply = { type: "registered", pid: await this.#registered.register(request) };
+          reply = { type: "registered", pid: await this.#registered.register({ ...request, user: caller!.user }) };
           break;
         case "fs":
-          reply = await this.#files.fs(request);
+          reply = await this.#files.fs(request, caller!);
           break;
         case "open":
-          reply = await this.#files.open(request);
+          reply = await this.#files.open(request, caller!);
           break;
         case "attach":
         case "detach": {
@@ -343,7 +362,7 @@ export class NodeRuntime {
           if (supervised === undefined || !(supervised.local instanceof PtyProcess)) {
             throw new KernelError("ESRCH", `(${request.pid}) - No such process on a terminal`);
           }
-          if (request.user !== "root" && request.user !== supervised.record.user) {
+          if (caller!.uid !== 0 && caller!.user !== supervised.record.user) {
             throw new KernelError("EPERM", `(${request.pid}) - Operation not permitted`);
           }
           if (request.type === "attach") {
@@ -363,6 +382,9 @@ export class NodeRuntime {
         case "resize": {
           const supervised = this.#procs.get(request.pid);
           if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
+          if (caller!.uid !== 0 && caller!.user !== supervised.record.user) {
+            throw new KernelError("EPERM", `(${request.pid}) - Operation not permitted`);
+          }
           supervised.local.resize(request.cols, request.rows);
           reply = { type: "resized", pid: request.pid };
           break;
@@ -382,10 +404,10 @@ export class NodeRuntime {
   }
 
   /** Admission control around `#spawn`: the request's resources are held until the process exits. */
-  async #spawnAdmitted(request: SpawnRequest): Promise<NodeReply> {
+  async #spawnAdmitted(request: SpawnRequest, caller: Caller): Promise<NodeReply> {
     const release = this.#admission.admit(request.resources, this.name);
     try {
-      const reply = await this.#spawn(request);
+      const reply = await this.#spawn(request, caller);
       const supervised = reply.type === "spawned" ? this.#procs.get(reply.pid) : undefined;
       if (supervised === undefined) release();
       else void supervised.local.exited.then(release, release);
@@ -396,12 +418,15 @@ export class NodeRuntime {
     }
   }
 
-  async #spawn(request: SpawnRequest): Promise<NodeReply> {
+  async #spawn(asked: SpawnRequest, caller: Caller): Promise<NodeReply> {
     if (this.#closing) throw new KernelError("ENONODE", `node ${this.name} is stopping`);
+    // The process is the caller's: their uid and gid, their name in the environment.
+    const request: SpawnRequest = { ...asked, user: caller.user, env: { ...asked.env, USER: caller.user, LOGNAME: caller.user } };
+    const who: FsIdentity = { uid: caller.uid, gid: caller.gid };
     const local =
       request.tty === undefined
-        ? await LocalProcess.start(request, this.#transport, this.#view)
-        : await PtyProcess.start(request, request.tty, this.#transport, this.#view);
+        ? await LocalProcess.start(request, this.#transport, this.#view, who)
+        : await PtyProcess.start(request, request.tty, this.#transport, this.#view, who);
     const pid = await this.#pids.allocate();
     const record: ProcessRecord = {
       pid,
@@ -428,6 +453,7 @@ export class NodeRuntime {
     this.#write(supervised);
     void local.exited.then((exit) => this.#onExit(pid, exit, request.notify));
     this.#log.debug({ pid, argv: request.argv }, "spawned");
+    this.#audit.write({ event: "spawn", user: caller.user, pid, argv: request.argv.slice(0, 64), cwd: request.cwd });
     return { type: "spawned", pid, node: this.name };
   }
 
@@ -467,14 +493,18 @@ export class NodeRuntime {
     this.#purgeTimers.add(timer);
   }
 
-  async #signal(request: SignalRequest): Promise<NodeReply> {
-    if (this.#registered.signal(request.pid, request.signal, request.user)) return { type: "signalled", pid: request.pid };
-    const supervised = this.#procs.get(request.pid);
-    if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
-    if (request.user !== "root" && request.user !== supervised.record.user) {
+  async #signal(request: SignalRequest, caller: Caller): Promise<NodeReply> {
+    const signal = parseSignal(request.signal);
+    const owner = this.#registered.owner(request.pid) ?? this.#procs.get(request.pid)?.record.user;
+    if (owner === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
+    if (caller.uid !== 0 && caller.user !== owner) {
+      this.#audit.write({ event: "kill", user: caller.user, pid: request.pid, signal, owner, ok: false });
       throw new KernelError("EPERM", `(${request.pid}) - Operation not permitted`);
     }
-    const signal = parseSignal(request.signal);
+    this.#audit.write({ event: "kill", user: caller.user, pid: request.pid, signal, owner, ok: true });
+    if (this.#registered.signal(request.pid, signal, caller.user)) return { type: "signalled", pid: request.pid };
+    const supervised = this.#procs.get(request.pid);
+    if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
     supervised.local.signal(signal);
     const stops = signal === "SIGSTOP" || signal === "SIGTSTP" || signal === "SIGTTIN" || signal === "SIGTTOU";
     if (stops || signal === "SIGCONT") {
@@ -482,6 +512,20 @@ export class NodeRuntime {
       this.#write(supervised);
     }
     return { type: "signalled", pid: request.pid };
+  }
+
+  /** A new user's home in CloudFS: made here (as root), then given to them, mode 0700. */
+  async #makeHome(user: { name: string; uid: number; gid: number; home: string }): Promise<void> {
+    if (this.#filesystem === undefined) return;
+    const local = this.#view.toLocal(user.home);
+    const made = await mkdir(local, { mode: 0o700 }).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === "EEXIST") return false;
+        throw error;
+      },
+    );
+    if (made) await chown(local, user.uid, user.gid);
   }
 
   #nodeRecord(): NodeRecord {

@@ -1,4 +1,4 @@
-import type { Executor } from "./executor.js";
+import type { Accounts, Executor } from "./executor.js";
 import type { TerminalSpec } from "./executor.js";
 import type { IoTable } from "./io.js";
 import type { JobInput } from "./terminal-input.js";
@@ -25,6 +25,8 @@ export interface ShellRuntime {
   readonly home: string;
   readonly shellPid: number;
   readonly interactive: boolean;
+  /** The cluster's users (the account builtins); undefined where there are none (local tests). */
+  readonly accounts: Accounts | undefined;
   runStmts(stmts: readonly Stmt[], ctx: ExecContext): Promise<number>;
   runStmt(stmt: Stmt, ctx: ExecContext): Promise<number>;
   /** Parses and runs source text in `ctx` (used by `source` and `eval`). */

@@ -122,6 +122,28 @@ export class LaunchError extends Error {
   }
 }
 
+/** A cluster user as `id` shows them. */
+export interface AccountInfo {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}
+
+/**
+ * The cluster's users, for the shell's account builtins (`whoami`, `id`, `useradd`, `userdel`,
+ * `passwd`). Calls act in the shell's session: the cluster decides what the user may do.
+ */
+export interface Accounts {
+  /** Who the shell is logged in as. */
+  me(): AccountInfo;
+  lookup(name: string): Promise<AccountInfo>;
+  add(name: string, password: string | undefined): Promise<AccountInfo>;
+  remove(name: string): Promise<void>;
+  /** `old` is needed when a user changes their own password. */
+  setPassword(name: string, password: string, old: string | undefined): Promise<void>;
+}
+
 /** The file-system view the shell itself needs (cd, globbing, builtins' redirections). */
 export interface ShellFs {
   /** `null` when the path does not exist. */

@@ -14,11 +14,11 @@
  * ```
  */
 import type { Readable, Writable } from "node:stream";
-import type { Executor } from "./executor.js";
+import type { Accounts, Executor } from "./executor.js";
 import { Interpreter } from "./interpreter.js";
 import { runRepl } from "./repl.js";
 
-export type { Executor, ExitStatus, LaunchRequest, Placement, ProcessHandle, ShellFs } from "./executor.js";
+export type { AccountInfo, Accounts, Executor, ExitStatus, LaunchRequest, Placement, ProcessHandle, ShellFs } from "./executor.js";
 export { LaunchError } from "./executor.js";
 export { LocalExecutor, type LocalExecutorOptions } from "./local-executor.js";
 export { ClusterExecutor, type ClusterExecutorOptions } from "./cluster-executor.js";
@@ -51,6 +51,8 @@ export interface ShellOptions {
   readonly killPid?: (pid: number, signal: string) => Promise<void>;
   /** `$$`; defaults to this process's PID. */
   readonly shellPid?: number;
+  /** The cluster's users, for `whoami`, `id`, `useradd`, `userdel`, `passwd`. */
+  readonly accounts?: Accounts;
 }
 
 /**
@@ -73,6 +75,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
     },
     ...(options.shellPid === undefined ? {} : { shellPid: options.shellPid }),
     ...(options.killPid === undefined ? {} : { killPid: options.killPid }),
+    ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
     ...(options.args === undefined ? {} : { positional: options.args }),
     history: () => history,
   });

@@ -3,7 +3,7 @@ import { builtins } from "./builtins/index.js";
 import type { Builtin } from "./builtins/builtin.js";
 import type { ExecContext, ShellRuntime } from "./context.js";
 import { ExitRequest, InterruptRequest, LoopControl, ReturnRequest } from "./control-flow.js";
-import type { Executor, TerminalSpec } from "./executor.js";
+import type { Accounts, Executor, TerminalSpec } from "./executor.js";
 import { Expander, ExpansionError } from "./expand.js";
 import { CaptureSink, openOutput, writeTo, type IoTable } from "./io.js";
 import { JobTable } from "./jobs.js";
@@ -44,6 +44,7 @@ export interface InterpreterOptions {
   readonly positional?: readonly string[];
   readonly history?: () => readonly string[];
   readonly killPid?: (pid: number, signal: string) => Promise<void>;
+  readonly accounts?: Accounts;
   /** The interactive terminal: keyboard routing and what a foreground command's PTY is told. */
   readonly terminal?: TerminalControl;
 }
@@ -74,6 +75,7 @@ export class Interpreter implements ShellRuntime {
   readonly home: string;
   readonly shellPid: number;
   readonly interactive: boolean;
+  readonly accounts: Accounts | undefined;
   readonly state: ShellState;
   readonly #io: IoTable;
   readonly #options: InterpreterOptions;
@@ -92,6 +94,7 @@ export class Interpreter implements ShellRuntime {
     this.home = options.home;
     this.shellPid = options.shellPid ?? process.pid;
     this.interactive = options.interactive;
+    this.accounts = options.accounts;
     this.#io = options.io;
     this.state = new ShellState({
       vars: new Map(Object.entries(options.env)),

@@ -34,6 +34,7 @@ export async function runRepl(options: ShellOptions): Promise<number> {
     },
     ...(options.shellPid === undefined ? {} : { shellPid: options.shellPid }),
     ...(options.killPid === undefined ? {} : { killPid: options.killPid }),
+    ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
     history: () => history,
     terminal: {
       input,

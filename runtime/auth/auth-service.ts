@@ -160,6 +160,11 @@ export class AuthService {
         }
         await users.setPassword(request.name, request.password);
         audit.write({ event: "passwd", user: caller.user, name: request.name, ok: true });
+        // The change ends the user's sessions — but not the one that made it: it gets a fresh one.
+        if (caller.user === request.name) {
+          const user = await users.get(request.name);
+          if (user !== undefined) return this.#session(user, undefined);
+        }
         return { type: "done" };
       }
     }

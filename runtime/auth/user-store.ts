@@ -63,6 +63,9 @@ export class UserStore {
   #users: KV;
   #cache = new Map<string, StoredUser>();
   #watch: { stop(): void };
+  #changed: NodeJS.Timeout | undefined;
+  /** Called (a moment after, once per burst) when the set of users changed. */
+  onChange: (() => void) | undefined;
 
   private constructor(users: KV, secret: Uint8Array) {
     this.#users = users;
@@ -74,6 +77,10 @@ export class UserStore {
         const user = entry.operation === "PUT" ? parseStored(entry.value) : undefined;
         if (user === undefined) this.#cache.delete(name);
         else this.#cache.set(name, user);
+        this.#changed ??= setTimeout(() => {
+          this.#changed = undefined;
+          this.onChange?.();
+        }, 100);
       },
       "user.>",
     );
@@ -155,6 +162,7 @@ export class UserStore {
   }
 
   close(): void {
+    clearTimeout(this.#changed);
     this.#watch.stop();
   }
 }

@@ -21,6 +21,7 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   char *path;
+  char *base; /* NULL, or a directory opened as root that `path` is relative to */
   int flags;
   int mode;
   int mkdir; /* 1: mkdir(path, mode) instead of open */
@@ -33,10 +34,23 @@ typedef struct {
 static void Execute(napi_env env, void *data) {
   (void)env;
   Job *job = data;
+  /*
+   * The base (a CloudFS mount point inside the runtime's state directory) is opened as root: the user
+   * is checked only from there on, as inside the node's namespace, where the mount is simply /home.
+   */
+  int dfd = AT_FDCWD;
+  if (job->base != NULL) {
+    dfd = open(job->base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+      job->error = errno;
+      return;
+    }
+  }
   gid_t groups[1] = {job->gid};
   /* The thread's identity: no supplementary groups but the user's own, then gid, then uid. */
   if (syscall(SYS_setgroups, 1, groups) != 0) {
     job->error = errno;
+    if (dfd != AT_FDCWD) close(dfd);
     return;
   }
   syscall(SYS_setfsgid, job->gid);
@@ -44,16 +58,17 @@ static void Execute(napi_env env, void *data) {
   if ((uid_t)syscall(SYS_setfsuid, -1) != job->uid || (gid_t)syscall(SYS_setfsgid, -1) != job->gid) {
     job->error = EPERM;
   } else if (job->mkdir) {
-    job->result = mkdir(job->path, (mode_t)job->mode);
+    job->result = mkdirat(dfd, job->path, (mode_t)job->mode);
     job->error = job->result == 0 ? 0 : errno;
   } else {
-    job->result = open(job->path, job->flags | O_CLOEXEC, (mode_t)job->mode);
+    job->result = openat(dfd, job->path, job->flags | O_CLOEXEC, (mode_t)job->mode);
     job->error = job->result >= 0 ? 0 : errno;
   }
   /* Back to root before the thread runs anything else. */
   syscall(SYS_setfsuid, 0);
   syscall(SYS_setfsgid, 0);
   syscall(SYS_setgroups, 0, NULL);
+  if (dfd != AT_FDCWD) close(dfd);
 }
 
 static const char *errno_code(int e) {
@@ -91,27 +106,35 @@ static void Complete(napi_env env, napi_status status, void *data) {
   }
   napi_delete_async_work(env, job->work);
   free(job->path);
+  free(job->base);
   free(job);
 }
 
-/* openAs(path, flags, mode, uid, gid) -> Promise<fd>;  mkdirAs(path, mode, uid, gid) -> Promise<0> */
+/* openAs(path, flags, mode, uid, gid, base?) -> Promise<fd>;  mkdirAs(path, mode, uid, gid, base?) -> Promise<0> */
+static char *string_arg(napi_env env, napi_value value) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
+  char *text = malloc(length + 1);
+  napi_get_value_string_utf8(env, value, text, length + 1, &length);
+  return text;
+}
+
 static napi_value Start(napi_env env, napi_callback_info info, int is_mkdir) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   size_t want = is_mkdir ? 4 : 5;
   if (argc < want) {
     napi_throw_type_error(env, "EINVAL", "missing arguments");
     return NULL;
   }
-  size_t length = 0;
-  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok) {
+  char *path = string_arg(env, argv[0]);
+  if (path == NULL) {
     napi_throw_type_error(env, "EINVAL", "path must be a string");
     return NULL;
   }
   Job *job = calloc(1, sizeof(Job));
-  job->path = malloc(length + 1);
-  napi_get_value_string_utf8(env, argv[0], job->path, length + 1, &length);
+  job->path = path;
   int32_t flags = 0, mode = 0;
   uint32_t uid = 0, gid = 0;
   size_t i = 1;
@@ -124,6 +147,7 @@ static napi_value Start(napi_env env, napi_callback_info info, int is_mkdir) {
   job->mkdir = is_mkdir;
   job->uid = uid;
   job->gid = gid;
+  job->base = argc > want ? string_arg(env, argv[want]) : NULL;
   napi_value promise, name;
   napi_create_promise(env, &job->deferred, &promise);
   napi_create_string_utf8(env, "oneos-as-user", NAPI_AUTO_LENGTH, &name);

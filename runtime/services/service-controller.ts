@@ -1,10 +1,11 @@
 import type { KV } from "@nats-io/kv";
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { headers, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   decode,
   encode,
   followBucket,
+  SESSION_HEADER,
   KernelError,
   nodeSubject,
   parseExitEvent,
@@ -62,6 +63,8 @@ export interface ServiceControllerOptions {
   /** Replicas when this runtime creates the scheduler bucket. */
   readonly replicas?: number;
   readonly logger: Logger;
+  /** A root session token for the controller's spawns and kills (services run as root). */
+  readonly session: () => string;
 }
 
 /**
@@ -182,6 +185,12 @@ export class ServiceController {
     );
   }
 
+  #headers(): ReturnType<typeof headers> {
+    const h = headers();
+    h.set(SESSION_HEADER, this.#options.session());
+    return h;
+  }
+
   #tryDef(name: string, value: Uint8Array): void {
     try {
       const def = parseServiceDefinition(decode(value));
@@ -242,7 +251,7 @@ export class ServiceController {
       this.#status.delete(name);
       if (status.state === "running" && status.node !== undefined && status.pid !== undefined) {
         const request = { type: "signal", pid: status.pid, signal: "SIGTERM", user: "root" };
-        this.#options.nc.request(nodeSubject(status.node, "signal"), encode(request), { timeout: 2000 }).catch(() => undefined);
+        this.#options.nc.request(nodeSubject(status.node, "signal"), encode(request), { timeout: 2000, headers: this.#headers() }).catch(() => undefined);
       }
       this.#write(name, null);
     }
@@ -307,7 +316,7 @@ export class ServiceController {
           if (!this.#defs.has(def.name)) {
             // Removed while starting: stop what we just started.
             const request = { type: "signal", pid, signal: "SIGTERM", user: "root" };
-            this.#options.nc.request(nodeSubject(node, "signal"), encode(request), { timeout: 2000 }).catch(() => undefined);
+            this.#options.nc.request(nodeSubject(node, "signal"), encode(request), { timeout: 2000, headers: this.#headers() }).catch(() => undefined);
             return;
           }
           this.#options.logger.info({ service: def.name, node, pid, restarts }, "service started");
@@ -355,7 +364,7 @@ export class ServiceController {
     };
     let reply;
     try {
-      const msg = await this.#options.nc.request(nodeSubject(node, "spawn"), encode(request), { timeout: SPAWN_TIMEOUT_MS });
+      const msg = await this.#options.nc.request(nodeSubject(node, "spawn"), encode(request), { timeout: SPAWN_TIMEOUT_MS, headers: this.#headers() });
       reply = parseNodeReply(decode(msg.data));
     } catch (error) {
       if (error instanceof KernelError) throw error;

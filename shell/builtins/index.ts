@@ -1,3 +1,4 @@
+import { idBuiltin, passwdBuiltin, useraddBuiltin, userdelBuiltin, whoamiBuiltin } from "./accounts.js";
 import type { Builtin } from "./builtin.js";
 import { cdBuiltin, pwdBuiltin } from "./directory.js";
 import { echoBuiltin } from "./echo.js";
@@ -42,6 +43,11 @@ const table = new Map<string, Builtin>([
   ["bg", bgBuiltin],
   ["kill", killBuiltin],
   ["history", historyBuiltin],
+  ["whoami", whoamiBuiltin],
+  ["id", idBuiltin],
+  ["useradd", useraddBuiltin],
+  ["userdel", userdelBuiltin],
+  ["passwd", passwdBuiltin],
 ]);
 table.set("type", typeBuiltin((name) => table.has(name)));
 

@@ -134,7 +134,7 @@ function splitForRead(text: string, ifs: string, count: number): string[] {
  * Reads one line without consuming more: what follows the newline is pushed back, so `while read`
  * loops share one stream.
  */
-async function readLine(stream: Readable): Promise<{ text: string; complete: boolean } | null> {
+export async function readLine(stream: Readable): Promise<{ text: string; complete: boolean } | null> {
   const parts: Buffer[] = [];
   for (;;) {
     const chunk = stream.read() as Buffer | string | null;
