@@ -1,3 +1,4 @@
+import { useRootSession } from "./root-session.js";
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
@@ -43,6 +44,7 @@ export async function runFoundationBench(options: FoundationBenchOptions = {}): 
     const url = (await cluster.anyUrl())!;
     // As the shell identity, the one `oneos shell` uses (TLS and its permission checks included).
     const kernel = await KernelClient.connect(url, { name: "oneos-bench", credentials: await loadCredentials(cluster.credentialsFile("shell")) });
+    await useRootSession(cluster, kernel);
     const executor = await ClusterExecutor.create(kernel, { user: userInfo().username });
     const shell = async (command: string): Promise<number> => {
       const started = performance.now();

@@ -1,3 +1,4 @@
+import { useRootSession } from "../root-session.js";
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
@@ -135,6 +136,7 @@ export async function runSchedulerBench(options: SchedulerBenchOptions = {}): Pr
         name: "oneos-sched-bench",
         credentials: await loadCredentials(cluster.credentialsFile("shell")),
       });
+      await useRootSession(cluster, kernel);
       const executor = await ClusterExecutor.create(kernel, { user: userInfo().username });
       const perNode = new Map<string, number>();
       const request: LaunchRequest = {
