@@ -87,6 +87,8 @@ export function permissionsOf(identity: string): SubjectPermissions {
         "oneos.auth.refresh",
         ...[BUCKETS.nodes, BUCKETS.procs, PORTS_BUCKET].flatMap((bucket) => kvReadApi(bucket)),
         ...CLOUDFS_BUCKETS.flatMap((bucket) => kvReadWriteApi(bucket)),
+        // Account usage (counts and bytes, no contents): nats.js asks before creating a bucket.
+        "$JS.API.INFO",
       ],
       subscribe: [`${inboxPrefixOf("desktop")}.>`],
     };
