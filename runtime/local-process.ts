@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawnNative, type NativeChild } from "./native-spawn.js";
 import { stat } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import {
@@ -46,20 +46,18 @@ export interface LocalExit {
  * read end of the child's pipe is closed and the child gets SIGPIPE.
  */
 export class LocalProcess {
-  readonly child: ChildProcess;
   readonly exited: Promise<LocalExit>;
+  readonly #pid: number;
   #streams: (StreamReader | StreamWriter)[];
 
-  private constructor(child: ChildProcess, streams: (StreamReader | StreamWriter)[]) {
-    this.child = child;
+  private constructor(child: NativeChild, streams: (StreamReader | StreamWriter)[]) {
+    this.#pid = child.pid;
     this.#streams = streams;
-    this.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => resolve({ code, signal, status: exitStatusOf(code, signal) }));
-    });
+    this.exited = child.exited.then(({ code, signal }) => ({ code, signal, status: exitStatusOf(code, signal) }));
   }
 
   get hostPid(): number {
-    return this.child.pid ?? 0;
+    return this.#pid;
   }
 
   /** Signals the child's whole process group. */
@@ -100,7 +98,9 @@ export class LocalProcess {
         childEnds.push(r);
         fds[0] = r;
         const reader = new StreamReader(transport, in0.id);
-        streams.push(reader);
+        // Until it is wired below (or destroyed on failure), nothing else listens for 'error': a reset
+        // arriving meanwhile, or the destroy in the catch, would otherwise be uncaught and end the runtime.
+        streams.push(reader.on("error", () => undefined));
         wiring.push(() => feedStdin(reader, pipeSocket(w, "write")));
       }
       if (out1.kind === "stream") {
@@ -108,7 +108,7 @@ export class LocalProcess {
         childEnds.push(w);
         fds[1] = w;
         const writer = new StreamWriter(transport, out1.id);
-        streams.push(writer);
+        streams.push(writer.on("error", () => undefined));
         wiring.push(() => drainOutput(pipeSocket(r, "read"), writer));
       }
       if (err2.kind === "stdout") {
@@ -118,28 +118,27 @@ export class LocalProcess {
         childEnds.push(w);
         fds[2] = w;
         const writer = new StreamWriter(transport, err2.id);
-        streams.push(writer);
+        streams.push(writer.on("error", () => undefined));
         wiring.push(() => drainOutput(pipeSocket(r, "read"), writer));
       } else {
         fds[2] = await this.#prepare(err2, 2, files, view, who);
       }
 
-      // Node has no per-spawn umask; fork(2) copies it, and spawn forks synchronously on this thread.
-      let child: ChildProcess;
+      // There is no per-spawn umask; the child copies ours, and the spawn is synchronous on this thread.
+      let child: NativeChild | undefined;
       withUmask(request.umask, () => {
-        child = spawn(target.file, target.args, {
-          argv0: target.argv0,
-          cwd: target.cwd,
-          env: target.env,
-          stdio: fds,
-          detached: true,
-        });
-      });
-      await new Promise<void>((resolve, reject) => {
-        child!.once("spawn", resolve);
-        child!.once("error", (error: NodeJS.ErrnoException) => {
-          reject(new KernelError(error.code === "EACCES" ? "EACCES" : "ENOCMD", `${command}: ${error.message}`));
-        });
+        try {
+          child = spawnNative({
+            file: target.file,
+            argv: [target.argv0, ...target.args],
+            env: target.env,
+            cwd: target.cwd,
+            fds: [fds[0] === "ignore" ? -1 : fds[0]!, fds[1] === "ignore" ? -1 : fds[1]!, fds[2] === "ignore" ? -1 : fds[2]!],
+          });
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          throw new KernelError(code === "EACCES" ? "EACCES" : "ENOCMD", `${command}: ${(error as Error).message}`);
+        }
       });
       for (const wire of wiring) wire();
       return new LocalProcess(child!, streams);

@@ -7,6 +7,14 @@ export interface NativeAddon {
   pipe(size?: number): [number, number];
   openAs(path: string, flags: number, mode: number, uid: number, gid: number, base?: string): Promise<number>;
   mkdirAs(path: string, mode: number, uid: number, gid: number, base?: string): Promise<number>;
+  spawn(
+    file: string,
+    argv: readonly string[],
+    env: readonly string[],
+    cwd: string | null,
+    fds: readonly [number, number, number],
+    onExit: (code: number | null, signal: number | null) => void,
+  ): number;
 }
 
 // Built by `npm run build:native` (node-gyp) into runtime/native/build, next to its source. This file

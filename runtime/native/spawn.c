@@ -1,0 +1,198 @@
+/*
+ * Process creation for the runtime. Node's child_process forks the whole runtime, and fork(2) copies
+ * its page tables: measured here, 1.8 ms for a 44 MiB process, 17.6 ms at 170 MiB — the runtime's own
+ * size made up most of a remote `true`. posix_spawn(3) in glibc clones with CLONE_VM|CLONE_VFORK: no
+ * copy, the same cost whatever the runtime's size. The child gets its own session and process group
+ * (so a signal to -pid reaches everything it starts), stdio from the given descriptors, /dev/null for
+ * the rest. Its exit is watched with a pidfd on libuv's loop: libuv reaps only children it spawned
+ * itself, so nobody else waits for these.
+ */
+#define NAPI_VERSION 8
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+extern char **environ;
+
+typedef struct {
+  uv_poll_t poll;
+  int pidfd;
+  pid_t pid;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+} Watch;
+
+static char *dup_string(napi_env env, napi_value value) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
+  char *text = malloc(length + 1);
+  napi_get_value_string_utf8(env, value, text, length + 1, &length);
+  return text;
+}
+
+/* A JS array of strings → a NULL-terminated C array (NULL if not an array of strings). */
+static char **string_array(napi_env env, napi_value array) {
+  uint32_t n = 0;
+  if (napi_get_array_length(env, array, &n) != napi_ok) return NULL;
+  char **out = calloc(n + 1, sizeof(char *));
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item;
+    napi_get_element(env, array, i, &item);
+    out[i] = dup_string(env, item);
+    if (out[i] == NULL) {
+      for (uint32_t j = 0; j < i; j++) free(out[j]);
+      free(out);
+      return NULL;
+    }
+  }
+  return out;
+}
+
+static void free_array(char **array) {
+  if (array == NULL) return;
+  for (char **p = array; *p != NULL; p++) free(*p);
+  free(array);
+}
+
+static void on_closed(uv_handle_t *handle) {
+  Watch *watch = (Watch *)handle;
+  close(watch->pidfd);
+  free(watch);
+}
+
+static void on_exit_ready(uv_poll_t *poll, int status, int events) {
+  (void)status;
+  (void)events;
+  Watch *watch = (Watch *)poll;
+  int wstatus = 0;
+  pid_t got;
+  do got = waitpid(watch->pid, &wstatus, WNOHANG);
+  while (got < 0 && errno == EINTR);
+  if (got == 0) return; /* not yet (spurious wake-up) */
+  uv_poll_stop(poll);
+  napi_env env = watch->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value callback, global, argv[2], result;
+  napi_get_reference_value(env, watch->callback, &callback);
+  napi_get_global(env, &global);
+  if (got > 0 && WIFEXITED(wstatus)) {
+    napi_create_int32(env, WEXITSTATUS(wstatus), &argv[0]);
+    napi_get_null(env, &argv[1]);
+  } else if (got > 0 && WIFSIGNALED(wstatus)) {
+    napi_get_null(env, &argv[0]);
+    napi_create_int32(env, WTERMSIG(wstatus), &argv[1]);
+  } else {
+    napi_create_int32(env, 255, &argv[0]);
+    napi_get_null(env, &argv[1]);
+  }
+  napi_make_callback(env, watch->context, global, callback, 2, argv, &result);
+  napi_async_destroy(env, watch->context);
+  napi_delete_reference(env, watch->callback);
+  napi_close_handle_scope(env, scope);
+  uv_close((uv_handle_t *)poll, on_closed);
+}
+
+/*
+ * spawn(file, argv, env, cwd, [fd0, fd1, fd2], onExit) -> pid. `file` is looked up on the runtime's
+ * PATH when it has no '/'; `cwd` may be null; an fd of -1 is /dev/null. onExit(code, signal) is
+ * called once. Throws an Error with code ENOENT/EACCES/... when the program cannot be started.
+ */
+static napi_value Spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value args[6];
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  if (argc < 6) {
+    napi_throw_type_error(env, "EINVAL", "spawn(file, argv, env, cwd, fds, onExit)");
+    return NULL;
+  }
+  char *file = dup_string(env, args[0]);
+  char **argv = string_array(env, args[1]);
+  char **envp = string_array(env, args[2]);
+  napi_valuetype cwd_type;
+  napi_typeof(env, args[3], &cwd_type);
+  char *cwd = cwd_type == napi_string ? dup_string(env, args[3]) : NULL;
+  int fds[3] = {-1, -1, -1};
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value item;
+    if (napi_get_element(env, args[4], i, &item) == napi_ok) napi_get_value_int32(env, item, &fds[i]);
+  }
+  napi_value result = NULL;
+  if (file == NULL || argv == NULL || envp == NULL) {
+    napi_throw_type_error(env, "EINVAL", "spawn: file, argv and env must be strings");
+    goto done;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  for (int i = 0; i < 3; i++) {
+    if (fds[i] >= 0) posix_spawn_file_actions_adddup2(&actions, fds[i], i);
+    else posix_spawn_file_actions_addopen(&actions, i, "/dev/null", O_RDWR, 0);
+  }
+  if (cwd != NULL) posix_spawn_file_actions_addchdir_np(&actions, cwd);
+  /* A fresh session and group; default signal dispositions and an empty mask, as after exec from a shell. */
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = 0;
+  int error = strchr(file, '/') != NULL ? posix_spawn(&pid, file, &actions, &attr, argv, envp)
+                                        : posix_spawnp(&pid, file, &actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (error != 0) {
+    napi_value code, message, err;
+    napi_create_string_utf8(env, error == ENOENT ? "ENOENT" : error == EACCES ? "EACCES" : "EIO", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, strerror(error), NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, code, message, &err);
+    napi_set_named_property(env, err, "code", code);
+    napi_throw(env, err);
+    goto done;
+  }
+  Watch *watch = calloc(1, sizeof(Watch));
+  watch->pid = pid;
+  watch->env = env;
+  watch->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  if (watch->pidfd < 0 || uv_poll_init(loop, &watch->poll, watch->pidfd) != 0) {
+    /* Cannot watch it: do not leave it behind. */
+    kill(-pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    if (watch->pidfd >= 0) close(watch->pidfd);
+    free(watch);
+    napi_throw_error(env, "EIO", "spawn: cannot watch the child (pidfd)");
+    goto done;
+  }
+  napi_create_reference(env, args[5], 1, &watch->callback);
+  napi_value name;
+  napi_create_string_utf8(env, "oneos-child", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &watch->context);
+  uv_poll_start(&watch->poll, UV_READABLE, on_exit_ready);
+  napi_create_int32(env, pid, &result);
+done:
+  free(file);
+  free(cwd);
+  free_array(argv);
+  free_array(envp);
+  return result;
+}
+
+void register_spawn(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, Spawn, NULL, &fn);
+  napi_set_named_property(env, exports, "spawn", fn);
+}
