@@ -1,4 +1,5 @@
 import { LocalCluster, oneosHome } from "../cluster/index.js";
+import { loadCredentials } from "../pseudokernel/index.js";
 import { startDesktop } from "../web-desktop/index.js";
 import { shellVerb } from "./shell-verb.js";
 
@@ -30,7 +31,8 @@ export async function clusterForegroundVerb(options: { nodes: string }): Promise
         (startedHere ? " Leaving the shell stops it.\n" : " It was already running and stays up.\n"),
     );
     const url = await cluster.anyUrl();
-    desktop = url === null ? undefined : await startDesktop({ home: oneosHome(), natsUrl: url, port: 0 }).catch((error: unknown) => {
+    const credentials = await loadCredentials(cluster.credentialsFile("desktop")).catch(() => undefined);
+    desktop = url === null ? undefined : await startDesktop({ home: oneosHome(), natsUrl: url, port: 0, credentials }).catch((error: unknown) => {
       process.stderr.write(`oneos: the web desktop did not start: ${(error as Error).message}\n`);
       return undefined;
     });
