@@ -130,7 +130,12 @@ export class PtyProcess {
 
   /** A new client takes the terminal: recent output is replayed, the window size set (SIGWINCH). */
   attach(input: StreamReader, output: StreamWriter, cols: number, rows: number): void {
-    if (this.#ended) throw new KernelError("ESRCH", "the process has ended");
+    if (this.#ended) {
+      // Let the caller's streams go now: left alone, their connect timeout would end in an 'error' nobody hears.
+      input.destroy();
+      output.destroy();
+      throw new KernelError("ESRCH", "the process has ended");
+    }
     if (this.#output !== undefined) this.#disconnect();
     this.#connect(input, output, true);
     this.#pty.resize(cols, rows);
