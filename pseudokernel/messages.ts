@@ -298,13 +298,18 @@ export function parseNodeRequest(value: unknown): NodeRequest {
     case "spawn": {
       const argv = strArray(o, "argv");
       if (argv.length === 0 || argv[0] === "") bad("argv: empty");
+      const env = strRecord(o, "env");
+      const cwd = str(o, "cwd");
+      // exec(2) takes C strings: a NUL cannot be passed on (Node would throw deep inside spawn).
+      const strings = [...argv, ...Object.keys(env), ...Object.values(env), cwd];
+      if (strings.some((s) => s.includes("\0"))) bad("argv, env and cwd: NUL byte");
       const stdio = o["stdio"];
       if (!Array.isArray(stdio) || stdio.length !== 3) bad("stdio: expected 3 entries");
       return {
         type,
         argv,
-        env: strRecord(o, "env"),
-        cwd: str(o, "cwd"),
+        env,
+        cwd,
         umask: int(o, "umask", 0, 0o777),
         user: str(o, "user", { max: 64 }),
         ppid: int(o, "ppid"),
