@@ -8,6 +8,12 @@ import { HEARTBEAT_WILDCARD } from "./subjects.js";
 /** A node not heard from for this long is `suspect`; twice as long, `down`. Heartbeats come each second. */
 export const SUSPECT_AFTER_MS = 2000;
 export const DOWN_AFTER_MS = 4000;
+/**
+ * A record stamped further ahead of our clock than this is refused: NTP keeps real nodes within
+ * milliseconds, and one far-future stamp (a hostile or broken sender) would make every later real
+ * heartbeat of that node look older, so the node would stay in whatever state the stamp claimed.
+ */
+export const MAX_CLOCK_AHEAD_MS = 60_000;
 
 /** A node record with the state a reader judges it to be in now. */
 export type NodeView = NodeRecord & { readonly effective: NodeState };
@@ -26,6 +32,12 @@ export class NodeTable {
   readonly lastSeen = new Map<string, number>();
   #watcher: { stop(): void } | undefined;
   #subscription: Subscription | undefined;
+  /**
+   * Nodes with a record in the bucket. Core heartbeats count only for these: anyone may publish on the
+   * heartbeat subject, and a heartbeat per made-up name would grow the table (and the leader's writes
+   * of `down` marks) without bound. A runtime's every heartbeat also writes its record: it is known at once.
+   */
+  #inBucket = new Set<string>();
 
   /** Starts following the bucket and the heartbeats; `stop()` ends both. */
   static watch(kv: KV, nc: NatsConnection): NodeTable {
@@ -34,7 +46,8 @@ export class NodeTable {
       callback: (err, msg) => {
         if (err !== null) return;
         try {
-          table.apply(parseNodeRecord(decode(msg.data)), Date.now());
+          const record = parseNodeRecord(decode(msg.data));
+          if (table.#inBucket.has(record.name)) table.apply(record, Date.now());
         } catch {
           // not a valid heartbeat: ignored
         }
@@ -42,12 +55,14 @@ export class NodeTable {
     });
     table.#watcher = followBucket(kv, (entry) => {
       if (entry.operation !== "PUT") {
+        table.#inBucket.delete(entry.key);
         table.records.delete(entry.key);
         table.lastSeen.delete(entry.key);
         return;
       }
       try {
         const record = parseNodeRecord(decode(entry.value));
+        if (record.name === entry.key) table.#inBucket.add(record.name);
         // A stored record is as fresh as its own timestamp says (never fresher than now).
         table.apply(record, Math.min(Date.now(), record.heartbeat));
       } catch {
@@ -59,6 +74,7 @@ export class NodeTable {
 
   /** Takes a record seen at local time `seenAt`, unless it is older than what we have. */
   apply(record: NodeRecord, seenAt: number): void {
+    if (record.heartbeat > Date.now() + MAX_CLOCK_AHEAD_MS) return;
     const current = this.records.get(record.name);
     if (current !== undefined) {
       const older = record.heartbeat < current.heartbeat;
