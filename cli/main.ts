@@ -3,7 +3,7 @@ import { Command, CommanderError } from "commander";
 import { KernelError } from "../pseudokernel/index.js";
 import { clusterDownVerb, clusterKillVerb, clusterRestartVerb, clusterStatusVerb, clusterUpVerb } from "./cluster-verbs.js";
 import { nodeVerb } from "./node-verb.js";
-import { killVerb, psVerb } from "./process-verbs.js";
+import { killVerb, logsVerb, psVerb } from "./process-verbs.js";
 import { nodesVerb, placeVerb, schedulerVerb } from "./scheduler-verbs.js";
 import { runVerb, servicesRmVerb, servicesVerb } from "./service-verbs.js";
 import { topVerb } from "./top-verb.js";
@@ -133,6 +133,12 @@ function build(run: (work: Promise<number>) => void): Command {
     .action((options: { port?: string; host?: string; nats?: string; shellCreds?: string }) =>
       run(import("./desktop-verb.js").then((m) => m.desktopVerb(options))),
     );
+
+  program.command("logs").description("the last output of a process (stdout and stderr, or its terminal's), like kubectl logs")
+    .argument("<pid>")
+    .option("-f, --follow", "keep printing its output until it ends")
+    .option("--nats <url>", "NATS server of the cluster")
+    .action((pid: string, options: { follow?: boolean; nats?: string }) => run(logsVerb(pid, options)));
 
   program.command("kill").description("send a signal to cluster processes: oneos kill [-SIGNAL] PID...")
     .argument("<args...>")

@@ -81,3 +81,33 @@ export async function killVerb(args: readonly string[], nats: string | undefined
   }
   return status;
 }
+
+/**
+ * `oneos logs [-f] PID`: the last output of a process (its stdout and stderr as they went out, or its
+ * terminal's screen), like `kubectl logs`; `-f` keeps printing what it writes until it ends.
+ */
+export async function logsVerb(pidText: string, options: { follow?: boolean; nats?: string }): Promise<number> {
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid < 1) throw new KernelError("EINVAL", `logs: ${pidText}: not a PID`);
+  const kernel = await connectKernel(options.nats, "oneos-logs");
+  try {
+    const first = await kernel.tail(pid);
+    let total = first.total;
+    process.stdout.write(first.data);
+    while (options.follow === true) {
+      await new Promise((r) => setTimeout(r, 500));
+      const record = await kernel.process(pid);
+      const next = await kernel.tail(pid).catch(() => null);
+      if (next !== null && next.total > total) {
+        // What came since the last look: the end of the tail (all of it if more than it holds came).
+        const fresh = Math.min(next.total - total, next.data.length);
+        process.stdout.write(next.data.subarray(next.data.length - fresh));
+        total = next.total;
+      }
+      if (next === null || record === null || (record.state !== "running" && record.state !== "stopped")) break;
+    }
+    return 0;
+  } finally {
+    await kernel.close();
+  }
+}

@@ -268,6 +268,15 @@ export class KernelClient {
     return reply;
   }
 
+  /** The last output of a cluster process (up to 64 KiB of it; `total`: all it wrote), wherever it runs. */
+  async tail(pid: number): Promise<{ data: Uint8Array; total: number }> {
+    const record = await this.process(pid);
+    if (record === null) throw new KernelError("ESRCH", `(${pid}) - No such process`);
+    const reply = await this.request(record.node, { type: "tail", pid });
+    if (reply.type !== "output") throw new KernelError("EIO", `tail: unexpected answer ${reply.type}`);
+    return { data: reply.data, total: reply.total };
+  }
+
   /** Sends a signal to a cluster process wherever it runs. */
   async signal(pid: number, signal: string, user: string): Promise<void> {
     const record = await this.process(pid);

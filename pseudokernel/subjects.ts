@@ -14,7 +14,7 @@ export function nodeSubject(node: string, verb: NodeVerb): string {
   return `${SUBJECT_ROOT}.node.${node}.${verb}`;
 }
 
-export type NodeVerb = "spawn" | "signal" | "ping" | "fs" | "open" | "resize" | "attach" | "detach" | "register";
+export type NodeVerb = "spawn" | "signal" | "ping" | "fs" | "open" | "resize" | "attach" | "detach" | "register" | "tail";
 
 /** A registered process (a shell) receives the signals sent to its cluster PID here. */
 export function registeredSignalSubject(pid: number): string {

@@ -1,4 +1,5 @@
 import { spawnNative, type NativeChild } from "./native-spawn.js";
+import { OutputTail } from "./output-tail.js";
 import { stat } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import {
@@ -47,12 +48,15 @@ export interface LocalExit {
  */
 export class LocalProcess {
   readonly exited: Promise<LocalExit>;
+  /** The last of what it wrote to streams (stdout and stderr as they go out; not redirections to files). */
+  readonly tail: OutputTail;
   readonly #pid: number;
   #streams: (StreamReader | StreamWriter)[];
 
-  private constructor(child: NativeChild, streams: (StreamReader | StreamWriter)[]) {
+  private constructor(child: NativeChild, streams: (StreamReader | StreamWriter)[], tail: OutputTail) {
     this.#pid = child.pid;
     this.#streams = streams;
+    this.tail = tail;
     this.exited = child.exited.then(({ code, signal }) => ({ code, signal, status: exitStatusOf(code, signal) }));
   }
 
@@ -88,6 +92,7 @@ export class LocalProcess {
     const childEnds: number[] = [];
     const streams: (StreamReader | StreamWriter)[] = [];
     const wiring: (() => void)[] = [];
+    const tail = new OutputTail();
     try {
       const [in0, out1, err2] = request.stdio;
       const fd0 = await this.#prepare(in0, 0, files, view, who);
@@ -109,7 +114,7 @@ export class LocalProcess {
         fds[1] = w;
         const writer = new StreamWriter(transport, out1.id);
         streams.push(writer.on("error", () => undefined));
-        wiring.push(() => drainOutput(pipeSocket(r, "read"), writer));
+        wiring.push(() => drainOutput(pipeSocket(r, "read"), writer, tail));
       }
       if (err2.kind === "stdout") {
         fds[2] = fds[1]!; // 2>&1: the same pipe or file, as dup2 would make it
@@ -119,7 +124,7 @@ export class LocalProcess {
         fds[2] = w;
         const writer = new StreamWriter(transport, err2.id);
         streams.push(writer.on("error", () => undefined));
-        wiring.push(() => drainOutput(pipeSocket(r, "read"), writer));
+        wiring.push(() => drainOutput(pipeSocket(r, "read"), writer, tail));
       } else {
         fds[2] = await this.#prepare(err2, 2, files, view, who);
       }
@@ -141,7 +146,7 @@ export class LocalProcess {
         }
       });
       for (const wire of wiring) wire();
-      return new LocalProcess(child!, streams);
+      return new LocalProcess(child!, streams, tail);
     } catch (error) {
       for (const s of streams) s.destroy(error as Error);
       throw error;
@@ -180,8 +185,12 @@ function feedStdin(reader: StreamReader, stdin: Writable): void {
   reader.on("error", () => stdin.destroy());
 }
 
-/** Child's stdout → stream. The reader gone ⇒ we close our end of the pipe ⇒ the child gets SIGPIPE. */
-function drainOutput(source: Readable, writer: StreamWriter): void {
+/**
+ * Child's stdout → stream (and its tail). The reader gone ⇒ we close our end of the pipe ⇒ the child
+ * gets SIGPIPE.
+ */
+function drainOutput(source: Readable, writer: StreamWriter, tail: OutputTail): void {
+  source.on("data", (chunk: Buffer) => tail.push(chunk));
   source.pipe(writer);
   source.on("error", (error) => writer.destroy(error));
   writer.on("error", () => source.destroy());

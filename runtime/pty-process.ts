@@ -82,7 +82,15 @@ export class PtyProcess {
     return process;
   }
 
+  /** The terminal's recent output, for `oneos logs` and the desktop. */
+  get tail(): { read(): { data: Buffer; total: number } } {
+    return { read: () => ({ data: Buffer.concat(this.#scrollback), total: this.#written }) };
+  }
+
+  #written = 0;
+
   #onOutput(bytes: Buffer): void {
+    this.#written += bytes.length;
     this.#scrollback.push(bytes);
     this.#scrollbackBytes += bytes.length;
     while (this.#scrollbackBytes > SCROLLBACK_BYTES && this.#scrollback.length > 1) {

@@ -55,6 +55,8 @@ const HEARTBEAT_MS = 1000;
 const ENDED_RECORD_TTL_MS = 5 * 60_000;
 /** How long start-up waits for JetStream to answer before giving up. */
 const START_TIMEOUT_MS = 60_000;
+/** Ended processes whose last output stays readable (`oneos logs`), newest first. */
+const MAX_ENDED_TAILS = 256;
 /** On a graceful stop, children get SIGHUP and this long to exit before SIGKILL. */
 const STOP_GRACE_MS = 2000;
 
@@ -103,6 +105,8 @@ export class NodeRuntime {
   #nodes: NodeTable;
   #children: ChildRegistry;
   #procs = new Map<number, Supervised>();
+  /** Processes that ended, until their records are purged (their last output stays readable). */
+  #ended = new Map<number, Supervised>();
   #subscription: Subscription | undefined;
   #viewSubscription: Subscription | undefined;
   #psSubscription: Subscription | undefined;
@@ -379,6 +383,17 @@ export class NodeRuntime {
           }
           break;
         }
+        case "tail": {
+          // A process that ended a while ago keeps its last output as long as its record stays.
+          const supervised = this.#procs.get(request.pid) ?? this.#ended.get(request.pid);
+          if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
+          if (caller!.uid !== 0 && caller!.user !== supervised.record.user) {
+            throw new KernelError("EPERM", `(${request.pid}) - Operation not permitted`);
+          }
+          const { data, total } = supervised.local.tail.read();
+          reply = { type: "output", pid: request.pid, data, total };
+          break;
+        }
         case "resize": {
           const supervised = this.#procs.get(request.pid);
           if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
@@ -470,6 +485,9 @@ export class NodeRuntime {
     const supervised = this.#procs.get(pid);
     if (supervised === undefined) return;
     this.#procs.delete(pid);
+    this.#ended.set(pid, supervised);
+    // Bounded: the last output of the most recent ones only (each keeps up to 64 KiB).
+    if (this.#ended.size > MAX_ENDED_TAILS) this.#ended.delete(this.#ended.keys().next().value!);
     this.#children.delete(supervised.local.hostPid);
     supervised.record = {
       ...supervised.record,
@@ -487,6 +505,7 @@ export class NodeRuntime {
     }
     const timer = setTimeout(() => {
       this.#purgeTimers.delete(timer);
+      this.#ended.delete(pid);
       void this.#buckets.procs.delete(String(pid)).catch(() => undefined);
     }, ENDED_RECORD_TTL_MS);
     timer.unref();

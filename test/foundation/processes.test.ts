@@ -152,6 +152,23 @@ describe("process table", () => {
     expect((await cluster.sh("@n2 echo still")).stdout).toBe("still\n");
   });
 
+  it("oneos logs prints a process's last output while it runs and after it ended; -f follows it", async () => {
+    const script = "for i in $(seq 1 6); do echo out $i; echo err $i >&2; sleep 0.3; done";
+    const job = cluster.start(["shell", "-c", `@n3 sh -c '${script}' 2>&1 | tr a-z A-Z`]);
+    const p = await findProcess(`sh -c ${script}`);
+    const follow = await cluster.oneos(["logs", "-f", String(p.pid)]);
+    expect(follow.status, follow.stderr).toBe(0);
+    const lines = follow.stdout.trim().split("\n");
+    // Every line once, in order: what -f printed first and what it printed later join up.
+    expect(lines).toEqual(Array.from({ length: 6 }, (_, i) => [`out ${i + 1}`, `err ${i + 1}`]).flat());
+    expect((await job.done).stdout).toContain("OUT 6\nERR 6");
+    const after = await cluster.oneos(["logs", String(p.pid)]);
+    expect(after.stdout).toBe(follow.stdout);
+    const none = await cluster.oneos(["logs", "999999"]);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/No such process/);
+  });
+
   it("kill of a PID that does not exist fails with a clear message", async () => {
     const r = await cluster.oneos(["kill", "999999"]);
     expect(r.status).toBe(1);
