@@ -139,7 +139,14 @@ export interface RegisterRequest {
   readonly ended?: number;
 }
 
+/** The last output of a process (its stdout and stderr as they went to streams, or its terminal's). */
+export interface TailRequest {
+  readonly type: "tail";
+  readonly pid: number;
+}
+
 export type NodeRequest =
+  | TailRequest
   | RegisterRequest
   | SpawnRequest
   | SignalRequest
@@ -161,6 +168,8 @@ export type NodeReply =
   | { readonly type: "stat"; readonly exists: boolean; readonly isDirectory: boolean; readonly size: number; readonly mode: number }
   | { readonly type: "entries"; readonly names: readonly string[] }
   | { readonly type: "done" }
+  /** `data`: the last bytes (at most 64 KiB); `total`: how many the process wrote in all. */
+  | { readonly type: "output"; readonly pid: number; readonly data: Uint8Array; readonly total: number }
   | { readonly type: "error"; readonly error: WireError };
 
 export interface ExitEvent {
@@ -258,8 +267,10 @@ function parseStdio(value: unknown, fd: number): StdioSpec {
 
 export function parseNodeRequest(value: unknown): NodeRequest {
   const o: Obj = obj(value, "request");
-  const type = oneOf(o, "type", ["spawn", "signal", "ping", "fs", "open", "resize", "attach", "detach", "register"] as const);
+  const type = oneOf(o, "type", ["spawn", "signal", "ping", "fs", "open", "resize", "attach", "detach", "register", "tail"] as const);
   switch (type) {
+    case "tail":
+      return { type, pid: int(o, "pid", 1) };
     case "register": {
       const pid = optInt(o, "pid", 1);
       const ended = optInt(o, "ended", 0, 255);
@@ -328,8 +339,13 @@ export function parseNodeRequest(value: unknown): NodeRequest {
 
 export function parseNodeReply(value: unknown): NodeReply {
   const o = obj(value, "reply");
-  const type = oneOf(o, "type", ["spawned", "signalled", "resized", "attached", "detached", "registered", "pong", "error", "stat", "entries", "done"] as const);
+  const type = oneOf(o, "type", ["spawned", "signalled", "resized", "attached", "detached", "registered", "pong", "error", "stat", "entries", "done", "output"] as const);
   switch (type) {
+    case "output": {
+      const data = o["data"];
+      if (!(data instanceof Uint8Array) || data.length > 1024 * 1024) bad("data: expected bytes");
+      return { type, pid: int(o, "pid", 1), data, total: int(o, "total") };
+    }
     case "registered":
       return { type, pid: int(o, "pid", 1) };
     case "attached":
