@@ -2,9 +2,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import WebSocket from "ws";
+import { loadCredentials } from "../../pseudokernel/index.js";
 import { CloudFsCore } from "../../vfs-fuse/index.js";
 import { startDesktop, type DesktopHandle } from "../../web-desktop/index.js";
 import { eventually, startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
@@ -12,6 +13,10 @@ import { ARTIFACTS, ensureClientBuilt, launchChromium } from "./browser.js";
 
 /** Small, so the oversized-upload test need not push 64 MiB through the browser. */
 const UPLOAD_LIMIT = 1024 * 1024;
+/** Passwords the tests give root, alice and bob (set with the shell's `passwd` and `useradd`). */
+const ROOT_PASSWORD = "root-pw-1";
+const ALICE_PASSWORD = "alice-pw-2";
+const BOB_PASSWORD = "bob-pw-3";
 
 let cluster: TestCluster;
 let desktop: DesktopHandle;
@@ -58,21 +63,56 @@ async function shot(name: string, target: Page | ReturnType<Page["locator"]> = p
   await target.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
 }
 
-async function psJson(): Promise<{ pid: number; command: string }[]> {
+async function psJson(): Promise<{ pid: number; command: string; user: string }[]> {
   const r = await cluster.oneos(["ps", "--json"]);
   expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { pid: number; command: string }[];
+  return JSON.parse(r.stdout) as { pid: number; command: string; user: string }[];
+}
+
+/** Fills in and posts the login form of `p`, which shows the login page. */
+async function logIn(p: Page, user: string, password: string): Promise<void> {
+  await p.locator("input#user").fill(user);
+  await p.locator("input#password").fill(password);
+  await p.locator("form button[type=submit]").click();
+}
+
+/** POSTs the login form from outside a browser: the status, the Set-Cookie header and the page. */
+async function postLogin(user: string, password: string, headers: Record<string, string> = {}): Promise<{ status: number; cookie: string | null; text: string }> {
+  const res = await fetch(`${desktop.baseUrl}login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams({ user, password }).toString(),
+  });
+  return { status: res.status, cookie: res.headers.get("set-cookie"), text: await res.text() };
+}
+
+async function shOk(line: string): Promise<string> {
+  const r = await cluster.sh(line);
+  expect(r.status, `${line}: ${r.stderr}`).toBe(0);
+  return r.stdout;
 }
 
 beforeAll(async () => {
   await ensureClientBuilt();
   cluster = await startTestCluster();
   const natsUrl = (await cluster.status())[0]!.nats;
-  desktop = await startDesktop({ home: cluster.home, natsUrl, port: 0, uploadLimitBytes: UPLOAD_LIMIT });
+  // Root gets a password (to log in with the form), alice and bob are users of their own.
+  await shOk(`passwd root <<< '${ROOT_PASSWORD}'`);
+  await shOk(`useradd --password-stdin alice <<< '${ALICE_PASSWORD}'`);
+  await shOk(`useradd --password-stdin bob <<< '${BOB_PASSWORD}'`);
+  desktop = await startDesktop({
+    home: cluster.home,
+    natsUrl,
+    credentials: await loadCredentials(cluster.credentialsFile("desktop")),
+    ownerCredentials: await loadCredentials(cluster.credentialsFile("admin")),
+    port: 0,
+    uploadLimitBytes: UPLOAD_LIMIT,
+  });
   browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await context.newPage();
-  nc = await connect({ servers: natsUrl });
+  nc = await cluster.connect("admin");
   cacheDir = await mkdtemp(join(tmpdir(), "oneos-desktop-test-"));
   fs = await CloudFsCore.open({ nc, cacheDir });
 });
@@ -114,10 +154,37 @@ describe("web desktop login", () => {
     expect(await refused({ cookie, origin: desktop.baseUrl.slice(0, -1) })).toBe(101);
   });
 
-  it("logs in with the printed URL and keeps the session in an httpOnly SameSite=Strict cookie", async () => {
-    await page.goto(desktop.url);
-    expect(new URL(page.url()).search).toBe(""); // the token left the address bar
+  it("refuses a wrong password or an unknown user with just 'login incorrect', and a foreign page's login", async () => {
+    for (const [user, password] of [["alice", "not-her-password"], ["nobody", ALICE_PASSWORD], ["Not A Name", "x"]] as const) {
+      const r = await postLogin(user, password);
+      expect(r.status, user).toBe(401);
+      expect(r.cookie, user).toBeNull();
+      expect(r.text, user).toContain("login incorrect");
+      expect(r.text, user).not.toMatch(/no user|not a valid user|does not exist/i);
+    }
+    const csrf = await postLogin("alice", ALICE_PASSWORD, { Origin: "http://evil.example" });
+    expect(csrf.status).toBe(403);
+    expect(csrf.cookie).toBeNull();
+  });
+
+  it("the owner's URL token logs in as root", async () => {
+    const res = await fetch(desktop.url, { redirect: "manual" });
+    expect(res.status).toBe(303);
+    const cookie = res.headers.get("set-cookie")!.split(";")[0]!;
+    const session = (await (await fetch(`${desktop.baseUrl}api/session`, { headers: { cookie } })).json()) as { user: string; uid: number };
+    expect(session).toMatchObject({ user: "root", uid: 0 });
+  });
+
+  it("logs in with name and password, keeps the session in an httpOnly SameSite=Strict cookie, and shows who", async () => {
+    await page.goto(desktop.baseUrl);
+    await logIn(page, "root", "wrong");
+    await expect.poll(() => page.locator("[role=alert]").innerText()).toBe("login incorrect");
+    await shot("login-incorrect");
+    expect(await context.cookies()).toHaveLength(0);
+    await logIn(page, "root", ROOT_PASSWORD);
     await page.locator(".taskbar").waitFor();
+    expect(new URL(page.url()).pathname).toBe("/");
+    await expect.poll(() => page.locator('[data-test="user"]').innerText()).toBe("root");
     const cookies = await context.cookies();
     expect(cookies).toHaveLength(1);
     expect(cookies[0]!.httpOnly).toBe(true);
@@ -289,6 +356,102 @@ describe("Processes window", () => {
     await eventually(async () => ((await psJson()).some((p) => p.pid === target.pid) ? undefined : true), 20_000, "the process to leave oneos ps");
     const result = await sleeper.done;
     expect(result.status).not.toBe(0);
+  });
+});
+
+describe("a user's desktop acts as that user", () => {
+  let aliceContext: BrowserContext;
+  let alice: Page;
+  let aliceUid: number;
+
+  const aliceTerminal = async (line: string): Promise<void> => {
+    await alice.locator(".window-tab", { hasText: /^Terminal$/ }).click();
+    await alice.locator(".window[data-kind=terminal] .terminal-host").click();
+    await alice.keyboard.type(line);
+    await alice.keyboard.press("Enter");
+  };
+
+  beforeAll(async () => {
+    aliceUid = Number(/uid=(\d+)\(alice\)/.exec(await shOk("id alice"))?.[1]);
+    aliceContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    alice = await aliceContext.newPage();
+  });
+
+  afterAll(async () => {
+    await aliceContext?.close();
+  });
+
+  it("alice logs in (not with a wrong password) and sees her name in the top bar", async () => {
+    await alice.goto(desktop.baseUrl);
+    await logIn(alice, "alice", BOB_PASSWORD);
+    await expect.poll(() => alice.locator("[role=alert]").innerText()).toBe("login incorrect");
+    await logIn(alice, "alice", ALICE_PASSWORD);
+    await expect.poll(() => alice.locator('[data-test="user"]').innerText(), { timeout: 15_000 }).toBe("alice");
+    // root's page, logged in at the same time, is still root's.
+    await expect.poll(() => page.locator('[data-test="user"]').innerText()).toBe("root");
+  });
+
+  it("her terminal's shell runs as alice", async () => {
+    await alice.locator(".window[data-kind=terminal]").waitFor();
+    await waitForTerminal("$", 20_000, alice);
+    await aliceTerminal("whoami; id");
+    const text = await waitForTerminal(/^uid=\d+\(alice\)/m, 20_000, alice);
+    expect(text).toMatch(/^alice\s*$/m);
+    await shot("alice-terminal", alice.locator(".window[data-kind=terminal]"));
+  });
+
+  it("her Files window cannot open bob's home, and what she uploads is hers", async () => {
+    await alice.locator(".taskbar [data-open=files]").click();
+    const files = alice.locator(".window[data-kind=files]");
+    await expect.poll(() => files.locator(".path-input").inputValue()).toBe("/home/alice");
+    await files.locator('[data-test="upload-input"]').setInputFiles([{ name: "alice.txt", mimeType: "text/plain", buffer: Buffer.from("mine\n") }]);
+    await files.locator('tr[data-name="alice.txt"]').waitFor();
+    const stat = await fs.stat("/home/alice/alice.txt");
+    expect(stat.uid).toBe(aliceUid);
+    expect(stat.gid).toBe(aliceUid);
+    await files.locator(".path-input").fill("/home/bob");
+    await files.locator(".path-input").press("Enter");
+    await expect.poll(() => files.locator(".message.error").innerText()).toMatch(/^permission denied \(EACCES: \/home\/bob\)/);
+    await shot("alice-files-bob-refused", files);
+    const status = await alice.evaluate(async () => (await fetch("/api/files/list?path=/home/bob")).status);
+    expect(status).toBe(403);
+  });
+
+  it("killing another user's process from her Processes window is refused with a clear message", async () => {
+    const sleeper = cluster.start(["shell", "-c", "@n2 sleep 432"]);
+    try {
+      const target = await eventually(async () => (await psJson()).find((p) => p.command === "sleep 432"), 20_000, "sleep in ps");
+      expect(target.user).toBe("root");
+      await alice.locator(".taskbar [data-open=processes]").click();
+      const win = alice.locator(".window[data-kind=processes]");
+      await win.locator(".filter").fill("sleep 432");
+      await win.locator(`tr[data-pid="${target.pid}"]`).click();
+      await win.locator(".details button.danger", { hasText: /^Kill$/ }).click();
+      await expect.poll(() => win.locator(".message.error").innerText()).toBe(
+        `kill ${target.pid}: operation not permitted (the process belongs to root; you are alice)`,
+      );
+      await shot("alice-kill-refused", win);
+      expect((await psJson()).some((p) => p.pid === target.pid)).toBe(true);
+      // Node kill/restart are root's: her Nodes window has no such buttons, and the API refuses.
+      const nodeAction = await alice.evaluate(async () => (await fetch("/api/cluster/nodes/n3/kill", { method: "POST" })).status);
+      expect(nodeAction).toBe(403);
+      await cluster.oneos(["kill", String(target.pid)]);
+    } finally {
+      await sleeper.done;
+    }
+  });
+
+  it("logging out ends her session and hangs up her shell", async () => {
+    const shells = async (): Promise<number> => (await psJson()).filter((p) => p.user === "alice" && p.command.startsWith("oneos shell")).length;
+    expect(await shells()).toBeGreaterThan(0);
+    const [cookie] = await aliceContext.cookies();
+    await alice.locator('[data-test="logout"]').click();
+    await alice.locator("input#password").waitFor();
+    expect(await aliceContext.cookies()).toHaveLength(0);
+    // The login ended at the server too: its old cookie opens nothing.
+    const res = await fetch(`${desktop.baseUrl}api/session`, { headers: { cookie: `${cookie!.name}=${cookie!.value}` } });
+    expect(res.status).toBe(401);
+    await eventually(async () => ((await shells()) === 0 ? true : undefined), 20_000, "alice's shell to leave ps");
   });
 });
 

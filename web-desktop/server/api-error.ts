@@ -36,7 +36,11 @@ const KERNEL_STATUS: Record<string, number> = { ESRCH: 404, EPERM: 403, EINVAL: 
 /** The {status, code, message} an API answer carries for any thrown value. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
-  if (isFsError(error)) return new ApiError(FS_STATUS[error.code] ?? 500, error.code, error.message, { cause: error });
+  if (isFsError(error)) {
+    // CloudFS says "EACCES: /home/bob"; the Files window's user should read what that means.
+    const text = error.code === "EACCES" || error.code === "EPERM" ? `permission denied (${error.message})` : error.message;
+    return new ApiError(FS_STATUS[error.code] ?? 500, error.code, text, { cause: error });
+  }
   if (error instanceof KernelError) return new ApiError(KERNEL_STATUS[error.code] ?? 500, error.code, error.message, { cause: error });
   // body-parser's errors carry `type` and `status` (e.g. entity.too.large → 413).
   const e = error as { type?: unknown; status?: unknown; message?: unknown };

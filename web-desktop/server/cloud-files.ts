@@ -27,19 +27,18 @@ function typeOf(stat: FsStat): FileEntry["type"] {
 }
 
 /**
- * The Files window's side of CloudFS: whole-file and streamed operations on top of `CloudFsCore`, run
- * with the desktop user's credentials. CloudFS is opened on first use, so the desktop starts (and its
- * terminal works) even while JetStream is still electing leaders.
+ * The Files window's side of CloudFS: whole-file and streamed operations on top of `CloudFsCore`. Each
+ * call runs with the logged-in user's `Cred`, so CloudFS checks that user's access and files they make
+ * are theirs; one CloudFsCore (and block cache) serves every user. CloudFS is opened on first use, so
+ * the desktop starts (and its terminal works) even while JetStream is still electing leaders.
  */
 export class CloudFiles {
   readonly #nc: NatsConnection;
-  readonly #cred: Cred;
   #core: Promise<{ core: CloudFsCore; cacheDir: string }> | undefined;
   #closed = false;
 
-  constructor(nc: NatsConnection, cred: Cred) {
+  constructor(nc: NatsConnection) {
     this.#nc = nc;
-    this.#cred = cred;
   }
 
   async #fs(): Promise<CloudFsCore> {
@@ -62,25 +61,26 @@ export class CloudFiles {
     }
   }
 
-  async stat(path: string): Promise<FileEntry> {
+  async stat(path: string, cred: Cred): Promise<FileEntry> {
     const fs = await this.#fs();
-    const stat = await fs.stat(path, this.#cred);
+    const stat = await fs.stat(path, cred);
     return { name: path.slice(path.lastIndexOf("/") + 1), type: typeOf(stat), size: stat.size, mode: stat.mode & 0o7777, mtime: stat.mtime.getTime() };
   }
 
   /** A directory's entries, directories first, then by name; at most LIST_MAX_ENTRIES of them. */
-  async list(path: string): Promise<{ entries: FileEntry[]; total: number }> {
+  async list(path: string, cred: Cred): Promise<{ entries: FileEntry[]; total: number }> {
     const fs = await this.#fs();
-    const raw = await fs.readdir(path, this.#cred);
+    const raw = await fs.readdir(path, cred);
     const entries = raw.map(({ name, stat }) => ({ name, type: typeOf(stat), size: stat.size, mode: stat.mode & 0o7777, mtime: stat.mtime.getTime() }));
     entries.sort((a, b) => Number(b.type === "dir") - Number(a.type === "dir") || a.name.localeCompare(b.name));
     return { entries: entries.slice(0, LIST_MAX_ENTRIES), total: entries.length };
   }
 
   /** Streams a file's bytes out in chunks, waiting on `write` (the HTTP response's back-pressure). */
-  async read(path: string, write: (chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  async read(path: string, cred: Cred, to: { write: (chunk: Buffer) => Promise<void>; signal?: AbortSignal }): Promise<void> {
+    const { write, signal } = to;
     const fs = await this.#fs();
-    const fh = await fs.open(path, constants.O_RDONLY, this.#cred);
+    const fh = await fs.open(path, constants.O_RDONLY, cred);
     try {
       const size = (await fs.fgetattr(fh)).size;
       for (let offset = 0; offset < size; ) {
@@ -101,12 +101,13 @@ export class CloudFiles {
    * name beside the target, renamed over it only when complete: a failed or refused upload leaves the
    * old file as it was.
    */
-  async write(path: string, chunks: AsyncIterable<Buffer>, limitBytes: number): Promise<number> {
+  async write(path: string, cred: Cred, from: { chunks: AsyncIterable<Buffer>; limitBytes: number }): Promise<number> {
+    const { chunks, limitBytes } = from;
     const fs = await this.#fs();
     const dir = parentOf(path);
     const base = path.slice(path.lastIndexOf("/") + 1);
     const temp = `${dir === "/" ? "" : dir}/.${base}.upload-${randomBytes(4).toString("hex")}`;
-    const fh = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, this.#cred, 0o644);
+    const fh = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, cred, 0o644);
     let written = 0;
     let done = false;
     try {
@@ -119,43 +120,43 @@ export class CloudFiles {
       }
       await fs.release(fh);
       done = true;
-      await fs.rename(temp, path, this.#cred);
+      await fs.rename(temp, path, cred);
       return written;
     } catch (error) {
       if (!done) await fs.release(fh).catch(() => undefined);
-      await fs.unlink(temp, this.#cred).catch(() => undefined);
+      await fs.unlink(temp, cred).catch(() => undefined);
       throw error;
     }
   }
 
-  async mkdir(path: string): Promise<void> {
-    await (await this.#fs()).mkdir(path, 0o755, this.#cred);
+  async mkdir(path: string, cred: Cred): Promise<void> {
+    await (await this.#fs()).mkdir(path, 0o755, cred);
   }
 
   /** Renames; unlike rename(2) it refuses to replace an existing target (a click should not destroy data). */
-  async rename(from: string, to: string): Promise<void> {
+  async rename(from: string, to: string, cred: Cred): Promise<void> {
     const fs = await this.#fs();
-    const exists = await fs.getattr(to, this.#cred).then(() => true, (e: unknown) => {
+    const exists = await fs.getattr(to, cred).then(() => true, (e: unknown) => {
       if (e instanceof FsError && e.code === "ENOENT") return false;
       throw e;
     });
     if (exists) throw new ApiError(409, "EEXIST", `${to} already exists`);
-    await fs.rename(from, to, this.#cred);
+    await fs.rename(from, to, cred);
   }
 
   /** Deletes a file, or a directory with everything in it (up to DELETE_MAX_ENTRIES entries). */
-  async remove(path: string): Promise<number> {
+  async remove(path: string, cred: Cred): Promise<number> {
     if (path === "/" || path === "/home") throw new ApiError(403, "EPERM", `${path} cannot be deleted from the desktop`);
     const fs = await this.#fs();
     let count = 0;
     const walk = async (p: string): Promise<void> => {
       if (++count > DELETE_MAX_ENTRIES) throw new ApiError(413, "EFBIG", `more than ${DELETE_MAX_ENTRIES} entries: delete this tree from the shell`);
-      const stat = await fs.getattr(p, this.#cred);
+      const stat = await fs.getattr(p, cred);
       if ((stat.mode & S_IFMT) === S_IFDIR) {
-        for (const { name } of await fs.readdir(p, this.#cred)) await walk(`${p}/${name}`);
-        await fs.rmdir(p, this.#cred);
+        for (const { name } of await fs.readdir(p, cred)) await walk(`${p}/${name}`);
+        await fs.rmdir(p, cred);
       } else {
-        await fs.unlink(p, this.#cred);
+        await fs.unlink(p, cred);
       }
     };
     await walk(path);

@@ -3,6 +3,7 @@ import { Router, type Request, type Response } from "express";
 import { ApiError } from "./api-error.js";
 import { formatBytes, type CloudFiles } from "./cloud-files.js";
 import { cloudPath } from "./cloud-path.js";
+import { requestLogin } from "./request-login.js";
 
 /** Content types the Files window shows inline; everything else is sent as bytes to download or edit. */
 const INLINE_TYPES: Record<string, string> = {
@@ -48,24 +49,26 @@ function writeWithDrain(res: Response, chunk: Buffer): Promise<void> {
 }
 
 /**
- * The Files window's HTTP API over CloudFS. Every path goes through `cloudPath` (absolute, no `.`/`..`);
- * uploads and saves are streamed and capped at `uploadLimitBytes`.
+ * The Files window's HTTP API over CloudFS, acting as the request's logged-in user (CloudFS checks
+ * their uid/gid). Every path goes through `cloudPath` (absolute, no `.`/`..`); uploads and saves are
+ * streamed and capped at `uploadLimitBytes`.
  */
 export function filesRoutes(files: CloudFiles, uploadLimitBytes: number): Router {
   const router = Router();
 
   router.get("/list", async (req, res) => {
     const path = cloudPath(query(req, "path"));
-    res.json({ path, ...(await files.list(path)) });
+    res.json({ path, ...(await files.list(path, requestLogin(res).cred)) });
   });
 
   router.get("/stat", async (req, res) => {
-    res.json(await files.stat(cloudPath(query(req, "path"))));
+    res.json(await files.stat(cloudPath(query(req, "path")), requestLogin(res).cred));
   });
 
   router.get("/content", async (req, res) => {
     const path = cloudPath(query(req, "path"));
-    const entry = await files.stat(path);
+    const { cred } = requestLogin(res);
+    const entry = await files.stat(path, cred);
     if (entry.type === "dir") throw new ApiError(400, "EISDIR", `${path} is a directory`);
     const name = path.slice(path.lastIndexOf("/") + 1);
     const download = query(req, "download") === "1";
@@ -78,7 +81,7 @@ export function filesRoutes(files: CloudFiles, uploadLimitBytes: number): Router
     if (download) res.setHeader("Content-Disposition", `attachment; filename*=UTF-8''${encodeURIComponent(name)}`);
     const aborted = new AbortController();
     res.once("close", () => aborted.abort());
-    await files.read(path, (chunk) => writeWithDrain(res, chunk), aborted.signal);
+    await files.read(path, cred, { write: (chunk) => writeWithDrain(res, chunk), signal: aborted.signal });
     res.end();
   });
 
@@ -91,13 +94,13 @@ export function filesRoutes(files: CloudFiles, uploadLimitBytes: number): Router
       res.setHeader("Connection", "close");
       throw new ApiError(413, "EFBIG", `file too large: ${formatBytes(declared)} is over the ${formatBytes(uploadLimitBytes)} upload limit`);
     }
-    const size = await files.write(path, req as AsyncIterable<Buffer>, uploadLimitBytes);
+    const size = await files.write(path, requestLogin(res).cred, { chunks: req as AsyncIterable<Buffer>, limitBytes: uploadLimitBytes });
     res.status(201).json({ path, size });
   });
 
   router.post("/mkdir", async (req, res) => {
     const path = cloudPath(body(req)["path"]);
-    await files.mkdir(path);
+    await files.mkdir(path, requestLogin(res).cred);
     res.status(201).json({ path });
   });
 
@@ -105,13 +108,13 @@ export function filesRoutes(files: CloudFiles, uploadLimitBytes: number): Router
     const b = body(req);
     const from = cloudPath(b["from"]);
     const to = cloudPath(b["to"]);
-    await files.rename(from, to);
+    await files.rename(from, to, requestLogin(res).cred);
     res.json({ from, to });
   });
 
   router.post("/delete", async (req, res) => {
     const path = cloudPath(body(req)["path"]);
-    res.json({ path, removed: await files.remove(path) });
+    res.json({ path, removed: await files.remove(path, requestLogin(res).cred) });
   });
 
   return router;

@@ -24,8 +24,27 @@ export const DELETE_MAX_ENTRIES = 10_000;
 /** Login sessions kept at once; the oldest is forgotten past this (each holds only an id and times). */
 export const MAX_LOGIN_SESSIONS = 64;
 
-/** A login session lasts this long without use. */
+/** A login session lasts this long without use (and never past its cluster session's `exp`). */
 export const LOGIN_IDLE_MS = 12 * 60 * 60 * 1000;
+
+/**
+ * While a browser is active its cluster session is refreshed this often. A refresh is also the
+ * runtimes' check that the user still exists with the same password, so this bounds how long a
+ * `userdel` or `passwd` takes to reach the Files window (CloudFS checks modes, not sessions).
+ */
+export const SESSION_CHECK_MS = 5 * 60 * 1000;
+
+/** Ended and idle logins are looked for this often (their terminals are hung up). */
+export const LOGIN_SWEEP_MS = 60 * 1000;
+
+/**
+ * Logins waiting for the cluster's answer at once. The runtimes answer a guessed name's failures
+ * seconds late (their rate limit), so a flood of guesses would otherwise pile up here.
+ */
+export const MAX_PENDING_LOGINS = 8;
+
+/** The login form's body: a user name (≤ 32) and a password (≤ 1024), URL-encoded. */
+export const LOGIN_FORM_LIMIT = "8kb";
 
 /** Terminal sessions (each a PTY running the shell) across all logins. */
 export const MAX_TERMINALS = 16;

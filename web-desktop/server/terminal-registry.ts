@@ -17,19 +17,29 @@ export class TerminalRegistry {
     return t !== undefined && t.owner === owner ? t : null;
   }
 
-  open(owner: string, cols: number, rows: number): ShellTerminal {
+  /**
+   * Starts a shell for `owner` (a login session id). `env` is added to the shell's environment: the
+   * login's `ONEOS_SESSION`, so the shell runs as the logged-in user.
+   */
+  open(owner: string, size: { cols: number; rows: number }, env: Readonly<Record<string, string>> = {}): ShellTerminal {
     if (this.#terminals.size >= MAX_TERMINALS) {
       throw new ApiError(429, "EAGAIN", `at most ${MAX_TERMINALS} terminals at once: close one first`);
     }
     const terminal = new ShellTerminal({
       ...this.#spawn,
-      cols,
-      rows,
+      env: { ...this.#spawn.env, ...env },
+      cols: size.cols,
+      rows: size.rows,
       owner,
       onGone: (t) => this.#terminals.delete(t.id),
     });
     this.#terminals.set(terminal.id, terminal);
     return terminal;
+  }
+
+  /** Hangs up every terminal of a login that ended (logout, expiry): its shells go with it. */
+  closeOwnedBy(owner: string): void {
+    for (const t of [...this.#terminals.values()]) if (t.owner === owner) t.close();
   }
 
   get size(): number {

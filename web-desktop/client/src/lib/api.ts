@@ -11,7 +11,13 @@ export class ApiFailure extends Error {
   }
 }
 
+/** The login is over (logout elsewhere, idle, expired, user deleted): back to the login page. */
+export function backToLogin(): void {
+  location.assign("/");
+}
+
 async function failureOf(res: Response): Promise<ApiFailure> {
+  if (res.status === 401) backToLogin();
   try {
     const body = (await res.json()) as { error?: { code?: string; message?: string } };
     return new ApiFailure(res.status, body.error?.code ?? "EIO", body.error?.message ?? res.statusText);

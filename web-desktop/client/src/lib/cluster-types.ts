@@ -47,7 +47,9 @@ export type LiveMessage =
   | { readonly type: "error"; readonly what: "nodes" | "procs" | "ports"; readonly message: string };
 
 export interface SessionInfo {
+  /** The cluster user this browser is logged in as; everything it does acts as them. */
   readonly user: string;
+  readonly uid: number;
   readonly localCluster: boolean;
   readonly uploadLimitBytes: number;
   readonly home: string;

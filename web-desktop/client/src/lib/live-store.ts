@@ -1,4 +1,5 @@
 import { reactive } from "vue";
+import { backToLogin } from "./api.js";
 import type { LiveMessage, NodeInfo, PortInfo, ProcessInfo } from "./cluster-types.js";
 
 /** Samples kept per node for the charts: a minute at one sample a second. */
@@ -70,9 +71,17 @@ export function startLive(): void {
     ws.onmessage = (e) => {
       if (typeof e.data === "string") handle(JSON.parse(e.data) as LiveMessage);
     };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       live.connected = false;
-      setTimeout(open, RECONNECT_MS);
+      // 4401: this login ended (logged out in another tab, or expired).
+      if (e.code === 4401) return backToLogin();
+      setTimeout(() => {
+        // A refused upgrade tells the page nothing: ask whether the login is still there first.
+        fetch("/api/session", { credentials: "same-origin" }).then(
+          (res) => (res.status === 401 ? backToLogin() : open()),
+          () => open(),
+        );
+      }, RECONNECT_MS);
     };
   };
   open();
