@@ -57,10 +57,17 @@ export async function runRepl(options: ShellOptions): Promise<number> {
     void interpreter.hangUp().finally(() => process.exit(129));
   };
   process.once("SIGHUP", onHangUp);
+  // Keys come as bytes in raw mode, but between two prompts' readline interfaces (and around jobs) the
+  // tty is cooked for a moment: a ^C, ^\ or ^Z typed then is a signal to the shell itself, whose default
+  // would kill or stop it. An interactive shell survives them (as bash); a foreground job gets them.
+  const onKeySignal = (signal: NodeJS.Signals): void => void interpreter.interrupt(signal).catch(() => undefined);
+  const keySignals = ["SIGINT", "SIGQUIT", "SIGTSTP"] as const;
+  for (const signal of keySignals) process.on(signal, onKeySignal);
   try {
     return await promptLoop(options, interpreter, input, history);
   } finally {
     process.off("SIGHUP", onHangUp);
+    for (const signal of keySignals) process.off(signal, onKeySignal);
   }
 }
 
