@@ -49,11 +49,21 @@ export interface WireError {
   readonly message: string;
 }
 
+/**
+ * Longest message an error carries across the wire; receivers refuse longer ones (4096). Messages
+ * quote what the caller sent (a 100 KB command name in "command not found"), so they are cut here.
+ */
+export const WIRE_MESSAGE_MAX = 1024;
+
+function wireMessage(message: string): string {
+  return message.length <= WIRE_MESSAGE_MAX ? message : `${message.slice(0, WIRE_MESSAGE_MAX - 1)}…`;
+}
+
 export function toWireError(error: unknown): WireError {
-  if (error instanceof KernelError) return { name: error.name, code: error.code, message: error.message };
+  if (error instanceof KernelError) return { name: error.name, code: error.code, message: wireMessage(error.message) };
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
-  return { name: "KernelError", code: isErrorCode(code) ? code : "EIO", message };
+  return { name: "KernelError", code: isErrorCode(code) ? code : "EIO", message: wireMessage(message) };
 }
 
 export function fromWireError(wire: WireError): KernelError {

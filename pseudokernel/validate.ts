@@ -43,7 +43,8 @@ export function strArray(o: Obj, key: string, maxItems = 4096, maxLength = 128 *
   const v = o[key];
   if (!Array.isArray(v) || v.length > maxItems) bad(`${key}: expected an array of at most ${maxItems} strings`);
   return v.map((item, i) => {
-    if (typeof item !== "string" || item.length > maxLength) bad(`${key}[${i}]: expected a string`);
+    if (typeof item !== "string") bad(`${key}[${i}]: expected a string`);
+    if (item.length > maxLength) bad(`${key}[${i}]: too long (${item.length} characters; at most ${maxLength})`);
     return item;
   });
 }
