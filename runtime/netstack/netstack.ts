@@ -123,6 +123,9 @@ export class Netstack {
     if (entry.operation !== "PUT") {
       this.#registry.delete(port);
       this.#release(port);
+      // The leader deletes a lost node's ports; if we were only thought lost (a stall of a few
+      // seconds) our servers still listen: forget the put, so the next scan registers them again.
+      this.#mine.delete(port);
       return;
     }
     let record: PortRecord;
