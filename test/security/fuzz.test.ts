@@ -2,7 +2,7 @@ import { cp, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encode, heartbeatSubject, newStreamId, nodeSubject } from "../../pseudokernel/index.js";
+import { CLUSTER_VIEW_SUBJECT, decode, encode, heartbeatSubject, newStreamId, nodeSubject } from "../../pseudokernel/index.js";
 import { eventually, rssBytes, startTestCluster, type RunResult, type TestCluster } from "../harness/oneos-cluster.js";
 import { Rng } from "./fuzz-payloads.js";
 import { barrier, buildTargets, flood, newFigures, NODES, rootSession, VERBS, withSession } from "./fuzz-targets.js";
@@ -170,4 +170,27 @@ describe("hostile input on every kernel subject", () => {
     expect(nodes.map((n) => `${n.name}:${n.state}`).sort()).toEqual(["n1:ready", "n2:ready", "n3:ready"]);
     await nc.close();
   }, 400_000);
+
+  it("a node thought lost for a few seconds (a heartbeat stamped ahead) gets its ports back in the registry", async () => {
+    const nc = await cluster.connect("admin");
+    try {
+      const view = decode((await nc.request(CLUSTER_VIEW_SUBJECT, encode({ type: "view" }), { timeout: 5000 })).data) as { nodes: Record<string, unknown>[] };
+      const { effective: _, ...n2 } = view.nodes.find((n) => n["name"] === "n2")!;
+      // n2's real beats look older than this one until it is 8 s old: n2 goes silent, the leader marks it
+      // lost and deletes its ports; then its beats count again.
+      nc.publish(heartbeatSubject("n2"), encode({ ...n2, heartbeat: Date.now() + 8000 }));
+      await nc.flush();
+      const state = async (): Promise<string | undefined> =>
+        (JSON.parse((await cluster.oneos(["nodes", "--json"])).stdout) as { name: string; state: string }[]).find((n) => n.name === "n2")?.state;
+      await eventually(async () => ((await state()) === "down" ? true : undefined), 20_000, "n2 to be thought lost");
+      await eventually(async () => ((await state()) === "ready" ? true : undefined), 30_000, "n2 to be back");
+      const back = await eventually(async () => {
+        const r = await cluster.sh(`@n1 curl -sS -m 5 http://localhost:${HTTP_PORT}/`);
+        return r.stdout.includes("Directory listing") ? r : undefined;
+      }, 15_000, `port ${HTTP_PORT} of n2 reachable from n1 again`);
+      expect(back.status).toBe(0);
+    } finally {
+      await nc.close();
+    }
+  }, 120_000);
 });
