@@ -32,7 +32,9 @@ export async function clusterForegroundVerb(options: { nodes: string }): Promise
     );
     const url = await cluster.anyUrl();
     const credentials = await loadCredentials(cluster.credentialsFile("desktop")).catch(() => undefined);
-    desktop = url === null ? undefined : await startDesktop({ home: oneosHome(), natsUrl: url, port: 0, credentials }).catch((error: unknown) => {
+    // The owner's fast path: the printed address carries a token that logs in as root, as this shell is.
+    const ownerCredentials = await loadCredentials(cluster.credentialsFile("admin")).catch(() => undefined);
+    desktop = url === null ? undefined : await startDesktop({ home: oneosHome(), natsUrl: url, port: 0, credentials, ownerCredentials }).catch((error: unknown) => {
       process.stderr.write(`oneos: the web desktop did not start: ${(error as Error).message}\n`);
       return undefined;
     });
