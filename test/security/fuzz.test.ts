@@ -1,7 +1,7 @@
 import { cp, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { CLUSTER_VIEW_SUBJECT, decode, encode, heartbeatSubject, newStreamId, nodeSubject } from "../../pseudokernel/index.js";
 import { eventually, rssBytes, startTestCluster, type RunResult, type TestCluster } from "../harness/oneos-cluster.js";
 import { Rng } from "./fuzz-payloads.js";
@@ -33,13 +33,14 @@ beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), "oneos-fuzz-"));
 });
 
+/** A failed test keeps the runtimes' logs: the cluster's home goes with the cluster. */
+async function keepLogs(): Promise<void> {
+  await mkdir(LOGS, { recursive: true });
+  for (const node of NODES) await cp(join(cluster.home, "cluster", node, "runtime.log"), join(LOGS, `${node}.log`)).catch(() => undefined);
+  console.log(`runtime logs kept in ${LOGS}`);
+}
+
 afterAll(async () => {
-  // The runtimes' logs outlive the cluster: a failure is diagnosed from them.
-  if (cluster !== undefined) {
-    await mkdir(LOGS, { recursive: true });
-    for (const node of NODES) await cp(join(cluster.home, "cluster", node, "runtime.log"), join(LOGS, `${node}.log`)).catch(() => undefined);
-    console.log(`runtime logs kept in ${LOGS}`);
-  }
   await cluster?.close();
   if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
 });
@@ -52,6 +53,7 @@ async function ps(): Promise<{ pid: number; node: string; command: string; state
 
 describe("hostile input on every kernel subject", () => {
   it(`${TOTAL} random, mutated and hostile payloads crash, wedge or bloat no runtime; the cluster works after`, async () => {
+    onTestFailed(keepLogs);
     const nodesBefore = await cluster.status();
     expect(nodesBefore.map((n) => n.name)).toEqual([...NODES]);
     const runtimePids = Object.fromEntries(nodesBefore.map((n) => [n.name, n.pid ?? 0]));
@@ -172,6 +174,7 @@ describe("hostile input on every kernel subject", () => {
   }, 400_000);
 
   it("a node thought lost for a few seconds (a heartbeat stamped ahead) gets its ports back in the registry", async () => {
+    onTestFailed(keepLogs);
     const nc = await cluster.connect("admin");
     try {
       const view = decode((await nc.request(CLUSTER_VIEW_SUBJECT, encode({ type: "view" }), { timeout: 5000 })).data) as { nodes: Record<string, unknown>[] };
