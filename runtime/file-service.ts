@@ -88,6 +88,12 @@ export class FileService {
     const fd = await openAs(local, request.mode, who, 0o666, base).catch((error: unknown) => {
       throw fsError(error, request.path);
     });
+    // A FIFO or socket would tie up a file-system worker thread per read: not through the runtime.
+    const st = await fstatFd(fd).catch(() => null);
+    if (st === null || st.isFIFO() || st.isSocket()) {
+      closeQuietly(fd);
+      throw new KernelError("EINVAL", `${request.path}: a FIFO or socket cannot be opened through the runtime`);
+    }
     if (request.mode === "r") {
       const file = createReadStream(local, { fd });
       const writer = new StreamWriter(this.#transport, request.stream);

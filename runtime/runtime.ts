@@ -55,6 +55,16 @@ const HEARTBEAT_MS = 1000;
 const ENDED_RECORD_TTL_MS = 5 * 60_000;
 /** How long start-up waits for JetStream to answer before giving up. */
 const START_TIMEOUT_MS = 60_000;
+/**
+ * Where a runtime may send a caller's exit or close event: nowhere (""), or a reply inbox — any
+ * identity's `_INBOX…` — and, for root (the services controller), any plain subject.
+ */
+function mayNotify(subject: string, caller: Caller): boolean {
+  if (subject === "") return true;
+  if (!/^[A-Za-z0-9_.$-]+$/.test(subject) || subject.split(".").some((token) => token === "")) return false;
+  return caller.uid === 0 || /^_INBOX(_[A-Za-z0-9-]+)?\./.test(subject);
+}
+
 /** Ended processes whose last output stays readable (`oneos logs`), newest first. */
 const MAX_ENDED_TAILS = 256;
 /** On a graceful stop, children get SIGHUP and this long to exit before SIGKILL. */
@@ -341,6 +351,10 @@ export class NodeRuntime {
       }
       // Who asks is what the session token proves, never the request's own `user` field.
       const caller = request.type === "ping" ? undefined : await this.#auth.caller(msg);
+      if ((request.type === "spawn" || request.type === "open") && !mayNotify(request.notify, caller!)) {
+        // The runtime may publish anywhere: it must not publish where the caller could not.
+        throw new KernelError("EPERM", `notify: ${request.notify.slice(0, 64)}: not a reply inbox`);
+      }
       switch (request.type) {
         case "spawn":
           reply = await this.#spawnAdmitted(request, caller!);

@@ -61,8 +61,17 @@ static void Execute(napi_env env, void *data) {
     job->result = mkdirat(dfd, job->path, (mode_t)job->mode);
     job->error = job->result == 0 ? 0 : errno;
   } else {
-    job->result = openat(dfd, job->path, job->flags | O_CLOEXEC, (mode_t)job->mode);
+    /*
+     * Never wait in open(2): a FIFO without a peer would hold this worker thread (and four of them
+     * all of libuv's file work). Opened non-blocking, then made blocking again for its user.
+     */
+    int nonblock = (job->flags & O_PATH) == 0 ? O_NONBLOCK : 0;
+    job->result = openat(dfd, job->path, job->flags | nonblock | O_CLOEXEC, (mode_t)job->mode);
     job->error = job->result >= 0 ? 0 : errno;
+    if (job->result >= 0 && nonblock != 0) {
+      int fl = fcntl(job->result, F_GETFL);
+      if (fl >= 0) fcntl(job->result, F_SETFL, fl & ~O_NONBLOCK);
+    }
   }
   /* Back to root before the thread runs anything else. */
   syscall(SYS_setfsuid, 0);

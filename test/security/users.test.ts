@@ -130,10 +130,10 @@ describe("users and sessions", () => {
   it("sessions expire; a forged or missing session is refused by every runtime; the shell identity cannot issue sessions", async () => {
     const nc = await cluster.connect("shell");
     try {
-      const ask = async (token: string | undefined) => {
+      const ask = async (token: string | undefined, notify = "_INBOX.x") => {
         const h = headers();
         if (token !== undefined) h.set(SESSION_HEADER, token);
-        const msg = await nc.request(nodeSubject("n2", "spawn"), encode({ type: "spawn", argv: ["true"], env: {}, cwd: "/", umask: 18, user: "root", ppid: 0, stdio: [{ kind: "null" }, { kind: "null" }, { kind: "null" }], notify: "_INBOX.x" }), { headers: h, timeout: 5000 });
+        const msg = await nc.request(nodeSubject("n2", "spawn"), encode({ type: "spawn", argv: ["true"], env: {}, cwd: "/", umask: 18, user: "root", ppid: 0, stdio: [{ kind: "null" }, { kind: "null" }, { kind: "null" }], notify }), { headers: h, timeout: 5000 });
         return parseNodeReply(decode(msg.data));
       };
       const none = await ask(undefined);
@@ -145,6 +145,9 @@ describe("users and sessions", () => {
       const token = short.type === "session" ? short.token : "";
       const fresh = await ask(token);
       expect(fresh.type).toBe("spawned");
+      // A user cannot make a runtime publish their exit event where they may not publish themselves.
+      const hijack = await ask(token, "oneos.auth.issue");
+      expect(hijack.type === "error" && hijack.error.code).toBe("EPERM");
       await new Promise((r) => setTimeout(r, 2000));
       const expired = await ask(token);
       expect(expired.type === "error" && expired.error.message).toMatch(/expired/);
