@@ -83,8 +83,10 @@ export class StreamWriter extends Writable {
 
   override _final(done: (error?: Error | null) => void): void {
     this.#finishing = done;
-    // Before the reader's first word it may not be subscribed yet: the EOF waits for it.
-    if (this.#heardFromPeer) this.#sendEof();
+    // An empty stream ends at once, before the reader's first word (a spawned `true` need not wait a
+    // round trip for credit it will never use). Should the reader not be subscribed yet, its first
+    // word makes us send the EOF again.
+    if (this.#heardFromPeer || this.#sent === 0) this.#sendEof();
   }
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
@@ -207,7 +209,7 @@ export class StreamWriter extends Writable {
     this.#lastHeard = Date.now();
     if (!this.#heardFromPeer) {
       this.#heardFromPeer = true;
-      if (this.#finishing !== undefined && !this.#eofSent) this.#sendEof();
+      if (this.#finishing !== undefined) this.#sendEof();
     }
     switch (frame.type) {
       case "ack":

@@ -50,6 +50,24 @@ describe("stream", () => {
     await done;
   });
 
+  it("an empty stream ends without waiting for the reader's credit, and also when the reader comes late", async () => {
+    const bus = memoryTransport();
+    // Nothing the reader says reaches the writer: the EOF must go out on the writer's own initiative.
+    const deaf = { ...bus, publish: (subject: string, data: Uint8Array) => (subject.endsWith(".r") ? undefined : bus.publish(subject, data)) };
+    const reader = new StreamReader(deaf, "empty");
+    const writer = new StreamWriter(deaf, "empty");
+    writer.end();
+    expect((await collect(reader)).length).toBe(0);
+    writer.destroy();
+    // Nobody listens yet when the EOF goes out: the reader's first word brings it again.
+    const early = new StreamWriter(bus, "empty-late");
+    early.end();
+    await new Promise((r) => setTimeout(r, 50));
+    const late = new StreamReader(bus, "empty-late");
+    expect((await collect(late)).length).toBe(0);
+    await new Promise<void>((resolve) => early.once("finish", resolve));
+  });
+
   it("never lets the writer run more than a window ahead of a stalled consumer", async () => {
     const bus = memoryTransport();
     const window = 256 * 1024;
