@@ -229,6 +229,8 @@ export interface NodeRecord {
   readonly reserved?: ResourceAmounts;
   /** The node's busiest processes, most CPU first. */
   readonly busiest?: readonly ProcessUsage[];
+  /** Where the runtime takes direct stream links: writers go direct only to such an endpoint. */
+  readonly data?: { readonly host: string; readonly port: number };
 }
 
 function parseTty(value: unknown): TtySpec {
@@ -433,7 +435,13 @@ export function parseNodeRecord(value: unknown): NodeRecord {
     ...optResources(o, "allocatable"),
     ...optResources(o, "reserved"),
     ...optBusiest(o),
+    ...(o["data"] === undefined || o["data"] === null ? {} : { data: parseEndpoint(o["data"]) }),
   };
+}
+
+function parseEndpoint(value: unknown): { host: string; port: number } {
+  const o = obj(value, "data");
+  return { host: str(o, "host", { max: 256 }), port: int(o, "port", 1, 65535) };
 }
 
 /** `{ [key]: amounts }` when the optional field is there, `{}` when not (older senders). */

@@ -173,7 +173,13 @@ export class NodeRuntime {
     this.nc = nc;
     this.#options = options;
     this.#buckets = buckets;
-    this.#transport = natsTransport(nc, { directServer });
+    // Direct links only to runtimes' data endpoints, as their node records (written by runtimes only) name them.
+    this.#transport = natsTransport(nc, {
+      directServer,
+      trustOffer: (offer) =>
+        (offer.host === directServer.host && offer.port === directServer.port) ||
+        [...nodes.records.values()].some((r) => r.data?.host === offer.host && r.data.port === offer.port),
+    });
     this.#directServer = directServer;
     this.#pids = new PidAllocator(buckets.pids);
     this.#nodes = nodes;
@@ -579,6 +585,7 @@ export class NodeRuntime {
       allocatable: this.#admission.allocatable,
       reserved: this.#admission.reserved,
       busiest: this.#usage.busiest,
+      data: { host: this.#directServer.host, port: this.#directServer.port },
     };
   }
 

@@ -33,6 +33,10 @@ need git command -v git
 need sqlite3 command -v sqlite3
 need procps command -v ps
 need chromium command -v chromium
+# The benchmarks' references: ssh pipes and sshfs on loopback, next to oneos in the same run.
+need openssh-server test -x /usr/sbin/sshd
+need openssh-client command -v ssh
+need sshfs command -v sshfs
 if [ -n "$missing" ]; then
   if [ "$(id -u)" -ne 0 ]; then
     say "missing Debian packages:$missing"

@@ -16,12 +16,25 @@ export interface StreamTransport {
 
 /**
  * A `StreamTransport` over one NATS connection (callback subscriptions: no per-message promise).
- * With `directServer`, readers in this process offer direct links; writers always may take one.
+ * With `directServer`, readers in this process offer direct links. Writers take an offered link only
+ * to an endpoint `trustOffer` accepts — anyone who can publish on a stream's subjects can send an
+ * offer, and a writer following it would send its bytes there; without `trustOffer`, never.
  */
-export function natsTransport(nc: NatsConnection, options: { directServer?: DirectServer } = {}): StreamTransport {
+export function natsTransport(
+  nc: NatsConnection,
+  options: { directServer?: DirectServer; trustOffer?: (offer: DirectOffer) => boolean } = {},
+): StreamTransport {
+  const trust = options.trustOffer;
   return {
     ...(options.directServer !== undefined ? { directServer: options.directServer } : {}),
-    connectDirect,
+    ...(trust !== undefined
+      ? {
+          connectDirect: async (offer: DirectOffer, id: string): Promise<DirectLink> => {
+            if (!trust(offer)) throw new Error(`direct link to ${offer.host}:${offer.port}: not a runtime's endpoint`);
+            return await connectDirect(offer, id);
+          },
+        }
+      : {}),
     publish(subject, data) {
       try {
         nc.publish(subject, data);
