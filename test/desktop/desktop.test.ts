@@ -359,6 +359,66 @@ describe("Processes window", () => {
   });
 });
 
+describe("Processes window: output tail", () => {
+  const ticks = (text: string): number[] => [...text.matchAll(/^tick (\d+)$/gm)].map((m) => Number(m[1]));
+
+  it("selecting a process shows its output and follows it live until it ends", async () => {
+    const ticker = cluster.start(["shell", "-c", "@n2 sh -c 'for i in $(seq 1 40); do echo tick $i; sleep 0.25; done' | cat"]);
+    try {
+      const target = await eventually(async () => (await psJson()).find((p) => p.command.startsWith("sh -c for i in")), 20_000, "the ticker in ps");
+      await raise("processes");
+      const win = page.locator(".window[data-kind=processes]");
+      await win.locator(".filter").fill("tick");
+      await win.locator(`tr[data-pid="${target.pid}"]`).click();
+      const output = win.locator(".process-output .output-text");
+      await expect.poll(() => output.innerText(), { timeout: 15_000 }).toMatch(/^tick 1$/m);
+      const first = Math.max(...ticks(await output.innerText()));
+      expect(first).toBeLessThan(40);
+      // Following: later lines arrive without touching anything, and the end is seen.
+      await expect.poll(async () => Math.max(...ticks(await output.innerText())), { timeout: 15_000 }).toBeGreaterThan(first);
+      await shot("processes-output", win);
+      // The last line, and the end: one more look is taken after the process is seen to end.
+      await expect.poll(async () => Math.max(...ticks(await output.innerText())), { timeout: 30_000 }).toBe(40);
+      await expect.poll(() => win.locator(".process-output").getAttribute("data-state"), { timeout: 15_000 }).toBe("ended");
+      const all = ticks(await output.innerText());
+      expect(all).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      // Scrolled to the newest line.
+      const scroll = await output.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+      expect(scroll).toBeLessThan(24);
+
+      // The API: what came after `since`, or the whole tail; an unknown process is ESRCH.
+      const api = await page.evaluate(async (pid) => {
+        const whole = (await (await fetch(`/api/cluster/processes/${pid}/output`)).json()) as { total: number; from: number; data: string };
+        const part = (await (await fetch(`/api/cluster/processes/${pid}/output?since=${whole.total - 8}`)).json()) as { total: number; from: number; data: string };
+        const none = await fetch("/api/cluster/processes/999999/output");
+        const bad = await fetch(`/api/cluster/processes/${pid}/output?since=-1`);
+        return { whole, part, none: { status: none.status, body: (await none.json()) as { error: { code: string } } }, bad: bad.status };
+      }, target.pid);
+      expect(api.whole.from).toBe(0);
+      expect(Buffer.from(api.whole.data, "base64").toString()).toMatch(/^tick 1\n(.|\n)*tick 40\n$/);
+      expect(api.part).toMatchObject({ total: api.whole.total, from: api.whole.total - 8 });
+      expect(Buffer.from(api.part.data, "base64").toString()).toBe("tick 40\n");
+      expect(api.none.status).toBe(404);
+      expect(api.none.body.error.code).toBe("ESRCH");
+      expect(api.bad).toBe(400);
+    } finally {
+      await ticker.done;
+    }
+  });
+
+  it("stays readable on a narrow screen", async () => {
+    await page.setViewportSize({ width: 420, height: 800 });
+    try {
+      await raise("processes");
+      await page.waitForTimeout(300);
+      await expect.poll(() => page.locator(".window[data-kind=processes] .output-text").innerText()).toMatch(/^tick 40$/m);
+      await shot("processes-output-narrow");
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  });
+});
+
 describe("a user's desktop acts as that user", () => {
   let aliceContext: BrowserContext;
   let alice: Page;
@@ -430,6 +490,11 @@ describe("a user's desktop acts as that user", () => {
       await expect.poll(() => win.locator(".message.error").innerText()).toBe(
         `kill ${target.pid}: operation not permitted (the process belongs to root; you are alice)`,
       );
+      // Selecting it also asked for its output tail, in her session: refused the same way.
+      await expect.poll(() => win.locator(".process-output .output-error").innerText()).toBe(
+        `output of ${target.pid}: operation not permitted (the process belongs to root; you are alice)`,
+      );
+      expect(await win.locator(".process-output .output-text").count()).toBe(0);
       await shot("alice-kill-refused", win);
       expect((await psJson()).some((p) => p.pid === target.pid)).toBe(true);
       // Node kill/restart are root's: her Nodes window has no such buttons, and the API refuses.

@@ -26,8 +26,8 @@ async function failureOf(res: Response): Promise<ApiFailure> {
   }
 }
 
-export async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(path, { credentials: "same-origin" });
+export async function getJson<T>(path: string, options: { signal?: AbortSignal } = {}): Promise<T> {
+  const res = await fetch(path, { credentials: "same-origin", ...(options.signal !== undefined ? { signal: options.signal } : {}) });
   if (!res.ok) throw await failureOf(res);
   return (await res.json()) as T;
 }
