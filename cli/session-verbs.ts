@@ -61,12 +61,12 @@ export async function attachVerb(pidText: string, options: { nats?: string }): P
       pid,
       input,
       output,
-      cols: stdout.columns ?? 80,
-      rows: stdout.rows ?? 24,
+      cols: stdout.columns || 80,
+      rows: stdout.rows || 24,
       user,
     });
     const onResize = (): void => {
-      void kernel.request(record.node, { type: "resize", pid, cols: stdout.columns ?? 80, rows: stdout.rows ?? 24 }).catch(() => undefined);
+      void kernel.request(record.node, { type: "resize", pid, cols: stdout.columns || 80, rows: stdout.rows || 24 }).catch(() => undefined);
     };
     stdout.on("resize", onResize);
     if (stdin.isTTY === true) stdin.setRawMode(true);

@@ -17,7 +17,7 @@ const CLOUDFS_BUCKETS = ["cloudfs-meta", "cloudfs-blocks", "cloudfs-cas"] as con
 const PORTS_BUCKET = "oneos_ports";
 
 /** The kernel verbs a client may call on any node (pseudokernel/subjects.ts NodeVerb). */
-const PUBLIC_NODE_VERBS = ["spawn", "signal", "ping", "fs", "open", "resize", "attach", "detach", "register"] as const;
+const PUBLIC_NODE_VERBS = ["spawn", "signal", "ping", "fs", "open", "resize", "attach", "detach", "register", "tail"] as const;
 
 /** JetStream API calls that read a KV bucket: watch (an ordered consumer), get, status. */
 function kvReadApi(bucket: string, key = ">"): string[] {
@@ -83,6 +83,7 @@ export function permissionsOf(identity: string): SubjectPermissions {
       publish: [
         "oneos.cluster.>",
         "oneos.node.*.signal",
+        "oneos.node.*.tail",
         "oneos.auth.login",
         "oneos.auth.refresh",
         ...[BUCKETS.nodes, BUCKETS.procs, PORTS_BUCKET].flatMap((bucket) => kvReadApi(bucket)),

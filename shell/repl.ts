@@ -40,11 +40,11 @@ export async function runRepl(options: ShellOptions): Promise<number> {
       input,
       describe: () => ({
         term: options.env["TERM"] ?? "xterm-256color",
-        cols: screen.columns ?? 80,
-        rows: screen.rows ?? 24,
+        cols: screen.columns || 80,
+        rows: screen.rows || 24,
         output: options.stdout,
         onResize(listener) {
-          const onResize = (): void => listener(screen.columns ?? 80, screen.rows ?? 24);
+          const onResize = (): void => listener(screen.columns || 80, screen.rows || 24);
           options.stdout.on("resize", onResize);
           return () => options.stdout.off("resize", onResize);
         },

@@ -228,6 +228,8 @@ describe("Files window", () => {
     const files = page.locator(".window[data-kind=files]");
     await files.locator(".path-input").fill("/home");
     await files.locator(".path-input").press("Enter");
+    // The listing of /home is shown (it holds root's home) before anything is uploaded into it.
+    await files.locator('tr[data-name="root"]').waitFor();
     await files.locator('[data-test="upload-input"]').setInputFiles([
       { name: "desk-upload.txt", mimeType: "text/plain", buffer: Buffer.from("uploaded from the desktop\n") },
       { name: "terminal.png", mimeType: "image/png", buffer: await page.locator(".window[data-kind=terminal]").screenshot() },

@@ -10,8 +10,9 @@ export class PtyDriver {
   #output = "";
   #exit: Promise<{ exitCode: number; signal?: number | undefined }>;
 
-  constructor(args: readonly string[], options: { home: string; cols?: number; rows?: number }) {
-    this.pty = spawn(process.execPath, [CLI, ...args], {
+  /** `args` of the oneos CLI, or with `program` a whole command line of another program (a wrapper). */
+  constructor(args: readonly string[], options: { home: string; cols?: number; rows?: number; program?: string }) {
+    this.pty = spawn(options.program ?? process.execPath, options.program !== undefined ? [...args] : [CLI, ...args], {
       name: "xterm-256color",
       cols: options.cols ?? 100,
       rows: options.rows ?? 30,

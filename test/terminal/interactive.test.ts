@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eventually, startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
+import { CLI } from "../harness/oneos-cluster.js";
 import { PtyDriver } from "../harness/pty-driver.js";
 
 const PROMPT = /root@oneos:~\$ $/;
@@ -98,6 +99,17 @@ describe("interactive programs on remote nodes", () => {
     d.pty.resize(120, 40);
     await new Promise((r) => setTimeout(r, 300));
     expect(await line(d, "@n3 stty size")).toContain("40 120");
+  });
+
+  it("a terminal that reports no size (0x0, as some consoles and pty wrappers do) still runs remote commands at 80x24", async () => {
+    // The terminal is told it has no size before the shell starts in it.
+    const d = new PtyDriver(["-c", `stty cols 0 rows 0; exec ${process.execPath} ${CLI} shell`], { home: cluster.home, program: "sh" });
+    drivers.push(d);
+    await d.waitFor(PROMPT);
+    const out = await line(d, "echo sized > sized.txt; @n3 cat sized.txt; @n2 stty size");
+    expect(out).toContain("sized\n");
+    expect(out).toContain("24 80");
+    expect(out).not.toMatch(/expected an integer/);
   });
 
   it("a detached session runs on and is re-attached from another terminal with the output in between", async () => {
