@@ -120,13 +120,8 @@ static void Complete(napi_env env, napi_status status, void *data) {
 }
 
 /* openAs(path, flags, mode, uid, gid, base?) -> Promise<fd>;  mkdirAs(path, mode, uid, gid, base?) -> Promise<0> */
-static char *string_arg(napi_env env, napi_value value) {
-  size_t length = 0;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
-  char *text = malloc(length + 1);
-  napi_get_value_string_utf8(env, value, text, length + 1, &length);
-  return text;
-}
+/* A JS string as a malloc'd C string, or NULL when it is not a string (spawn.c). */
+char *dup_string(napi_env env, napi_value value);
 
 static napi_value Start(napi_env env, napi_callback_info info, int is_mkdir) {
   size_t argc = 6;
@@ -137,7 +132,7 @@ static napi_value Start(napi_env env, napi_callback_info info, int is_mkdir) {
     napi_throw_type_error(env, "EINVAL", "missing arguments");
     return NULL;
   }
-  char *path = string_arg(env, argv[0]);
+  char *path = dup_string(env, argv[0]);
   if (path == NULL) {
     napi_throw_type_error(env, "EINVAL", "path must be a string");
     return NULL;
@@ -156,7 +151,7 @@ static napi_value Start(napi_env env, napi_callback_info info, int is_mkdir) {
   job->mkdir = is_mkdir;
   job->uid = uid;
   job->gid = gid;
-  job->base = argc > want ? string_arg(env, argv[want]) : NULL;
+  job->base = argc > want ? dup_string(env, argv[want]) : NULL;
   napi_value promise, name;
   napi_create_promise(env, &job->deferred, &promise);
   napi_create_string_utf8(env, "oneos-as-user", NAPI_AUTO_LENGTH, &name);

@@ -32,7 +32,8 @@ typedef struct {
   napi_async_context context;
 } Watch;
 
-static char *dup_string(napi_env env, napi_value value) {
+/* A JS string as a malloc'd C string, or NULL when it is not a string (also used by as-user.c). */
+char *dup_string(napi_env env, napi_value value) {
   size_t length = 0;
   if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
   char *text = malloc(length + 1);
