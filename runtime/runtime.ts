@@ -609,9 +609,11 @@ export class NodeRuntime {
   async #tick(): Promise<void> {
     if (this.#closing) return;
     this.#registered.sweep(Date.now());
-    // Per-process CPU and memory for the heartbeat's `busiest` (oneos top): /proc reads, bounded.
-    await this.#usage.sample(new Map([...this.#procs].map(([pid, s]) => [pid, s.local.hostPid]))).catch(() => undefined);
+    // The heartbeat first, never behind anything else (its `busiest` is the previous tick's sample).
     const beat = this.#heartbeat().catch((error: unknown) => this.#log.warn({ err: String(error) }, "heartbeat failed"));
+    this.#restoreMarkedLost();
+    // Per-process CPU and memory for the next heartbeat's `busiest` (oneos top): /proc reads, bounded.
+    await this.#usage.sample(new Map([...this.#procs].map(([pid, s]) => [pid, s.local.hostPid]))).catch(() => undefined);
     if (!this.#ticking) {
       this.#ticking = true;
       // Independent of the heartbeat: a write stuck behind a stream leader election must not delay loss detection.
@@ -620,6 +622,20 @@ export class NodeRuntime {
         .finally(() => (this.#ticking = false));
     }
     await beat;
+  }
+
+  /**
+   * A peer that saw us silent (two busy cores, a JetStream election) may have marked us down and our
+   * processes lost while they run on: their records are written again as they are.
+   */
+  #restoreMarkedLost(): void {
+    let restored = 0;
+    for (const [pid, supervised] of this.#procs) {
+      if (this.#procTable.records.get(pid)?.state !== "lost") continue;
+      this.#write(supervised);
+      restored++;
+    }
+    if (restored > 0) this.#log.warn({ restored }, "marked lost by a peer while running: records restored");
   }
 
   /**

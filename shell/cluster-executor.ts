@@ -32,6 +32,9 @@ import { localFs } from "./local-executor.js";
 const ADMISSION_RETRIES = 2;
 /** While waiting for an exit event, the process table is checked this often (the event may be lost). */
 const EXIT_POLL_MS = 2000;
+/** A node must look down this long before its process is given up as lost, looked at this often. */
+const CONFIRM_DOWN_MS = 2500;
+const DOWN_RECHECK_MS = 500;
 
 export interface ClusterExecutorOptions {
   readonly user: string;
@@ -245,15 +248,23 @@ export class ClusterExecutor implements Executor {
 
   /** Resolves with the exit status from the runtime's event, or from the process table if it was lost. */
   async #followExit(pid: number, node: string, event: Promise<ExitEvent>): Promise<ExitStatus> {
+    let downSince: number | undefined;
     for (;;) {
-      const winner = await Promise.race([event, new Promise<null>((r) => setTimeout(() => r(null), EXIT_POLL_MS))]);
+      const wait = downSince === undefined ? EXIT_POLL_MS : DOWN_RECHECK_MS;
+      const winner = await Promise.race([event, new Promise<null>((r) => setTimeout(() => r(null), wait))]);
       if (winner !== null) return winner.signal !== undefined ? { status: winner.status, signal: winner.signal } : { status: winner.status };
       // The node's liveness first: it is known from heartbeats even while JetStream elects leaders.
-      if (this.#table.state(node, Date.now()) === "down") {
+      const now = Date.now();
+      if (this.#table.state(node, now) === "down") {
+        // One look is not enough: a node marked down on a peer's stale view (two busy cores during a
+        // JetStream election) heartbeats again within a second, its process still running.
+        downSince ??= now;
+        if (now - downSince < CONFIRM_DOWN_MS) continue;
         const final = await Promise.race([event, new Promise<null>((r) => setTimeout(() => r(null), 200))]);
         if (final !== null) continue; // the exit event raced the loss: take it at the top of the loop
         return { status: 255, message: `process ${pid} lost: node ${node} is down` };
       }
+      downSince = undefined;
       const record = await this.#kernel.process(pid).catch(() => null);
       if (record !== null && (record.state === "exited" || record.state === "killed") && record.status !== undefined) {
         return record.signal !== undefined ? { status: record.status, signal: record.signal } : { status: record.status };
