@@ -3,6 +3,7 @@ import { userInfo } from "node:os";
 import { oneosHome } from "../cluster/index.js";
 import {
   decode,
+  guarded,
   KernelError,
   registeredSignalSubject,
   type AuthReply,
@@ -123,20 +124,13 @@ async function registerShell(
   }, RENEW_MS);
   renew.unref();
   const sub = kernel.nc.subscribe(registeredSignalSubject(pid), {
-    callback: (err, msg) => {
-      if (err !== null) return;
-      // Anyone may publish here: a throw would end the connection's read loop and wedge the shell.
-      let value: unknown;
-      try {
-        value = decode(msg.data);
-      } catch {
-        return;
-      }
-      const signal = typeof value === "object" && value !== null ? (value as { signal?: unknown }).signal : undefined;
+    // Anyone may publish here: anything but `{ signal }` is dropped.
+    callback: guarded((msg) => {
+      const signal = (decode(msg.data) as { signal?: unknown } | null)?.signal;
       if (signal === "SIGHUP") process.kill(process.pid, "SIGHUP");
       else if (signal === "SIGKILL") process.exit(137);
       else if ((signal === "SIGTERM" || signal === "SIGINT") && !interactive) process.exit(signal === "SIGTERM" ? 143 : 130);
-    },
+    }),
   });
   return {
     pid,

@@ -1,6 +1,7 @@
 import type { WireError } from "./errors.js";
 import { parseWireError } from "./messages.js";
 import { USER_NAME_PATTERN } from "./session.js";
+import { AUTH_SUBJECTS } from "./subjects.js";
 import { bad, int, obj, oneOf, optInt, optStr, str, type Obj } from "./validate.js";
 
 /**
@@ -40,6 +41,11 @@ export type AuthReply =
   | { readonly type: "users"; readonly users: readonly UserInfo[] }
   | { readonly type: "done" }
   | { readonly type: "error"; readonly error: WireError };
+
+/** The subject a request of this type goes to. */
+export function authSubject(type: AuthRequest["type"]): string {
+  return type === "login" || type === "refresh" || type === "issue" ? AUTH_SUBJECTS[type] : AUTH_SUBJECTS.users;
+}
 
 function userName(o: Obj, key: string): string {
   const name = str(o, key, { max: 32 });

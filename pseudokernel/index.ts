@@ -4,6 +4,7 @@
  */
 export { openBucket, openClusterBuckets, readAll, waitForJetStream, type ClusterBuckets } from "./buckets.js";
 export {
+  authSubject,
   MAX_SESSION_MS,
   parseAuthReply,
   parseAuthRequest,
@@ -13,6 +14,7 @@ export {
 } from "./auth-messages.js";
 export { decode, encode } from "./codec.js";
 export { followBucket } from "./follow-bucket.js";
+export { guarded, replyTo } from "./nats-handlers.js";
 export {
   BugIndicatingError,
   ERROR_CODES,

@@ -22,8 +22,8 @@ import { connectNats, type NatsCredentials } from "./nats-connect.js";
 import { retrying } from "./retry.js";
 import { DOWN_AFTER_MS, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
 import { withLiveness } from "./process-table.js";
-import { AUTH_SUBJECTS, CLUSTER_PS_LIVE_SUBJECT, CLUSTER_PS_SUBJECT, CLUSTER_VIEW_SUBJECT, nodeSubject } from "./subjects.js";
-import { parseAuthReply, type AuthReply, type AuthRequest, type UserInfo } from "./auth-messages.js";
+import { CLUSTER_PS_LIVE_SUBJECT, CLUSTER_PS_SUBJECT, CLUSTER_VIEW_SUBJECT, nodeSubject } from "./subjects.js";
+import { authSubject, parseAuthReply, type AuthReply, type AuthRequest, type UserInfo } from "./auth-messages.js";
 import { SESSION_HEADER } from "./session.js";
 
 /** A logged-in user's session: the token the runtimes check, when it ends, and who it is. */
@@ -69,7 +69,8 @@ export class KernelClient {
   readonly nc: NatsConnection;
   readonly buckets: ClusterBuckets;
   readonly transport: StreamTransport;
-  #session: Session | undefined;
+  /** The session kernel requests are made in (its token goes in each request's header). */
+  session: Session | undefined;
   #pendingSession: Promise<Session> | undefined;
 
   private constructor(nc: NatsConnection, buckets: ClusterBuckets) {
@@ -180,15 +181,6 @@ export class KernelClient {
     }
   }
 
-  /** The session kernel requests are made in (its token goes in each request's header). */
-  get session(): Session | undefined {
-    return this.#session;
-  }
-
-  set session(session: Session | undefined) {
-    this.#session = session;
-  }
-
   /**
    * For an admin client: the first kernel request that needs a session gets one `issue`d for `user`
    * (the admin identity may), so verbs that need none (`ps`, `nodes`) never ask.
@@ -201,7 +193,7 @@ export class KernelClient {
   #sessionFor: string | undefined;
 
   async #ensureSession(): Promise<void> {
-    if (this.#session !== undefined && this.#session.exp > Date.now() + 60_000) return;
+    if (this.session !== undefined && this.session.exp > Date.now() + 60_000) return;
     if (this.#sessionFor === undefined) return;
     const user = this.#sessionFor;
     this.#pendingSession ??= this.startSession({ type: "issue", user }).finally(() => (this.#pendingSession = undefined));
@@ -209,15 +201,15 @@ export class KernelClient {
   }
 
   #sessionHeaders(): MsgHdrs | undefined {
-    if (this.#session === undefined) return undefined;
+    if (this.session === undefined) return undefined;
     const h = headers();
-    h.set(SESSION_HEADER, this.#session.token);
+    h.set(SESSION_HEADER, this.session.token);
     return h;
   }
 
   /** One request to the users-and-sessions service. */
   async auth(request: AuthRequest, timeoutMs = 10_000): Promise<AuthReply> {
-    const subject = request.type === "login" || request.type === "refresh" || request.type === "issue" ? AUTH_SUBJECTS[request.type] : AUTH_SUBJECTS.users;
+    const subject = authSubject(request.type);
     let reply: AuthReply;
     try {
       const h = this.#sessionHeaders();
@@ -237,16 +229,16 @@ export class KernelClient {
   async startSession(request: Extract<AuthRequest, { type: "login" | "issue" }>): Promise<Session> {
     const reply = await this.auth(request);
     if (reply.type !== "session") throw new KernelError("EIO", `${request.type}: unexpected answer ${reply.type}`);
-    this.#session = { token: reply.token, exp: reply.exp, user: reply.user };
-    return this.#session;
+    this.session = { token: reply.token, exp: reply.exp, user: reply.user };
+    return this.session;
   }
 
   /** Swaps the session for a fresh one (call it well before `exp`). */
   async refreshSession(): Promise<Session> {
     const reply = await this.auth({ type: "refresh" });
     if (reply.type !== "session") throw new KernelError("EIO", `refresh: unexpected answer ${reply.type}`);
-    this.#session = { token: reply.token, exp: reply.exp, user: reply.user };
-    return this.#session;
+    this.session = { token: reply.token, exp: reply.exp, user: reply.user };
+    return this.session;
   }
 
   /** One request to a node's kernel API; transport failures become KernelErrors with a clear message. */

@@ -24,6 +24,8 @@ import {
   StreamReader,
   StreamWriter,
   toWireError,
+  guarded,
+  replyTo,
   type ClusterBuckets,
   type ExitEvent,
   type NodeRecord,
@@ -45,7 +47,7 @@ import { Admission } from "./admission.js";
 import { ProcessUsageSampler } from "./process-usage.js";
 import { ServiceController } from "./services/index.js";
 import { Netstack } from "./netstack/index.js";
-import { AuditLog, AuthService, ensureAuditStream, UserStore, type Caller } from "./auth/index.js";
+import { AuditLog, AuthService, ensureAuditStream, mayControl, UserStore, type Caller } from "./auth/index.js";
 import { ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
 import { chown, mkdir } from "node:fs/promises";
 
@@ -311,40 +313,22 @@ export class NodeRuntime {
     });
     this.#psSubscription = this.nc.subscribe(CLUSTER_PS_SUBJECT, {
       queue: "oneos-ps",
-      callback: (err, msg) => {
-        if (err !== null) return;
+      callback: guarded((msg) => {
         const now = Date.now();
         const down = new Set(this.#nodes.view(now).filter((n) => n.effective === "down").map((n) => n.name));
-        try {
-          msg.respond(encode({ type: "ps", procs: this.#procTable.list(down) }));
-        } catch {
-          // the asker went away
-        }
-      },
+        replyTo(msg, { type: "ps", procs: this.#procTable.list(down) });
+      }),
     });
     // And every runtime answers with what it runs now, from memory.
     this.#psLiveSubscription = this.nc.subscribe(CLUSTER_PS_LIVE_SUBJECT, {
-      callback: (err, msg) => {
-        if (err !== null) return;
-        const own = [...[...this.#procs.values()].map((s) => s.record), ...this.#registered.list()];
-        try {
-          msg.respond(encode({ type: "ps", procs: own }));
-        } catch {
-          // the asker went away
-        }
-      },
+      callback: guarded((msg) => {
+        replyTo(msg, { type: "ps", procs: [...[...this.#procs.values()].map((s) => s.record), ...this.#registered.list()] });
+      }),
     });
     // Any one runtime answers "which nodes are alive?" from its table (queue group: one reply).
     this.#viewSubscription = this.nc.subscribe(CLUSTER_VIEW_SUBJECT, {
       queue: "oneos-view",
-      callback: (err, msg) => {
-        if (err !== null) return;
-        try {
-          msg.respond(encode({ type: "view", nodes: this.#nodes.view(Date.now()) }));
-        } catch {
-          // the asker went away
-        }
-      },
+      callback: guarded((msg) => replyTo(msg, { type: "view", nodes: this.#nodes.view(Date.now()) })),
     });
   }
 
@@ -386,9 +370,7 @@ export class NodeRuntime {
           if (supervised === undefined || !(supervised.local instanceof PtyProcess)) {
             throw new KernelError("ESRCH", `(${request.pid}) - No such process on a terminal`);
           }
-          if (caller!.uid !== 0 && caller!.user !== supervised.record.user) {
-            throw new KernelError("EPERM", `(${request.pid}) - Operation not permitted`);
-          }
+          mayControl(caller!, request.pid, supervised.record.user);
           if (request.type === "attach") {
             supervised.local.attach(
               new StreamReader(this.#transport, request.input),
@@ -407,9 +389,7 @@ export class NodeRuntime {
           // A process that ended a while ago keeps its last output as long as its record stays.
           const supervised = this.#procs.get(request.pid) ?? this.#ended.get(request.pid);
           if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
-          if (caller!.uid !== 0 && caller!.user !== supervised.record.user) {
-            throw new KernelError("EPERM", `(${request.pid}) - Operation not permitted`);
-          }
+          mayControl(caller!, request.pid, supervised.record.user);
           const { data, total } = supervised.local.tail.read();
           reply = { type: "output", pid: request.pid, data, total };
           break;
@@ -417,9 +397,7 @@ export class NodeRuntime {
         case "resize": {
           const supervised = this.#procs.get(request.pid);
           if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
-          if (caller!.uid !== 0 && caller!.user !== supervised.record.user) {
-            throw new KernelError("EPERM", `(${request.pid}) - Operation not permitted`);
-          }
+          mayControl(caller!, request.pid, supervised.record.user);
           supervised.local.resize(request.cols, request.rows);
           reply = { type: "resized", pid: request.pid };
           break;
@@ -429,13 +407,7 @@ export class NodeRuntime {
       if (!(error instanceof KernelError)) this.#log.warn({ err: error }, "request failed");
       reply = { type: "error", error: toWireError(error) };
     }
-    if (msg.reply !== undefined && msg.reply !== "") {
-      try {
-        msg.respond(encode(reply));
-      } catch {
-        // the connection is going away; the caller times out
-      }
-    }
+    replyTo(msg, reply);
   }
 
   /** Admission control around `#spawn`: the request's resources are held until the process exits. */
@@ -536,12 +508,12 @@ export class NodeRuntime {
     const signal = parseSignal(request.signal);
     const owner = this.#registered.owner(request.pid) ?? this.#procs.get(request.pid)?.record.user;
     if (owner === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
-    if (caller.uid !== 0 && caller.user !== owner) {
-      this.#audit.write({ event: "kill", user: caller.user, pid: request.pid, signal, owner, ok: false });
-      throw new KernelError("EPERM", `(${request.pid}) - Operation not permitted`);
+    try {
+      mayControl(caller, request.pid, owner);
+    } finally {
+      this.#audit.write({ event: "kill", user: caller.user, pid: request.pid, signal, owner, ok: caller.uid === 0 || caller.user === owner });
     }
-    this.#audit.write({ event: "kill", user: caller.user, pid: request.pid, signal, owner, ok: true });
-    if (this.#registered.signal(request.pid, signal, caller.user)) return { type: "signalled", pid: request.pid };
+    if (this.#registered.signal(request.pid, signal)) return { type: "signalled", pid: request.pid };
     const supervised = this.#procs.get(request.pid);
     if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
     supervised.local.signal(signal);

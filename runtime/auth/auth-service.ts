@@ -2,11 +2,12 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { Logger } from "pino";
 import {
   AUTH_SUBJECTS,
+  authSubject,
   decode,
-  encode,
   KernelError,
   MAX_SESSION_MS,
   parseAuthRequest,
+  replyTo,
   ROOT_USER,
   SESSION_HEADER,
   signSession,
@@ -22,6 +23,11 @@ import { UserStore, type StoredUser } from "./user-store.js";
 
 /** Who a kernel request comes from, as its session token proves. */
 export type Caller = SessionClaims;
+
+/** Root may signal, attach to, resize and read any process; anyone else only their own (EPERM). */
+export function mayControl(caller: Caller, pid: number, owner: string): void {
+  if (caller.uid !== 0 && caller.user !== owner) throw new KernelError("EPERM", `(${pid}) - Operation not permitted`);
+}
 
 export interface AuthServiceOptions {
   readonly nc: NatsConnection;
@@ -82,20 +88,13 @@ export class AuthService {
     let reply: AuthReply;
     try {
       const request = parseAuthRequest(decode(msg.data));
-      const expected = AUTH_SUBJECTS[request.type === "useradd" || request.type === "userdel" || request.type === "passwd" || request.type === "users" ? "users" : request.type];
-      if (msg.subject !== expected) throw new KernelError("EBADMSG", `a ${request.type} request on ${msg.subject}`);
+      if (msg.subject !== authSubject(request.type)) throw new KernelError("EBADMSG", `a ${request.type} request on ${msg.subject}`);
       reply = await this.#answer(request, msg);
     } catch (error) {
       if (!(error instanceof KernelError)) this.#o.logger.warn({ err: error }, "auth request failed");
       reply = { type: "error", error: toWireError(error) };
     }
-    if (msg.reply !== undefined && msg.reply !== "") {
-      try {
-        msg.respond(encode(reply));
-      } catch {
-        // the asker went away
-      }
-    }
+    replyTo(msg, reply);
   }
 
   async #answer(request: AuthRequest, msg: Msg): Promise<AuthReply> {

@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { decode, encode, followBucket, KernelError, newStreamId, StreamReader, StreamWriter, type StreamTransport } from "../../pseudokernel/index.js";
+import { decode, encode, followBucket, KernelError, replyTo, newStreamId, StreamReader, StreamWriter, type StreamTransport } from "../../pseudokernel/index.js";
 import { AgentLink } from "./agent-link.js";
 import { ConnectionBridge } from "./connection-bridge.js";
 import { openPortRegistry } from "./port-registry.js";
@@ -324,11 +324,7 @@ export class Netstack {
       const e = error instanceof KernelError ? error : new KernelError("EIO", String(error));
       reply = { type: "refused", code: e.code, message: e.message };
     }
-    try {
-      msg.respond(encode(reply));
-    } catch {
-      // the caller gave up; its streams time out and ours with them
-    }
+    replyTo(msg, reply); // a caller that gave up: its streams time out, and ours with them
   }
 
   #join(conn: string, socket: Socket, out: StreamWriter, input: StreamReader): ConnectionBridge {

@@ -5,6 +5,8 @@ import {
   decode,
   encode,
   followBucket,
+  guarded,
+  replyTo,
   SESSION_HEADER,
   KernelError,
   nodeSubject,
@@ -119,42 +121,25 @@ export class ServiceController {
     this.#follow(this.#kv);
     this.#subs.push(
       nc.subscribe(SERVICES_FORGET_SUBJECT, {
-        callback: (err, msg) => {
-          if (err !== null) return;
-          // A throw here would end the connection's read loop (nats.js stops reading): the runtime
-          // would be wedged by one bad message, so anything that is not `{ name: string }` is dropped.
-          let value: unknown;
-          try {
-            value = decode(msg.data);
-          } catch {
-            return;
-          }
-          const name = typeof value === "object" && value !== null ? (value as { name?: unknown }).name : undefined;
+        // Anything that is not `{ name: string }` is dropped.
+        callback: guarded((msg) => {
+          const name = (decode(msg.data) as { name?: unknown } | null)?.name;
           if (typeof name === "string") this.#defs.delete(name);
-        },
+        }),
       }),
       nc.subscribe(SERVICES_LIST_SUBJECT, {
-        callback: (err, msg) => {
-          if (err !== null || !this.#leader) return;
-          try {
-            msg.respond(encode({ type: "services", node: this.#options.node, services: this.list() }));
-          } catch {
-            // the asker went away
-          }
-        },
+        callback: guarded((msg) => {
+          if (this.#leader) replyTo(msg, { type: "services", node: this.#options.node, services: this.list() });
+        }),
       }),
       nc.subscribe(serviceExitSubject("*"), {
-        callback: (err, msg) => {
-          if (err !== null || !this.#leader) return;
-          try {
-            const event = parseExitEvent(decode(msg.data));
-            const name = msg.subject.slice(serviceExitSubject("").length);
-            const status = this.#status.get(name);
-            if (status?.state === "running" && status.pid === event.pid) this.#ended(name, status, event.status, false);
-          } catch {
-            // not an exit event
-          }
-        },
+        callback: guarded((msg) => {
+          if (!this.#leader) return;
+          const event = parseExitEvent(decode(msg.data));
+          const name = msg.subject.slice(serviceExitSubject("").length);
+          const status = this.#status.get(name);
+          if (status?.state === "running" && status.pid === event.pid) this.#ended(name, status, event.status, false);
+        }),
       }),
     );
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
