@@ -1,4 +1,3 @@
-import { useRootSession } from "./root-session.js";
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
@@ -44,7 +43,8 @@ export async function runFoundationBench(options: FoundationBenchOptions = {}): 
     const url = (await cluster.anyUrl())!;
     // As the shell identity, the one `oneos shell` uses (TLS and its permission checks included).
     const kernel = await KernelClient.connect(url, { name: "oneos-bench", credentials: await loadCredentials(cluster.credentialsFile("shell")) });
-    await useRootSession(cluster, kernel);
+    // A root session, issued through the admin identity as for `oneos shell` on the owner's machine.
+    kernel.session = await KernelClient.issueSession((await cluster.anyUrl())!, await loadCredentials(cluster.credentialsFile("admin")), "root");
     const executor = await ClusterExecutor.create(kernel, { user: userInfo().username });
     const shell = async (command: string): Promise<number> => {
       const started = performance.now();

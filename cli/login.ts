@@ -1,5 +1,5 @@
-import { KernelError, USER_NAME_PATTERN, type KernelClient, type Session } from "../pseudokernel/index.js";
-import { connectKernel } from "./find-cluster.js";
+import { KernelClient, KernelError, USER_NAME_PATTERN, type Session } from "../pseudokernel/index.js";
+import { clusterCredentials } from "./find-cluster.js";
 
 /**
  * Reads a password: from the terminal with echo off (Ctrl-C or Ctrl-D give up), else from
@@ -82,16 +82,10 @@ export async function startShellSession(kernel: KernelClient, options: { user?: 
     const password = await readPassword(`${options.user}'s password: `);
     return await kernel.startSession({ type: "login", user: options.user, password });
   }
-  const admin = await connectKernel(options.nats, "oneos-shell-login", "admin");
-  try {
-    const session = await admin.startSession({ type: "issue", user: "root" }).catch((error: unknown) => {
-      throw new KernelError("EPERM", `cannot open a root shell with these credentials (${(error as Error).message}): use --user NAME`);
-    });
-    kernel.session = session;
-    return session;
-  } finally {
-    await admin.close();
-  }
+  kernel.session = await KernelClient.issueSession(options.nats, await clusterCredentials("admin"), "root").catch((error: unknown) => {
+    throw new KernelError("EPERM", `cannot open a root shell with these credentials (${(error as Error).message}): use --user NAME`);
+  });
+  return kernel.session;
 }
 
 /** Keeps a long shell's session fresh: renews it when half its life is gone. Returns the stop function. */

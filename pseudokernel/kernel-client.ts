@@ -100,6 +100,19 @@ export class KernelClient {
     }
   }
 
+  /**
+   * A session for `user` without a password, `issue`d through the admin identity: the cluster owner's
+   * root shell, the desktop's owner token, the benchmarks. The admin connection lives for this request only.
+   */
+  static async issueSession(url: string, admin: NatsCredentials | undefined, user: string): Promise<Session> {
+    const privileged = await KernelClient.connect(url, { name: "oneos-issue", credentials: admin, timeoutMs: 5000 });
+    try {
+      return await privileged.startSession({ type: "issue", user });
+    } finally {
+      await privileged.close();
+    }
+  }
+
   static async fromConnection(nc: NatsConnection, timeoutMs = 15_000): Promise<KernelClient> {
     return new KernelClient(nc, await openClusterBuckets(nc, { timeoutMs }));
   }

@@ -1,4 +1,3 @@
-import { useRootSession } from "../root-session.js";
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
@@ -136,7 +135,8 @@ export async function runSchedulerBench(options: SchedulerBenchOptions = {}): Pr
         name: "oneos-sched-bench",
         credentials: await loadCredentials(cluster.credentialsFile("shell")),
       });
-      await useRootSession(cluster, kernel);
+      // A root session, issued through the admin identity as for `oneos shell` on the owner's machine.
+      kernel.session = await KernelClient.issueSession((await cluster.anyUrl())!, await loadCredentials(cluster.credentialsFile("admin")), "root");
       const executor = await ClusterExecutor.create(kernel, { user: userInfo().username });
       const perNode = new Map<string, number>();
       const request: LaunchRequest = {

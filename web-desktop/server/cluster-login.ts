@@ -34,7 +34,6 @@ function refusalOf(error: unknown): LoginRefused {
 export class ClusterLogin {
   /** Never close it: it shares the desktop's connection. */
   readonly kernel: KernelClient;
-  #session: Session;
   #checkedAt: number;
   #refreshing: Promise<void> | undefined;
   /** Set when the runtimes refuse a refresh: the user is gone or their password changed. */
@@ -42,8 +41,13 @@ export class ClusterLogin {
 
   private constructor(kernel: KernelClient, session: Session, now: number) {
     this.kernel = kernel;
-    this.#session = session;
+    this.kernel.session = session;
     this.#checkedAt = now;
+  }
+
+  /** The login's session: the one its KernelClient sends (a refresh replaces it there). */
+  get #session(): Session {
+    return this.kernel.session!;
   }
 
   /** Logs `user` in with `password`; LoginRefused("incorrect") for any wrong part, saying no more. */
@@ -66,18 +70,11 @@ export class ClusterLogin {
   static async issueRoot(nc: NatsConnection, natsUrl: string, admin: NatsCredentials): Promise<ClusterLogin> {
     let session: Session;
     try {
-      const privileged = await KernelClient.connect(natsUrl, { name: "oneos-desktop-owner", credentials: admin, timeoutMs: 5000 });
-      try {
-        session = await privileged.startSession({ type: "issue", user: "root" });
-      } finally {
-        await privileged.close();
-      }
+      session = await KernelClient.issueSession(natsUrl, admin, "root");
     } catch (error) {
       throw refusalOf(error);
     }
-    const kernel = await KernelClient.fromConnection(nc);
-    kernel.session = session;
-    return new ClusterLogin(kernel, session, Date.now());
+    return new ClusterLogin(await KernelClient.fromConnection(nc), session, Date.now());
   }
 
   get user(): UserInfo {
@@ -111,8 +108,7 @@ export class ClusterLogin {
     this.#refreshing = this.kernel
       .refreshSession()
       .then(
-        (session) => {
-          this.#session = session;
+        () => {
           this.#checkedAt = Date.now();
         },
         (error: unknown) => {
