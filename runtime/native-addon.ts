@@ -2,7 +2,10 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
-/** The runtime's N-API addon (runtime/native): real pipes, and file opens as a cluster user. */
+/**
+ * The runtime's N-API addon (runtime/native): real pipes, file opens as a cluster user, posix_spawn, and
+ * TCP sockets made in a node's network namespace.
+ */
 export interface NativeAddon {
   pipe(size?: number): [number, number];
   openAs(path: string, flags: number, mode: number, uid: number, gid: number, base?: string): Promise<number>;
@@ -15,6 +18,13 @@ export interface NativeAddon {
     fds: readonly [number, number, number],
     onExit: (code: number | null, signal: number | null) => void,
   ): number;
+  /** A socket in the namespace of `nsFd` bound to `[::]:port` (IPv4 too) and listening; its fd. Throws Error(errno name). */
+  listenIn(nsFd: number, port: number, backlog: number): number;
+  /**
+   * A socket in the namespace of `nsFd` connecting to numeric `host`:`port`; `done(null, fd)` once
+   * connected, `done(errno name, -1)` if not. Throws Error(errno name) if it cannot even start.
+   */
+  connectIn(nsFd: number, host: string, port: number, timeoutMs: number, done: (code: string | null, fd: number) => void): void;
 }
 
 // Built by `npm run build:native` (node-gyp) into runtime/native/build, next to its source. This file

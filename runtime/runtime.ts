@@ -264,7 +264,6 @@ export class NodeRuntime {
         transport: this.#transport,
         netNamespace,
         namespacePid,
-        stateDir: this.#options.stateDir,
         logger: this.#log,
         isNodeAlive: (node) => ["ready", "suspect"].includes(this.#nodes.state(node, Date.now())),
         isNodeLost: (node) => this.#nodes.records.has(node) && this.#nodes.state(node, Date.now()) === "down",

@@ -82,7 +82,7 @@ interface Row {
  */
 export async function runNetstackBench(options: NetstackBenchOptions = {}): Promise<string> {
   const bytes = options.bytes ?? 512 * 1024 * 1024;
-  const runs = options.runs ?? 3;
+  const runs = options.runs ?? 5;
   const connections = options.connections ?? 200;
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -91,58 +91,68 @@ export async function runNetstackBench(options: NetstackBenchOptions = {}): Prom
     if (r.status !== 0) throw new Error(`bench-tool ${args.join(" ")}: ${r.stderr}`);
     return JSON.parse(r.stdout);
   };
-  const measure = async (path: string, port: number, run: (args: string[]) => Promise<unknown>): Promise<void> => {
-    const mbps: number[] = [];
-    for (let i = 0; i < runs; i++) mbps.push(((await run(["push", String(port), String(bytes)])) as { MBps: number }).MBps);
-    const setupMs = ((await run(["setup", String(port), String(connections)])) as { ms: number[] }).ms;
-    rows.push({ path, mbps, setupMs });
-  };
-
-  // Direct loopback TCP on the host.
-  const directPort = await freePort();
-  const sink = spawn("python3", [TOOL, "sink", String(directPort)], { stdio: "ignore" });
-  const tunnel: ChildProcess[] = [];
+  /** A path to measure: how to run the bench tool's client against it. */
+  interface Path {
+    readonly name: string;
+    readonly port: number;
+    readonly run: (args: string[]) => Promise<unknown>;
+  }
+  const paths: Path[] = [];
+  const cleanups: (() => Promise<void> | void)[] = [];
   try {
+    // Every path is measured while the cluster is up (its heartbeats and servers load the machine for
+    // all of them alike), and the runs go round-robin, so a noisy minute does not fall on one path.
+    const cluster = await startCluster();
+    cleanups.push(() => cluster.close());
+    const port = 9300;
+    cluster.start(["shell", "-c", `@n1 python3 ${TOOL} sink ${port}`]);
+    await eventually(
+      async () => {
+        const r = await cluster.oneos(["ports", "--json"]);
+        return r.status === 0 && (JSON.parse(r.stdout) as { port: number }[]).some((p) => p.port === port);
+      },
+      15_000,
+      "the sink's port in the registry",
+    );
+
+    // Direct loopback TCP on the host.
+    const directPort = await freePort();
+    const sink = spawn("python3", [TOOL, "sink", String(directPort)], { stdio: "ignore" });
+    cleanups.push(() => void sink.kill("SIGTERM"));
     await waitForPort(directPort, 10_000);
-    await measure("direct loopback TCP", directPort, hostRun);
+    paths.push({ name: "direct loopback TCP", port: directPort, run: hostRun });
 
     const sshd = await startLoopbackSshd();
     if ("skipped" in sshd) notes.push(`ssh -L: skipped (${sshd.skipped})`);
     else {
-      try {
-        const local = await freePort();
-        const ssh = spawn("ssh", [...sshd.sshArgs.slice(0, -3), "-N", "-L", `127.0.0.1:${local}:127.0.0.1:${directPort}`, ...sshd.sshArgs.slice(-3)], { stdio: "ignore" });
-        tunnel.push(ssh);
-        await waitForPort(local, 10_000);
-        await measure("ssh -L tunnel (loopback)", local, hostRun);
-      } finally {
-        for (const t of tunnel) t.kill("SIGTERM");
-        await sshd.close();
-      }
+      cleanups.push(() => sshd.close());
+      const local = await freePort();
+      const ssh = spawn("ssh", [...sshd.sshArgs.slice(0, -3), "-N", "-L", `127.0.0.1:${local}:127.0.0.1:${directPort}`, ...sshd.sshArgs.slice(-3)], { stdio: "ignore" });
+      cleanups.push(() => void ssh.kill("SIGTERM"));
+      await waitForPort(local, 10_000);
+      paths.push({ name: "ssh -L tunnel (loopback)", port: local, run: hostRun });
     }
 
-    const cluster = await startCluster();
-    try {
-      const port = 9300;
-      cluster.start(["shell", "-c", `@n1 python3 ${TOOL} sink ${port}`]);
-      await eventually(
-        async () => {
-          const r = await cluster.oneos(["ports", "--json"]);
-          return r.status === 0 && (JSON.parse(r.stdout) as { port: number }[]).some((p) => p.port === port);
-        },
-        15_000,
-        "the sink's port in the registry",
-      );
-      await measure("netstack n2 → n1", port, async (args) => {
+    paths.push({
+      name: "netstack n2 → n1",
+      port,
+      run: async (args) => {
         const r = await cluster.oneos(["shell", "-c", `@n2 python3 ${TOOL} ${args.join(" ")}`]);
         if (r.status !== 0) throw new Error(`netstack ${args.join(" ")}: ${r.stderr}`);
         return JSON.parse(r.stdout.trim().split("\n").pop()!);
-      });
-    } finally {
-      await cluster.close();
+      },
+    });
+
+    const mbps = new Map(paths.map((p) => [p.name, [] as number[]]));
+    for (let i = 0; i < runs; i++) {
+      for (const p of paths) mbps.get(p.name)!.push(((await p.run(["push", String(p.port), String(bytes)])) as { MBps: number }).MBps);
+    }
+    for (const p of paths) {
+      const setupMs = ((await p.run(["setup", String(p.port), String(connections)])) as { ms: number[] }).ms;
+      rows.push({ path: p.name, mbps: mbps.get(p.name)!, setupMs });
     }
   } finally {
-    sink.kill("SIGTERM");
+    for (const c of cleanups.reverse()) await c();
   }
 
   const direct = median(rows[0]!.mbps);

@@ -52,12 +52,20 @@ export class StreamReader extends Readable {
   #tickTimer: NodeJS.Timeout;
   #lingerTimer: NodeJS.Timeout | undefined;
 
-  constructor(transport: StreamTransport, id: string, options: { windowBytes?: number } = {}) {
+  /**
+   * `initial`: the stream's first bytes, delivered out of band (a netstack connect request carries a
+   * client's first bytes); the writer then starts at `initial.length` (its `startOffset`).
+   */
+  constructor(transport: StreamTransport, id: string, options: { windowBytes?: number; initial?: Uint8Array } = {}) {
     // Readable's own high-water mark only decides when _read is called; the window bounds memory.
     super({ highWaterMark: 64 * 1024 });
     this.id = id;
     this.#transport = transport;
     this.#window = options.windowBytes ?? WINDOW_BYTES;
+    if (options.initial !== undefined && options.initial.length > 0) {
+      this.#expected = options.initial.length;
+      this.push(Buffer.from(options.initial.buffer, options.initial.byteOffset, options.initial.byteLength));
+    }
     this.#controlSubject = streamControlSubject(id);
     this.#subscription = transport.subscribe(streamDataSubject(id), (data) => this.#onMessage(data));
     this.#tickTimer = setTimeout(() => this.#hello(HELLO_FIRST_MS), HELLO_FIRST_MS);

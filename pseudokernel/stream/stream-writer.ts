@@ -59,9 +59,11 @@ export class StreamWriter extends Writable {
   /** The link's socket asked us to wait for 'drain'. */
   #linkBlocked = false;
 
-  constructor(transport: StreamTransport, id: string, options: { highWaterMark?: number } = {}) {
+  /** `startOffset`: bytes before it reached the reader out of band (its `initial`); we send from there. */
+  constructor(transport: StreamTransport, id: string, options: { highWaterMark?: number; startOffset?: number } = {}) {
     super({ highWaterMark: options.highWaterMark ?? WRITER_HIGH_WATER_BYTES, decodeStrings: true });
     this.id = id;
+    this.#sent = this.#acked = options.startOffset ?? 0;
     this.#transport = transport;
     this.#dataSubject = streamDataSubject(id);
     this.#subscription = transport.subscribe(streamControlSubject(id), (data) => this.#onMessage(data));

@@ -1,16 +1,14 @@
 import type { Socket } from "node:net";
 import { KernelError, StreamReader, StreamWriter } from "../../pseudokernel/index.js";
 
-/** After asking the agent to reset, its data socket is closed by us if the agent has not within this. */
-const RESET_LINGER_MS = 2000;
-
 /**
- * One TCP connection's runtime half: the agent's data socket joined to a stream pair to the other
- * node. FIN is carried as the stream's EOF (half-close), RST as a stream reset, both ways:
+ * One TCP connection's runtime half: the local peer's socket (in the node's network namespace) joined
+ * to a stream pair to the other node. FIN is carried as the stream's EOF
+ * (half-close), RST as a stream reset, both ways:
  *
- * - data socket ends (the local peer shut down writing) → `out.end()`; `in` ends → data socket `end()`;
- * - the agent reports a reset → both streams are reset, so the other side resets its socket;
- * - a stream fails (reset by the other side, or its peer lost) → `resetAgent()` makes the agent send RST.
+ * - the socket ends (the local peer shut down writing) → `out.end()`; `in` ends → socket `end()`;
+ * - the local peer resets (ECONNRESET) → both streams are reset, so the other side resets its socket;
+ * - a stream fails (reset by the other side, or its peer lost) → the socket is reset (RST).
  *
  * Returns a promise that settles when everything is closed (no leak).
  */
@@ -19,14 +17,12 @@ export class ConnectionBridge {
   #socket: Socket;
   #out: StreamWriter;
   #in: StreamReader;
-  #resetAgent: () => void;
   #reset = false;
 
-  constructor(socket: Socket, out: StreamWriter, input: StreamReader, resetAgent: () => void) {
+  constructor(socket: Socket, out: StreamWriter, input: StreamReader) {
     this.#socket = socket;
     this.#out = out;
     this.#in = input;
-    this.#resetAgent = resetAgent;
     const gone = (s: { readonly closed: boolean; once(e: "close", f: () => void): unknown }): Promise<void> =>
       s.closed ? Promise.resolve() : new Promise((r) => s.once("close", () => r()));
     this.closed = Promise.all([gone(socket), gone(out), gone(input)]).then(() => undefined);
@@ -37,14 +33,14 @@ export class ConnectionBridge {
     // The owner opens its streams before its local connect: one may have failed already.
     if (out.destroyed || input.destroyed) queueMicrotask(() => this.abort());
     socket.on("error", () => this.reset());
-    // Closed by the agent without a reset and before the end: the other side must not wait for more.
+    // Closed without a reset and before the end: the other side must not wait for more.
     socket.once("close", () => {
       if (!out.writableFinished && !socket.readableEnded) this.reset();
       else if (!input.readableEnded) input.destroy();
     });
   }
 
-  /** The local peer reset its socket (the agent said so): reset both streams. */
+  /** The local peer reset its socket: reset both streams. */
   reset(): void {
     if (this.#reset) return;
     this.#reset = true;
@@ -60,9 +56,8 @@ export class ConnectionBridge {
     this.#reset = true;
     this.#socket.unpipe(this.#out);
     this.#in.unpipe(this.#socket);
-    this.#resetAgent();
+    this.#socket.resetAndDestroy();
     if (!this.#out.destroyed) this.#out.destroy(new KernelError("ECONNRESET", "connection reset"));
     if (!this.#in.destroyed) this.#in.destroy();
-    setTimeout(() => this.#socket.destroy(), RESET_LINGER_MS).unref();
   }
 }

@@ -1,21 +1,20 @@
-import { join } from "node:path";
-import type { Socket } from "node:net";
+import { closeSync, openSync } from "node:fs";
+import { createServer, Socket, type Server } from "node:net";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decode, encode, followBucket, KernelError, replyTo, newStreamId, StreamReader, StreamWriter, type StreamTransport } from "../../pseudokernel/index.js";
-import { AgentLink } from "./agent-link.js";
+import { addon } from "../native-addon.js";
 import { ConnectionBridge } from "./connection-bridge.js";
 import { openPortRegistry } from "./port-registry.js";
 import { commandLine, listeningSockets, socketOwners } from "./socket-table.js";
 import {
+  MAX_EARLY_BYTES,
   netstackConnectSubject,
   parseConnectReply,
   parseConnectRequest,
   parsePortRecord,
-  type AgentEvent,
   type ConnectReply,
-  type DataHeader,
   type PortRecord,
 } from "./wire.js";
 
@@ -27,8 +26,17 @@ const SCAN_MS = 250;
  * over 2 s to answer on a loaded machine. An owner already known to be down is refused at once.
  */
 const CONNECT_REQUEST_TIMEOUT_MS = 5000;
-/** The owner waits this long for its agent to connect to the real server (less than the caller waits). */
+/** The owner waits this long to connect to the real server (less than the caller waits). */
 const LOCAL_CONNECT_TIMEOUT_MS = 4000;
+/** Pending connections a proxy port queues, as a busy server's own listen backlog would. */
+const PROXY_BACKLOG = 4096;
+/**
+ * How long a caller waits for the client's first bytes before asking the owner. Most protocols speak
+ * first (HTTP, Redis, PostgreSQL), and bytes that ride in the connect request reach the server two
+ * NATS hops sooner than through a stream that must first hear from its reader. A server that speaks
+ * first (SSH, SMTP) pays this once per connection.
+ */
+const EARLY_DATA_WAIT_MS = 1;
 
 export interface NetstackOptions {
   readonly nc: NatsConnection;
@@ -37,7 +45,6 @@ export interface NetstackOptions {
   /** `/proc/PID/ns/net` of the node's network namespace, and PID (a process that lives in it). */
   readonly netNamespace: string;
   readonly namespacePid: number;
-  readonly stateDir: string;
   readonly replicas?: number;
   readonly logger: Logger;
   /** Whether a node is alive (a connection to a dead owner is refused at once). */
@@ -48,20 +55,17 @@ export interface NetstackOptions {
   readonly oneosPid: (hostPid: number) => number | undefined;
 }
 
-interface PendingConnect {
-  resolve(socket: Socket): void;
-  reject(error: KernelError): void;
-}
-
 /**
  * One node's netstack: notices its processes' listening TCP ports (by reading the namespace's socket
  * tables), publishes them in the cluster port registry, holds every other node's ports in its own
- * namespace (through the agent) and carries each connection to the owner as a stream pair.
+ * namespace and carries each connection to the owner as a stream pair. Its sockets are made in the
+ * node's namespace by the native addon (`runtime/native/net-ns.c`) and served here like any other.
  */
 export class Netstack {
   #o: NetstackOptions;
   #kv: KV;
-  #agent!: AgentLink;
+  /** The node's network namespace, held open for the native addon. */
+  #netns: number;
   #subscription: Subscription | undefined;
   #watcher: { stop(): void } | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -69,35 +73,24 @@ export class Netstack {
   #closing = false;
   /** The registry as last seen. */
   #registry = new Map<number, PortRecord>();
-  /** Ports of other nodes that our agent holds. */
-  #proxied = new Set<number>();
+  /** Ports of other nodes we hold, with their listening sockets. */
+  #proxied = new Map<number, Server>();
   /** Ports this node's processes listen on, with the addresses, as published. */
   #mine = new Map<number, string>();
-  /** Listening inodes already classified: the agent's own, or a server's host pid. */
-  #inodes = new Map<number, number | "agent">();
-  #pending = new Map<string, PendingConnect>();
+  /** Listening inodes already classified: our proxies, or a server's host pid. */
+  #inodes = new Map<number, number | "proxy">();
   #bridges = new Map<string, ConnectionBridge>();
   #nextConn = 0;
 
-  private constructor(options: NetstackOptions, kv: KV) {
+  private constructor(options: NetstackOptions, kv: KV, netns: number) {
     this.#o = options;
     this.#kv = kv;
+    this.#netns = netns;
   }
 
   static async start(options: NetstackOptions): Promise<Netstack> {
     const kv = await openPortRegistry(options.nc, options.replicas !== undefined ? { replicas: options.replicas } : {});
-    const netstack = new Netstack(options, kv);
-    netstack.#agent = await AgentLink.start({
-      netNamespace: options.netNamespace,
-      socketPath: join(options.stateDir, "netstack.sock"),
-      logger: options.logger,
-      onEvent: (e) => netstack.#onAgentEvent(e),
-      onData: (h, s) => netstack.#onData(h, s),
-      onRestart: () => {
-        netstack.#inodes.clear();
-        for (const port of netstack.#proxied) netstack.#agent.send({ type: "listen", port });
-      },
-    });
+    const netstack = new Netstack(options, kv, openSync(options.netNamespace, "r"));
     netstack.#subscription = options.nc.subscribe(netstackConnectSubject(options.node), {
       callback: (err, msg) => {
         if (err === null) void netstack.#onConnectRequest(msg);
@@ -147,16 +140,30 @@ export class Netstack {
   #holdProxy(record: PortRecord): void {
     if (record.node === this.#o.node || this.#o.isNodeLost(record.node)) this.#release(record.port);
     else if (!this.#proxied.has(record.port)) {
-      this.#proxied.add(record.port);
-      this.#agent.send({ type: "listen", port: record.port });
+      let fd: number;
+      try {
+        fd = addon.listenIn(this.#netns, record.port, PROXY_BACKLOG);
+      } catch (error) {
+        // Tried again at the next scan.
+        this.#o.logger.warn({ port: record.port, code: (error as NodeJS.ErrnoException).code }, "netstack: cannot hold a remote port here");
+        return;
+      }
+      // allowHalfOpen: a FIN is carried as the stream's EOF, not answered with ours.
+      const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => void this.#carryToOwner(record.port, socket));
+      server.on("error", (error) => this.#o.logger.warn({ port: record.port, err: error.message }, "netstack: proxy port failed"));
+      server.listen({ fd, backlog: PROXY_BACKLOG });
+      this.#proxied.set(record.port, server);
     }
   }
 
+  /** Stops holding a port; connections already carried go on. */
   #release(port: number): void {
-    if (!this.#proxied.delete(port)) return;
-    this.#agent.send({ type: "unlisten", port });
-    // The agent's socket for it may linger in the table a moment: classify it again next time.
-    for (const [inode, owner] of this.#inodes) if (owner === "agent") this.#inodes.delete(inode);
+    const held = this.#proxied.get(port);
+    if (held === undefined) return;
+    this.#proxied.delete(port);
+    held.close();
+    // Our socket for it may linger in the table a moment: classify it again next time.
+    for (const [inode, owner] of this.#inodes) if (owner === "proxy") this.#inodes.delete(inode);
   }
 
   /** Reads the namespace's socket tables and brings the registry in line with what listens here. */
@@ -171,7 +178,7 @@ export class Netstack {
         const owners = await socketOwners(this.#o.namespacePid, unknown);
         for (const inode of unknown) {
           const pid = owners.get(inode);
-          if (pid !== undefined) this.#inodes.set(inode, pid === this.#agent.pid ? "agent" : pid);
+          if (pid !== undefined) this.#inodes.set(inode, pid === process.pid ? "proxy" : pid);
         }
       }
       const seen = new Set(sockets.map((s) => s.inode));
@@ -179,7 +186,7 @@ export class Netstack {
       const now = new Map<number, { addresses: string[]; hostPid: number | null }>();
       for (const s of sockets) {
         const owner = this.#inodes.get(s.inode);
-        if (owner === "agent" || (owner === undefined && this.#proxied.has(s.port))) continue;
+        if (owner === "proxy" || (owner === undefined && this.#proxied.has(s.port))) continue;
         const entry = now.get(s.port) ?? { addresses: [], hostPid: null };
         if (!entry.addresses.includes(s.address)) entry.addresses.push(s.address);
         if (typeof owner === "number") entry.hostPid ??= owner;
@@ -231,53 +238,23 @@ export class Netstack {
     });
   }
 
-  #onAgentEvent(event: AgentEvent): void {
-    switch (event.type) {
-      case "listening":
-        return;
-      case "listen-failed":
-        this.#o.logger.warn({ port: event.port, code: event.code }, "netstack: cannot hold a remote port here");
-        this.#proxied.delete(event.port);
-        return;
-      case "connect-failed":
-        this.#pending.get(event.conn)?.reject(new KernelError("EIO", event.code));
-        this.#pending.delete(event.conn);
-        return;
-      case "reset":
-        this.#bridges.get(event.conn)?.reset();
-        return;
-    }
-  }
-
-  #onData(header: DataHeader, socket: Socket): void {
-    if (header.port === undefined) {
-      const pending = this.#pending.get(header.conn);
-      this.#pending.delete(header.conn);
-      if (pending === undefined) socket.destroy();
-      else pending.resolve(socket);
-      return;
-    }
-    void this.#carryToOwner(header.conn, header.port, socket);
-  }
-
   /** A connection accepted on a proxy port: open it on the owner, then join the streams. */
-  async #carryToOwner(conn: string, port: number, socket: Socket): Promise<void> {
+  async #carryToOwner(port: number, socket: Socket): Promise<void> {
     const owner = this.#registry.get(port);
-    const refuse = (): void => {
-      this.#agent.send({ type: "reset", conn });
-      socket.destroy();
-    };
-    if (owner === undefined || owner.node === this.#o.node || !this.#o.isNodeAlive(owner.node)) return refuse();
+    if (owner === undefined || owner.node === this.#o.node || !this.#o.isNodeAlive(owner.node)) return void socket.resetAndDestroy();
+    const conn = `a${this.#nextConn++}`;
     const toOwner = newStreamId();
     const toCaller = newStreamId();
-    // The streams first: bytes flow as soon as the owner's reader grants credit, and set-up costs one
-    // round trip less than waiting for the reply. A refusal or a silent owner aborts them.
-    const bridge = this.#join(conn, socket, new StreamWriter(this.#o.transport, toOwner), new StreamReader(this.#o.transport, toCaller));
+    // Our reader first, so its subscription is known cluster-wide by the time the owner writes.
+    const input = new StreamReader(this.#o.transport, toCaller);
+    const data = await firstBytes(socket);
+    // The streams before the reply: bytes flow as soon as the owner's reader grants credit, and set-up
+    // costs one round trip less than waiting for the reply. A refusal or a silent owner aborts them.
+    const bridge = this.#join(conn, socket, new StreamWriter(this.#o.transport, toOwner, { startOffset: data.length }), input);
     let reply: ConnectReply;
     try {
-      const msg = await this.#o.nc.request(netstackConnectSubject(owner.node), encode({ type: "connect", port, toOwner, toCaller }), {
-        timeout: CONNECT_REQUEST_TIMEOUT_MS,
-      });
+      const request = { type: "connect", port, toOwner, toCaller, ...(data.length > 0 ? { data } : {}) };
+      const msg = await this.#o.nc.request(netstackConnectSubject(owner.node), encode(request), { timeout: CONNECT_REQUEST_TIMEOUT_MS });
       reply = parseConnectReply(decode(msg.data));
     } catch (error) {
       this.#o.logger.debug({ port, err: String(error) }, "netstack: owner did not answer");
@@ -298,24 +275,28 @@ export class Netstack {
       // Only ports this node's servers listen on: the request cannot open anything else here.
       if (!this.#mine.has(request.port)) throw new KernelError("EINVAL", `port ${request.port} is not listening on ${this.#o.node}`);
       // Before the local connect: the caller's first bytes and its credit are on their way meanwhile.
-      streams = { out: new StreamWriter(this.#o.transport, request.toCaller), input: new StreamReader(this.#o.transport, request.toOwner) };
+      streams = {
+        out: new StreamWriter(this.#o.transport, request.toCaller),
+        input: new StreamReader(this.#o.transport, request.toOwner, request.data !== undefined ? { initial: request.data } : {}),
+      };
       // Until the bridge owns them, a reset from the caller must not be an unhandled 'error'.
       streams.out.on("error", () => undefined);
       streams.input.on("error", () => undefined);
       const addresses = this.#registry.get(request.port)?.addresses ?? [];
       const v4 = addresses.length === 0 || addresses.some((a) => !a.includes(":") || a === "::");
       const conn = `o${this.#nextConn++}`;
-      const socket = await new Promise<Socket>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          this.#pending.delete(conn);
-          reject(new KernelError("ETIMEDOUT", "local connect timed out"));
-        }, LOCAL_CONNECT_TIMEOUT_MS);
-        this.#pending.set(conn, {
-          resolve: (s) => (clearTimeout(timer), resolve(s)),
-          reject: (e) => (clearTimeout(timer), reject(e)),
-        });
-        this.#agent.send({ type: "connect", conn, host: v4 ? "127.0.0.1" : "::1", port: request.port });
+      const fd = await new Promise<number>((resolve, reject) => {
+        const failed = (code: string): void =>
+          reject(new KernelError(code === "ETIMEDOUT" ? "ETIMEDOUT" : "EIO", `connect to port ${request.port}: ${code}`));
+        try {
+          addon.connectIn(this.#netns, v4 ? "127.0.0.1" : "::1", request.port, LOCAL_CONNECT_TIMEOUT_MS, (code, fd) =>
+            code === null ? resolve(fd) : failed(code),
+          );
+        } catch (error) {
+          failed((error as NodeJS.ErrnoException).code ?? "EIO");
+        }
       });
+      const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
       this.#join(conn, socket, streams.out, streams.input);
       reply = { type: "connected" };
     } catch (error) {
@@ -328,7 +309,7 @@ export class Netstack {
   }
 
   #join(conn: string, socket: Socket, out: StreamWriter, input: StreamReader): ConnectionBridge {
-    const bridge = new ConnectionBridge(socket, out, input, () => this.#agent.send({ type: "reset", conn }));
+    const bridge = new ConnectionBridge(socket, out, input);
     this.#bridges.set(conn, bridge);
     void bridge.closed.then(() => this.#bridges.delete(conn));
     return bridge;
@@ -345,7 +326,29 @@ export class Netstack {
     this.#watcher?.stop();
     this.#subscription?.unsubscribe();
     for (const b of this.#bridges.values()) b.reset();
-    await this.#agent.close();
+    for (const port of [...this.#proxied.keys()]) this.#release(port);
+    closeSync(this.#netns);
     await Promise.all([...this.#mine.keys()].map((p) => this.#kv.delete(String(p)).catch(() => undefined)));
   }
+}
+
+/**
+ * The client's first bytes, if it sends any within EARLY_DATA_WAIT_MS (at most MAX_EARLY_BYTES; the
+ * rest stays in the socket); empty otherwise.
+ */
+function firstBytes(socket: Socket): Promise<Buffer> {
+  // Until the bridge has it, a reset by the client must not be an unhandled 'error'.
+  socket.on("error", () => undefined);
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.off("readable", done);
+      const chunk = socket.destroyed ? null : (socket.read() as Buffer | null);
+      if (chunk === null) return resolve(Buffer.alloc(0));
+      if (chunk.length > MAX_EARLY_BYTES) socket.unshift(chunk.subarray(MAX_EARLY_BYTES));
+      resolve(chunk.subarray(0, MAX_EARLY_BYTES));
+    };
+    const timer = setTimeout(done, EARLY_DATA_WAIT_MS);
+    socket.once("readable", done);
+  });
 }

@@ -1,35 +1,13 @@
 import { KernelError } from "../../pseudokernel/index.js";
 
 /**
- * The netstack's messages, decoded and checked at the edge: the agent's control lines (runtime ⇄ agent
- * over its stdio), the header of each data socket, the cross-node connect request, and the port
- * registry's records.
+ * The netstack's messages, decoded and checked at the edge: the cross-node connect request and reply,
+ * and the port registry's records.
  */
 
 /** `oneos.netstack.<node>.connect`: a caller's runtime asks the port's owner to open a connection. */
 export function netstackConnectSubject(node: string): string {
   return `oneos.netstack.${node}.connect`;
-}
-
-/** Runtime → agent. */
-export type AgentCommand =
-  | { readonly type: "listen"; readonly port: number }
-  | { readonly type: "unlisten"; readonly port: number }
-  | { readonly type: "connect"; readonly conn: string; readonly host: string; readonly port: number }
-  | { readonly type: "reset"; readonly conn: string };
-
-/** Agent → runtime. */
-export type AgentEvent =
-  | { readonly type: "listening"; readonly port: number }
-  | { readonly type: "listen-failed"; readonly port: number; readonly code: string }
-  | { readonly type: "connect-failed"; readonly conn: string; readonly code: string }
-  | { readonly type: "reset"; readonly conn: string };
-
-/** First line of each data socket the agent opens to the runtime: which connection it carries. */
-export interface DataHeader {
-  readonly conn: string;
-  /** Set for a connection accepted on a proxy port; absent for an outbound connect the runtime asked for. */
-  readonly port?: number;
 }
 
 export interface ConnectRequest {
@@ -39,7 +17,12 @@ export interface ConnectRequest {
   readonly toOwner: string;
   /** Stream the owner writes (owner → caller). */
   readonly toCaller: string;
+  /** The client's first bytes, if it sent any at once: bytes 0..n of `toOwner`, which continues after them. */
+  readonly data?: Uint8Array;
 }
+
+/** Most first bytes a connect request carries. */
+export const MAX_EARLY_BYTES = 64 * 1024;
 
 export type ConnectReply = { readonly type: "connected" } | { readonly type: "refused"; readonly code: string; readonly message: string };
 
@@ -73,43 +56,6 @@ function port(o: Obj, key: string, what: string): number {
   return v;
 }
 
-export function parseAgentCommand(value: unknown): AgentCommand {
-  const o = object(value, "agent command");
-  switch (o["type"]) {
-    case "listen":
-    case "unlisten":
-      return { type: o["type"], port: port(o, "port", "agent command") };
-    case "connect":
-      return { type: "connect", conn: str(o, "conn", "connect"), host: str(o, "host", "connect"), port: port(o, "port", "connect") };
-    case "reset":
-      return { type: "reset", conn: str(o, "conn", "reset") };
-    default:
-      throw new KernelError("EBADMSG", `unknown agent command ${String(o["type"])}`);
-  }
-}
-
-export function parseAgentEvent(value: unknown): AgentEvent {
-  const o = object(value, "agent event");
-  switch (o["type"]) {
-    case "listening":
-      return { type: "listening", port: port(o, "port", "listening") };
-    case "listen-failed":
-      return { type: "listen-failed", port: port(o, "port", "listen-failed"), code: str(o, "code", "listen-failed") };
-    case "connect-failed":
-      return { type: "connect-failed", conn: str(o, "conn", "connect-failed"), code: str(o, "code", "connect-failed") };
-    case "reset":
-      return { type: "reset", conn: str(o, "conn", "reset") };
-    default:
-      throw new KernelError("EBADMSG", `unknown agent event ${String(o["type"])}`);
-  }
-}
-
-export function parseDataHeader(value: unknown): DataHeader {
-  const o = object(value, "data header");
-  const conn = str(o, "conn", "data header");
-  return o["port"] === undefined ? { conn } : { conn, port: port(o, "port", "data header") };
-}
-
 /**
  * A stream id becomes a subject token (`oneos.stream.<id>.w`): `*`, `>`, `.` or a space in it would
  * subscribe to other streams or make an invalid subject, so only the kernel's stream-id alphabet passes.
@@ -123,7 +69,11 @@ function streamId(o: Obj, key: string): string {
 export function parseConnectRequest(value: unknown): ConnectRequest {
   const o = object(value, "connect request");
   if (o["type"] !== "connect") throw new KernelError("EBADMSG", "not a connect request");
-  return { type: "connect", port: port(o, "port", "connect"), toOwner: streamId(o, "toOwner"), toCaller: streamId(o, "toCaller") };
+  const request = { type: "connect" as const, port: port(o, "port", "connect"), toOwner: streamId(o, "toOwner"), toCaller: streamId(o, "toCaller") };
+  const data = o["data"];
+  if (data === undefined) return request;
+  if (!(data instanceof Uint8Array) || data.length > MAX_EARLY_BYTES) throw new KernelError("EBADMSG", "connect: data must be at most 64 KiB of bytes");
+  return { ...request, data };
 }
 
 export function parseConnectReply(value: unknown): ConnectReply {

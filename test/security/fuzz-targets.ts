@@ -430,6 +430,8 @@ export function buildTargets(aims: Aims): Target[] {
         port: rng.pick([aims.httpPort, 22, 4222, 1, 65535, hostileNumber(rng)]),
         toOwner: rng.pick([newStreamId(), hostileString(rng)]),
         toCaller: rng.pick([newStreamId(), hostileString(rng)]),
+        // The client's first bytes: absent, plausible, over the 64 KiB bound, or not bytes at all.
+        data: rng.pick([undefined, Buffer.from("GET / HTTP/1.0\r\n\r\n"), Buffer.alloc(70_000, 1), hostileString(rng)]),
       }),
     });
   }

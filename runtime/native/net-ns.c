@@ -1,0 +1,244 @@
+/*
+ * TCP sockets in another network namespace, for the netstack. A socket belongs to the namespace it was
+ * created in, for its whole life, whatever the namespace of the process that later reads it. setns(2)
+ * with CLONE_NEWNET changes only the calling thread's namespace (unlike a mount namespace, it is allowed
+ * in a multi-threaded process), so a libuv worker thread enters the node's namespace, creates the
+ * socket, and comes back before it takes other work (getaddrinfo runs on these threads too). Binding,
+ * listening and connecting then work on the socket from anywhere.
+ *
+ * Both run on the main thread: bind and listen never wait, and a connect is non-blocking and watched on
+ * libuv's loop (uv_poll) until it completes, so no worker thread is involved. A worker thread would add
+ * two thread hops to each of the netstack's connection set-ups.
+ */
+#define NAPI_VERSION 8
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <node_api.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <uv.h>
+
+/*
+ * A connect in progress: watched for writability, with a timeout; freed when both handles closed. The
+ * poll watches a dup of the socket: closing a uv_poll removes its fd from epoll, and by then the socket's
+ * own fd belongs to the net.Socket that JavaScript made of it.
+ */
+typedef struct {
+  uv_poll_t poll;
+  uv_timer_t timer;
+  int open_handles;
+  int fd;
+  int poll_fd;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+} Pending;
+
+/* socket(2) in the namespace `ns_fd`; the calling thread is back in its own namespace on return. */
+static int socket_in(int ns_fd, int family) {
+  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) return -1;
+  if (setns(ns_fd, CLONE_NEWNET) != 0) {
+    int e = errno;
+    close(home);
+    errno = e;
+    return -1;
+  }
+  int s = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int e = errno;
+  /* A worker thread left in the node's namespace would resolve names there: never carry on. */
+  if (setns(home, CLONE_NEWNET) != 0) abort();
+  close(home);
+  errno = e;
+  return s;
+}
+
+static void throw_errno(napi_env env, int e) {
+  const char *name = strerrorname_np(e);
+  napi_throw_error(env, name != NULL ? name : "EIO", strerror(e));
+}
+
+/* A listening socket on [::]:port (IPv4 too), or 0.0.0.0 where IPv6 is off; -1 with errno. */
+static int listen_in(int ns_fd, int port, int backlog) {
+  int s = socket_in(ns_fd, AF_INET6);
+  if (s < 0 && errno == EAFNOSUPPORT) {
+    s = socket_in(ns_fd, AF_INET);
+    if (s < 0) goto fail;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_ANY)};
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) goto fail;
+  } else {
+    if (s < 0) goto fail;
+    /* One socket for IPv6 and IPv4, any address: as a 0.0.0.0 bind would, it holds the port for both. */
+    int zero = 0, one = 1;
+    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = in6addr_any};
+    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) goto fail;
+  }
+  if (listen(s, backlog) != 0) goto fail;
+  fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+  return s;
+fail:;
+  int e = errno;
+  if (s >= 0) close(s);
+  errno = e;
+  return -1;
+}
+
+/* listenIn(nsFd, port, backlog) -> fd; throws an Error whose message is the errno name (EADDRINUSE...). */
+static napi_value ListenIn(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t ns_fd, port, backlog;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &ns_fd) != napi_ok || napi_get_value_int32(env, argv[1], &port) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &backlog) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "listenIn(nsFd, port, backlog)");
+    return NULL;
+  }
+  int s = listen_in(ns_fd, port, backlog);
+  if (s < 0) {
+    throw_errno(env, errno);
+    return NULL;
+  }
+  napi_value result;
+  napi_create_int32(env, s, &result);
+  return result;
+}
+
+static void on_pending_closed(uv_handle_t *handle) {
+  Pending *p = handle->data;
+  if (--p->open_handles > 0) return;
+  close(p->poll_fd);
+  free(p);
+}
+
+/* Calls back once (errno name or null, fd) and lets go of both handles. */
+static void finish(Pending *p, int error) {
+  if (uv_is_closing((uv_handle_t *)&p->poll)) return;
+  uv_poll_stop(&p->poll);
+  uv_timer_stop(&p->timer);
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value callback, global, argv[2], result;
+  napi_get_reference_value(env, p->callback, &callback);
+  napi_get_global(env, &global);
+  if (error == 0) {
+    napi_get_null(env, &argv[0]);
+    napi_create_int32(env, p->fd, &argv[1]);
+  } else {
+    close(p->fd);
+    const char *name = strerrorname_np(error);
+    napi_create_string_utf8(env, name != NULL ? name : "EIO", NAPI_AUTO_LENGTH, &argv[0]);
+    napi_create_int32(env, -1, &argv[1]);
+  }
+  /* make_callback, not a bare call: the promise the callback settles must run its continuations. */
+  napi_make_callback(env, p->context, global, callback, 2, argv, &result);
+  napi_async_destroy(env, p->context);
+  napi_delete_reference(env, p->callback);
+  napi_close_handle_scope(env, scope);
+  uv_close((uv_handle_t *)&p->poll, on_pending_closed);
+  uv_close((uv_handle_t *)&p->timer, on_pending_closed);
+}
+
+static void on_writable(uv_poll_t *poll, int status, int events) {
+  (void)events;
+  Pending *p = poll->data;
+  int error = 0;
+  socklen_t len = sizeof error;
+  /* A failed connect shows as POLLERR, which libuv reports as a bad status: the cause is in SO_ERROR. */
+  if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+  else if (error == 0 && status < 0) error = EIO;
+  finish(p, error);
+}
+
+/* A full backlog makes the kernel retry the SYN for minutes: the caller's bound ends it. */
+static void on_timeout(uv_timer_t *timer) { finish(timer->data, ETIMEDOUT); }
+
+/*
+ * connectIn(nsFd, host, port, timeoutMs, callback(code, fd)): host is a numeric IPv4 or IPv6 address.
+ * The callback gets (null, fd) once connected, or (errno name, -1). Throws at once if no socket can be
+ * made or the connect fails before it starts (then the callback is never called).
+ */
+static napi_value ConnectIn(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t ns_fd, port, timeout_ms;
+  char host[INET6_ADDRSTRLEN];
+  size_t len = 0;
+  napi_valuetype type = napi_undefined;
+  if (argc < 5 || napi_get_value_int32(env, argv[0], &ns_fd) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], host, sizeof host, &len) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &port) != napi_ok || napi_get_value_int32(env, argv[3], &timeout_ms) != napi_ok ||
+      napi_typeof(env, argv[4], &type) != napi_ok || type != napi_function) {
+    napi_throw_type_error(env, "EINVAL", "connectIn(nsFd, host, port, timeoutMs, callback)");
+    return NULL;
+  }
+  struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons(port)};
+  struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+  int v6 = strchr(host, ':') != NULL;
+  if ((v6 ? inet_pton(AF_INET6, host, &a6.sin6_addr) : inet_pton(AF_INET, host, &a4.sin_addr)) != 1) {
+    throw_errno(env, EINVAL);
+    return NULL;
+  }
+  int s = socket_in(ns_fd, v6 ? AF_INET6 : AF_INET);
+  if (s < 0) {
+    throw_errno(env, errno);
+    return NULL;
+  }
+  fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+  int one = 1;
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int r = v6 ? connect(s, (struct sockaddr *)&a6, sizeof a6) : connect(s, (struct sockaddr *)&a4, sizeof a4);
+  if (r != 0 && errno != EINPROGRESS) {
+    int e = errno;
+    close(s);
+    throw_errno(env, e);
+    return NULL;
+  }
+  Pending *p = calloc(1, sizeof(Pending));
+  p->fd = s;
+  p->poll_fd = fcntl(s, F_DUPFD_CLOEXEC, 0);
+  p->env = env;
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  if (p->poll_fd < 0 || uv_poll_init(loop, &p->poll, p->poll_fd) != 0) {
+    if (p->poll_fd >= 0) close(p->poll_fd);
+    close(s);
+    free(p);
+    throw_errno(env, EIO);
+    return NULL;
+  }
+  uv_timer_init(loop, &p->timer);
+  p->poll.data = p;
+  p->timer.data = p;
+  p->open_handles = 2;
+  napi_value name;
+  napi_create_string_utf8(env, "oneos-connect-in", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &p->context);
+  napi_create_reference(env, argv[4], 1, &p->callback);
+  /* Connected at once or not: writability (or an error) is reported on the loop, never synchronously. */
+  uv_poll_start(&p->poll, UV_WRITABLE, on_writable);
+  uv_timer_start(&p->timer, on_timeout, (uint64_t)(timeout_ms > 0 ? timeout_ms : 1), 0);
+  return NULL;
+}
+
+void register_net_ns(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "listenIn", NAPI_AUTO_LENGTH, ListenIn, NULL, &fn);
+  napi_set_named_property(env, exports, "listenIn", fn);
+  napi_create_function(env, "connectIn", NAPI_AUTO_LENGTH, ConnectIn, NULL, &fn);
+  napi_set_named_property(env, exports, "connectIn", fn);
+}
