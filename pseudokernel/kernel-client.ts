@@ -186,7 +186,10 @@ export class KernelClient {
 
   async process(pid: number): Promise<ProcessRecord | null> {
     const entry = await retrying(() => this.buckets.procs.get(String(pid)), READ_RETRY);
-    if (entry === null || entry.operation !== "PUT") return null;
+    if (entry === null || entry.operation !== "PUT") {
+      // Started a moment ago: its runtime writes the first record a little later, but knows it now.
+      return (await this.#liveProcesses()).find((p) => p.pid === pid) ?? null;
+    }
     try {
       return parseProcessRecord(decode(entry.value));
     } catch {
