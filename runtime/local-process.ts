@@ -134,11 +134,12 @@ export class LocalProcess {
       withUmask(request.umask, () => {
         try {
           child = spawnNative({
-            file: target.file,
-            argv: [target.argv0, ...target.args],
+            file: target.path,
+            argv: target.argv,
             env: target.env,
             cwd: target.cwd,
             fds: [fds[0] === "ignore" ? -1 : fds[0]!, fds[1] === "ignore" ? -1 : fds[1]!, fds[2] === "ignore" ? -1 : fds[2]!],
+            ...(target.namespace !== undefined ? { namespace: target.namespace } : {}),
           });
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
@@ -196,22 +197,20 @@ function drainOutput(source: Readable, writer: StreamWriter, tail: OutputTail): 
   writer.on("error", () => source.destroy());
 }
 
-/** What to exec for a spawn request: resolved, checked, and wrapped into the node's namespace. */
+/** What to exec for a spawn request: resolved and checked, in the processes' view. */
 export interface LaunchTarget {
   /** argv[0] as the user typed it. */
   readonly command: string;
-  readonly file: string;
-  readonly args: string[];
-  readonly argv0: string;
+  /** The program's absolute path, as processes see it. */
+  readonly path: string;
+  readonly argv: readonly string[];
   readonly cwd: string;
   readonly env: Record<string, string>;
+  /** The node's namespaces to run in, with the user's ids (absent: the runtime's own, as root). */
+  readonly namespace?: { readonly mnt: string; readonly net: string | null; readonly uid: number; readonly gid: number };
 }
 
-/**
- * Checks the cwd and finds the program (ENOENT, ENOCMD, EACCES as a shell reports them), then wraps it
- * for the node's mount namespace: nsenter enters it, sets the cwd there and execs the program in place
- * (same pid, same process group, same exit status).
- */
+/** Checks the cwd and finds the program (ENOENT, ENOCMD, EACCES as a shell reports them). */
 export async function resolveTarget(request: SpawnRequest, view: ProcessView, who: FsIdentity = ROOT_IDENTITY): Promise<LaunchTarget> {
   const command = request.argv[0]!;
   const searchPath = request.env["PATH"] ?? process.env["PATH"] ?? "";
@@ -223,23 +222,34 @@ export async function resolveTarget(request: SpawnRequest, view: ProcessView, wh
     throw new KernelError("ENOENT", `cd: ${request.cwd}: No such file or directory`);
   }
   if (path instanceof Error) throw path;
-  const namespace = view.namespace;
-  if (namespace === undefined) {
-    return { command, file: path, args: request.argv.slice(1), argv0: command, cwd: request.cwd, env: { ...request.env } };
-  }
+  // A program that runs others finds them as the runtime would.
+  const env = request.env["PATH"] !== undefined ? { ...request.env } : { ...request.env, PATH: searchPath };
+  const target = { command, path, argv: request.argv, cwd: request.cwd, env };
+  if (view.namespace === undefined) return target;
+  return { ...target, namespace: { mnt: view.namespace, net: view.netNamespace ?? null, uid: who.uid, gid: who.gid } };
+}
+
+/**
+ * The same launch through `nsenter` (for node-pty, which can only exec a program): it enters the
+ * namespaces, sets the cwd there and execs the program in place (same pid, same exit status).
+ */
+export function viaNsenter(target: LaunchTarget): { file: string; args: string[]; cwd: string; env: Record<string, string> } {
+  const ns = target.namespace;
+  if (ns === undefined) return { file: target.path, args: target.argv.slice(1), cwd: target.cwd, env: target.env };
   return {
-    command,
     file: "nsenter",
     args: [
-      `--mount=${namespace}`,
-      ...(view.netNamespace !== undefined ? [`--net=${view.netNamespace}`] : []),
-      `--wdns=${request.cwd}`,
+      `--mount=${ns.mnt}`,
+      ...(ns.net !== null ? [`--net=${ns.net}`] : []),
+      `--wdns=${target.cwd}`,
       // The user's own uid and gid (nsenter drops supplementary groups when it sets the gid).
-      ...(who.uid !== 0 || who.gid !== 0 ? [`--setgid=${who.gid}`, `--setuid=${who.uid}`] : []),
-      "--", command.includes("/") ? path : command, ...request.argv.slice(1)],
-    argv0: "nsenter",
+      ...(ns.uid !== 0 || ns.gid !== 0 ? [`--setgid=${ns.gid}`, `--setuid=${ns.uid}`] : []),
+      "--",
+      target.path,
+      ...target.argv.slice(1),
+    ],
     cwd: "/",
-    env: request.env["PATH"] !== undefined ? { ...request.env } : { ...request.env, PATH: searchPath },
+    env: target.env,
   };
 }
 

@@ -17,6 +17,7 @@ export interface NativeAddon {
     cwd: string | null,
     fds: readonly [number, number, number],
     onExit: (code: number | null, signal: number | null) => void,
+    namespace?: { readonly mnt: string; readonly net: string | null; readonly uid: number; readonly gid: number },
   ): number;
   /** A socket in the namespace of `nsFd` bound to `[::]:port` (IPv4 too) and listening; its fd. Throws Error(errno name). */
   listenIn(nsFd: number, port: number, backlog: number): number;

@@ -8,7 +8,7 @@ import {
   type StreamTransport,
   type TtySpec,
 } from "../pseudokernel/index.js";
-import { resolveTarget, withUmask, type LocalExit, type ProcessView } from "./local-process.js";
+import { resolveTarget, viaNsenter, withUmask, type LocalExit, type ProcessView } from "./local-process.js";
 import { ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
 
 /**
@@ -65,7 +65,7 @@ export class PtyProcess {
     if (inSpec.kind !== "stream" || outSpec.kind !== "stream") {
       throw new KernelError("EINVAL", "a terminal needs an input and an output stream");
     }
-    const target = await resolveTarget(request, view, who);
+    const target = viaNsenter(await resolveTarget(request, view, who));
     let pty: IPty | undefined;
     withUmask(request.umask, () => {
       pty = spawnPty(target.file, target.args, {
