@@ -1,4 +1,3 @@
-import { userInfo } from "node:os";
 import { KernelError, parseSignal, type ProcessRecord } from "../pseudokernel/index.js";
 import { connectKernel } from "./find-cluster.js";
 import { formatTable } from "./table.js";
@@ -70,7 +69,7 @@ export async function killVerb(args: readonly string[], nats: string | undefined
   try {
     for (const pid of pids) {
       try {
-        await kernel.signal(pid, signal, userInfo().username);
+        await kernel.signal(pid, signal);
       } catch (error) {
         process.stderr.write(`oneos: kill: ${(error as Error).message}\n`);
         status = 1;

@@ -1,4 +1,3 @@
-import { userInfo } from "node:os";
 import { KernelError, newStreamId } from "../pseudokernel/index.js";
 import { DETACH_PREFIX } from "../shell/index.js";
 import { connectKernel } from "./find-cluster.js";
@@ -35,7 +34,6 @@ export async function sessionsVerb(options: { json?: boolean; nats?: string }): 
 export async function attachVerb(pidText: string, options: { nats?: string }): Promise<number> {
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) throw new KernelError("EINVAL", `attach: ${pidText}: not a PID`);
-  const user = userInfo().username;
   const kernel = await connectKernel(options.nats, "oneos-attach");
   const stdin = process.stdin;
   const stdout = process.stdout;
@@ -63,7 +61,6 @@ export async function attachVerb(pidText: string, options: { nats?: string }): P
       output,
       cols: stdout.columns || 80,
       rows: stdout.rows || 24,
-      user,
     });
     const onResize = (): void => {
       void kernel.request(record.node, { type: "resize", pid, cols: stdout.columns || 80, rows: stdout.rows || 24 }).catch(() => undefined);
@@ -78,7 +75,7 @@ export async function attachVerb(pidText: string, options: { nats?: string }): P
           prefixed = false;
           if (byte === 0x64) {
             detached = true;
-            void kernel.request(record.node, { type: "detach", pid, user }).catch(() => undefined);
+            void kernel.request(record.node, { type: "detach", pid }).catch(() => undefined);
             continue;
           }
           out.push(DETACH_PREFIX);

@@ -73,8 +73,8 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
       env["HOME"] = home;
     }
     env["PWD"] = cwd;
-    const self = await registerShell(kernel, homeNode.name, user, interactive);
-    const executor = await ClusterExecutor.create(kernel, { user, fs, ppid: self.pid });
+    const self = await registerShell(kernel, homeNode.name, interactive);
+    const executor = await ClusterExecutor.create(kernel, { fs, ppid: self.pid });
     const accounts = clusterAccounts(kernel);
     let status = 1;
     try {
@@ -87,7 +87,7 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
         shellPid: self.pid,
         accounts,
         killPid: async (pid: number, signal: string) => {
-          await kernel.signal(pid, signal, user);
+          await kernel.signal(pid, signal);
         },
       });
       return status;
@@ -112,15 +112,14 @@ const RENEW_MS = 3000;
 async function registerShell(
   kernel: KernelClient,
   node: string,
-  user: string,
   interactive: boolean,
 ): Promise<{ pid: number; leave(status: number): Promise<void> }> {
   const argv = ["oneos", "shell", ...(interactive ? [] : ["-c"])];
-  const reply = await kernel.request(node, { type: "register", user, argv });
+  const reply = await kernel.request(node, { type: "register", argv });
   if (reply.type !== "registered") throw new KernelError("EIO", `unexpected reply ${reply.type}`);
   const pid = reply.pid;
   const renew = setInterval(() => {
-    void kernel.request(node, { type: "register", user, argv, pid }).catch(() => undefined);
+    void kernel.request(node, { type: "register", argv, pid }).catch(() => undefined);
   }, RENEW_MS);
   renew.unref();
   const sub = kernel.nc.subscribe(registeredSignalSubject(pid), {
@@ -137,7 +136,7 @@ async function registerShell(
     async leave(status: number) {
       clearInterval(renew);
       sub.unsubscribe();
-      await kernel.request(node, { type: "register", user, argv, pid, ended: status & 0xff }, 2000).catch(() => undefined);
+      await kernel.request(node, { type: "register", argv, pid, ended: status & 0xff }, 2000).catch(() => undefined);
     },
   };
 }

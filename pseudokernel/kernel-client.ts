@@ -285,14 +285,14 @@ export class KernelClient {
     return { data: reply.data, total: reply.total };
   }
 
-  /** Sends a signal to a cluster process wherever it runs. */
-  async signal(pid: number, signal: string, user: string): Promise<void> {
+  /** Sends a signal to a cluster process wherever it runs (as this client's session's user). */
+  async signal(pid: number, signal: string): Promise<void> {
     const record = await this.process(pid);
     if (record === null) throw new KernelError("ESRCH", `(${pid}) - No such process`);
     if (record.state !== "running" && record.state !== "stopped") {
       throw new KernelError("ESRCH", `(${pid}) - No such process (${record.state})`);
     }
-    await this.request(record.node, { type: "signal", pid, signal, user });
+    await this.request(record.node, { type: "signal", pid, signal });
   }
 
   reader(id: string): StreamReader {

@@ -12,7 +12,6 @@ const spawn: SpawnRequest = {
   env: { PATH: "/usr/bin:/bin" },
   cwd: "/home/root",
   umask: 0o022,
-  user: "root",
   ppid: 1000,
   stdio: [{ kind: "stream", id: "abc" }, { kind: "file", path: "/home/root/out", mode: "w" }, { kind: "stdout" }],
   notify: "_INBOX.x",

@@ -23,7 +23,6 @@ export interface SpawnRequest {
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string;
   readonly umask: number;
-  readonly user: string;
   readonly ppid: number;
   readonly stdio: readonly [StdioSpec, StdioSpec, StdioSpec];
   /** Subject on which the runtime publishes the `ExitEvent`. */
@@ -70,8 +69,6 @@ export interface SignalRequest {
   readonly type: "signal";
   readonly pid: number;
   readonly signal: string;
-  /** Who asks (for permission checks). */
-  readonly user: string;
 }
 
 export interface PingRequest {
@@ -115,14 +112,12 @@ export interface AttachRequest {
   readonly output: string;
   readonly cols: number;
   readonly rows: number;
-  readonly user: string;
 }
 
 /** Lets go of a process's terminal without hanging it up: it runs on, detached, until re-attached. */
 export interface DetachRequest {
   readonly type: "detach";
   readonly pid: number;
-  readonly user: string;
 }
 
 /**
@@ -133,7 +128,6 @@ export interface DetachRequest {
  */
 export interface RegisterRequest {
   readonly type: "register";
-  readonly user: string;
   readonly argv: readonly string[];
   readonly pid?: number;
   readonly ended?: number;
@@ -278,7 +272,6 @@ export function parseNodeRequest(value: unknown): NodeRequest {
       const ended = optInt(o, "ended", 0, 255);
       return {
         type,
-        user: str(o, "user", { max: 64 }),
         argv: strArray(o, "argv", 64, 4096),
         ...(pid !== undefined ? { pid } : {}),
         ...(ended !== undefined ? { ended } : {}),
@@ -292,10 +285,9 @@ export function parseNodeRequest(value: unknown): NodeRequest {
         output: streamId(str(o, "output", { max: 64 })),
         cols: int(o, "cols", 1, 10_000),
         rows: int(o, "rows", 1, 10_000),
-        user: str(o, "user", { max: 64 }),
       };
     case "detach":
-      return { type, pid: int(o, "pid", 1), user: str(o, "user", { max: 64 }) };
+      return { type, pid: int(o, "pid", 1) };
     case "resize":
       return { type, pid: int(o, "pid", 1), cols: int(o, "cols", 1, 10_000), rows: int(o, "rows", 1, 10_000) };
     case "fs":
@@ -324,7 +316,6 @@ export function parseNodeRequest(value: unknown): NodeRequest {
         env,
         cwd,
         umask: int(o, "umask", 0, 0o777),
-        user: str(o, "user", { max: 64 }),
         ppid: int(o, "ppid"),
         ...optResources(o, "resources"),
         stdio: [parseStdio(stdio[0], 0), parseStdio(stdio[1], 1), parseStdio(stdio[2], 2)],
@@ -333,7 +324,7 @@ export function parseNodeRequest(value: unknown): NodeRequest {
       };
     }
     case "signal":
-      return { type, pid: int(o, "pid", 1), signal: str(o, "signal", { max: 16 }), user: str(o, "user", { max: 64 }) };
+      return { type, pid: int(o, "pid", 1), signal: str(o, "signal", { max: 16 }) };
     case "ping":
       return { type };
   }

@@ -45,12 +45,12 @@ export class RegisteredProcesses {
     return [...this.#entries.values()].map((e) => e.record);
   }
 
-  /** New registration, renewal (with `pid`), or leaving (with `ended`). Returns the PID. */
-  async register(request: RegisterRequest): Promise<number> {
+  /** New registration, renewal (with `pid`), or leaving (with `ended`), by `user` (the session's). Returns the PID. */
+  async register(request: RegisterRequest, user: string): Promise<number> {
     if (request.pid === undefined) {
       const pid = await this.#allocate();
       const entry: Registration = {
-        record: { pid, ppid: 0, node: this.#node, hostPid: 0, user: request.user, state: "running", argv: request.argv, cwd: "/", started: Date.now() },
+        record: { pid, ppid: 0, node: this.#node, hostPid: 0, user, state: "running", argv: request.argv, cwd: "/", started: Date.now() },
         renewed: Date.now(),
         writes: Promise.resolve(),
       };
@@ -59,7 +59,7 @@ export class RegisteredProcesses {
       return pid;
     }
     const entry = this.#entries.get(request.pid);
-    if (entry === undefined || entry.record.user !== request.user) {
+    if (entry === undefined || entry.record.user !== user) {
       throw new KernelError("ESRCH", `(${request.pid}) - not registered here`);
     }
     if (request.ended !== undefined) {

@@ -37,7 +37,6 @@ const CONFIRM_DOWN_MS = 2500;
 const DOWN_RECHECK_MS = 500;
 
 export interface ClusterExecutorOptions {
-  readonly user: string;
   /** Cluster PID of the shell, as the parent of what it launches. */
   readonly ppid?: number;
   /** The file system the shell itself sees (cd, globbing, builtin redirections). */
@@ -191,7 +190,6 @@ export class ClusterExecutor implements Executor {
       env: request.env,
       cwd: request.cwd,
       umask: request.umask,
-      user: this.#options.user,
       ppid: this.#options.ppid ?? 0,
       stdio: [stdinSpec, stdoutSpec, stderrSpec],
       notify,
@@ -234,12 +232,12 @@ export class ClusterExecutor implements Executor {
       node,
       wait: () => finished,
       async signal(signal: string) {
-        await kernel.request(node, { type: "signal", pid, signal, user: spawn.user });
+        await kernel.request(node, { type: "signal", pid, signal });
       },
       ...(tty !== undefined
         ? {
             async detach() {
-              await kernel.request(node, { type: "detach", pid, user: spawn.user });
+              await kernel.request(node, { type: "detach", pid });
             },
           }
         : {}),

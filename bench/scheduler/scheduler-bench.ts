@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir, userInfo } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalCluster } from "../../cluster/index.js";
 import { KernelClient, loadCredentials, type NodeRecord } from "../../pseudokernel/index.js";
@@ -137,7 +137,7 @@ export async function runSchedulerBench(options: SchedulerBenchOptions = {}): Pr
       });
       // A root session, issued through the admin identity as for `oneos shell` on the owner's machine.
       kernel.session = await KernelClient.issueSession((await cluster.anyUrl())!, await loadCredentials(cluster.credentialsFile("admin")), "root");
-      const executor = await ClusterExecutor.create(kernel, { user: userInfo().username });
+      const executor = await ClusterExecutor.create(kernel, {});
       const perNode = new Map<string, number>();
       const request: LaunchRequest = {
         argv: ["true"],

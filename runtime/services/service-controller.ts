@@ -235,7 +235,7 @@ export class ServiceController {
       // Removed by the user: stop what runs, forget the status.
       this.#status.delete(name);
       if (status.state === "running" && status.node !== undefined && status.pid !== undefined) {
-        const request = { type: "signal", pid: status.pid, signal: "SIGTERM", user: "root" };
+        const request = { type: "signal", pid: status.pid, signal: "SIGTERM" };
         this.#options.nc.request(nodeSubject(status.node, "signal"), encode(request), { timeout: 2000, headers: this.#headers() }).catch(() => undefined);
       }
       this.#write(name, null);
@@ -300,7 +300,7 @@ export class ServiceController {
           const pid = await this.#spawn(def, node);
           if (!this.#defs.has(def.name)) {
             // Removed while starting: stop what we just started.
-            const request = { type: "signal", pid, signal: "SIGTERM", user: "root" };
+            const request = { type: "signal", pid, signal: "SIGTERM" };
             this.#options.nc.request(nodeSubject(node, "signal"), encode(request), { timeout: 2000, headers: this.#headers() }).catch(() => undefined);
             return;
           }
@@ -340,7 +340,6 @@ export class ServiceController {
       env: { ...def.env, ONEOS_SERVICE: def.name },
       cwd: def.cwd,
       umask: 0o022,
-      user: def.user,
       ppid: 0,
       // Output goes to a node-local log, appended across restarts.
       stdio: [{ kind: "null" }, { kind: "file", path: `/tmp/oneos-service-${def.name}.log`, mode: "a" }, { kind: "stdout" }],

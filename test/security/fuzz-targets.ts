@@ -139,18 +139,18 @@ function verbTemplates(verb: Verb, { pids, scratch }: Aims): Record<string, unkn
     case "spawn":
       return [
         {
-          type: "spawn", argv: ["true"], env: { PATH: "/usr/bin:/bin" }, cwd: "/", umask: 0o022, user: "root", ppid: 1000,
+          type: "spawn", argv: ["true"], env: { PATH: "/usr/bin:/bin" }, cwd: "/", umask: 0o022, ppid: 1000,
           stdio: [{ kind: "null" }, { kind: "null" }, { kind: "stdout" }], notify: "_INBOX.fuzz.exit",
         },
         {
-          type: "spawn", argv: ["cat", "/etc/hostname"], env: {}, cwd: "/tmp", umask: 0o077, user: "nobody", ppid: 0,
+          type: "spawn", argv: ["cat", "/etc/hostname"], env: {}, cwd: "/tmp", umask: 0o077, ppid: 0,
           stdio: [{ kind: "null" }, { kind: "file", path: `${scratch}/cat-out`, mode: "w" }, { kind: "null" }], notify: "_INBOX.fuzz.exit",
           resources: { cpu: 0.1, mem: 1024 },
         },
       ];
     case "signal":
       // Not a live pid: mutations may turn the signal into any string, and the session is root's.
-      return [{ type: "signal", pid: 999_999, signal: "SIGWINCH", user: "nobody" }];
+      return [{ type: "signal", pid: 999_999, signal: "SIGWINCH" }];
     case "ping":
       return [{ type: "ping" }];
     case "fs":
@@ -163,11 +163,11 @@ function verbTemplates(verb: Verb, { pids, scratch }: Aims): Record<string, unkn
     case "resize":
       return [{ type: "resize", pid, cols: 80, rows: 24 }];
     case "attach":
-      return [{ type: "attach", pid, input: newStreamId(), output: newStreamId(), cols: 80, rows: 24, user: "nobody" }];
+      return [{ type: "attach", pid, input: newStreamId(), output: newStreamId(), cols: 80, rows: 24 }];
     case "detach":
-      return [{ type: "detach", pid, user: "nobody" }];
+      return [{ type: "detach", pid }];
     case "register":
-      return [{ type: "register", user: "fuzz", argv: ["fuzz"] }, { type: "register", user: "fuzz", argv: ["fuzz"], pid, ended: 0 }];
+      return [{ type: "register", argv: ["fuzz"] }, { type: "register", argv: ["fuzz"], pid, ended: 0 }];
   }
 }
 
@@ -183,6 +183,7 @@ function verbHostile(verb: Verb, { pids, scratch }: Aims): (rng: Rng) => Record<
           env: rng.pick([{ PATH: "/usr/bin:/bin" }, { [hostileString(rng)]: hostileString(rng) }, { PATH: "../../bin" }, {}]),
           cwd: rng.pick(["/", "../../", "/home/../..", "/tmp/\0", hostileString(rng)]),
           umask: hostileNumber(rng),
+          // No request carries a user (the session decides): a claimed one must change nothing.
           user: hostileString(rng),
           ppid: hostileNumber(rng),
           stdio: [stdio(rng, 0, scratch), stdio(rng, 1, scratch), stdio(rng, 2, scratch)],

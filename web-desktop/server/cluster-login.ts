@@ -29,7 +29,7 @@ function refusalOf(error: unknown): LoginRefused {
  *
  * @example
  * const login = await ClusterLogin.login(nc, "alice", password);
- * await login.kernel.signal(pid, "TERM", login.user.name); // as alice: EPERM for bob's processes
+ * await login.kernel.signal(pid, "TERM"); // as alice: EPERM for bob's processes
  */
 export class ClusterLogin {
   /** Never close it: it shares the desktop's connection. */

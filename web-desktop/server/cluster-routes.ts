@@ -72,7 +72,7 @@ export function clusterRoutes(options: ClusterRoutesOptions): Router {
     const signal = parseSignal(raw);
     const login = requestLogin(res);
     try {
-      await login.kernel.signal(pid, signal, login.user.name);
+      await login.kernel.signal(pid, signal);
     } catch (error) {
       await refusedAs(error, "kill", pid, login, kernel);
     }
