@@ -129,25 +129,23 @@ export class LocalProcess {
         fds[2] = await this.#prepare(err2, 2, files, view, who);
       }
 
-      // There is no per-spawn umask; the child copies ours, and the spawn is synchronous on this thread.
-      let child: NativeChild | undefined;
-      withUmask(request.umask, () => {
-        try {
-          child = spawnNative({
-            file: target.path,
-            argv: target.argv,
-            env: target.env,
-            cwd: target.cwd,
-            fds: [fds[0] === "ignore" ? -1 : fds[0]!, fds[1] === "ignore" ? -1 : fds[1]!, fds[2] === "ignore" ? -1 : fds[2]!],
-            ...(target.namespace !== undefined ? { namespace: target.namespace } : {}),
-          });
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          throw new KernelError(code === "EACCES" ? "EACCES" : "ENOCMD", `${command}: ${(error as Error).message}`);
-        }
-      });
+      let child: NativeChild;
+      try {
+        child = await spawnNative({
+          file: target.path,
+          argv: target.argv,
+          env: target.env,
+          cwd: target.cwd,
+          umask: request.umask,
+          fds: [fds[0] === "ignore" ? -1 : fds[0]!, fds[1] === "ignore" ? -1 : fds[1]!, fds[2] === "ignore" ? -1 : fds[2]!],
+          ...(target.namespace !== undefined ? { namespace: target.namespace } : {}),
+        });
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        throw new KernelError(code === "EACCES" ? "EACCES" : "ENOCMD", `${command}: ${(error as Error).message}`);
+      }
       for (const wire of wiring) wire();
-      return new LocalProcess(child!, streams, tail);
+      return new LocalProcess(child, streams, tail);
     } catch (error) {
       for (const s of streams) s.destroy(error as Error);
       throw error;
@@ -253,12 +251,3 @@ export function viaNsenter(target: LaunchTarget): { file: string; args: string[]
   };
 }
 
-/** Node has no per-spawn umask; fork(2) copies it, and spawning forks synchronously on this thread. */
-export function withUmask(umask: number, spawnNow: () => void): void {
-  const previous = process.umask(umask);
-  try {
-    spawnNow();
-  } finally {
-    process.umask(previous);
-  }
-}

@@ -17,8 +17,17 @@ export interface NativeAddon {
     cwd: string | null,
     fds: readonly [number, number, number],
     onExit: (code: number | null, signal: number | null) => void,
-    namespace?: { readonly mnt: string; readonly net: string | null; readonly uid: number; readonly gid: number },
   ): number;
+  /** `spawn` into a node's namespaces as uid/gid with a umask, on a worker thread (see spawn.c). */
+  spawnIn(
+    file: string,
+    argv: readonly string[],
+    env: readonly string[],
+    cwd: string | null,
+    fds: readonly [number, number, number],
+    onExit: (code: number | null, signal: number | null) => void,
+    namespace: { readonly mnt: string; readonly net: string | null; readonly uid: number; readonly gid: number; readonly umask: number },
+  ): Promise<number>;
   /** A socket in the namespace of `nsFd` bound to `[::]:port` (IPv4 too) and listening; its fd. Throws Error(errno name). */
   listenIn(nsFd: number, port: number, backlog: number): number;
   /**

@@ -8,7 +8,8 @@ import {
   type StreamTransport,
   type TtySpec,
 } from "../pseudokernel/index.js";
-import { resolveTarget, viaNsenter, withUmask, type LocalExit, type ProcessView } from "./local-process.js";
+import { resolveTarget, viaNsenter, type LocalExit, type ProcessView } from "./local-process.js";
+import { withUmask } from "./native-spawn.js";
 import { ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
 
 /**

@@ -362,7 +362,7 @@ export class NodeRuntime {
           reply = { type: "pong", node: this.name, time: Date.now() };
           break;
         case "register":
-          reply = { type: "registered", pid: await this.#registered.register({ ...request, user: caller!.user }) };
+          reply = { type: "registered", pid: await this.#registered.register(request, caller!.user) };
           break;
         case "fs":
           reply = await this.#files.fs(request, caller!);
@@ -434,7 +434,7 @@ export class NodeRuntime {
   async #spawn(asked: SpawnRequest, caller: Caller): Promise<NodeReply> {
     if (this.#closing) throw new KernelError("ENONODE", `node ${this.name} is stopping`);
     // The process is the caller's: their uid and gid, their name in the environment.
-    const request: SpawnRequest = { ...asked, user: caller.user, env: { ...asked.env, USER: caller.user, LOGNAME: caller.user } };
+    const request: SpawnRequest = { ...asked, env: { ...asked.env, USER: caller.user, LOGNAME: caller.user } };
     const who: FsIdentity = { uid: caller.uid, gid: caller.gid };
     const local =
       request.tty === undefined
@@ -446,7 +446,7 @@ export class NodeRuntime {
       ppid: request.ppid,
       node: this.name,
       hostPid: local.hostPid,
-      user: request.user,
+      user: caller.user,
       state: "running",
       argv: request.argv,
       cwd: request.cwd,
@@ -464,8 +464,8 @@ export class NodeRuntime {
     this.#procs.set(pid, supervised);
     this.#children.add(local.hostPid);
     setTimeout(() => {
-      if (this.#procs.get(pid) === supervised) this.#write(supervised);
-    }, FIRST_RECORD_DELAY_MS);
+      if (!this.#closing && this.#procs.get(pid) === supervised) this.#write(supervised);
+    }, FIRST_RECORD_DELAY_MS).unref();
     void local.exited.then((exit) => this.#onExit(pid, exit, request.notify));
     this.#log.debug({ pid, argv: request.argv }, "spawned");
     this.#audit.write({ event: "spawn", user: caller.user, pid, argv: request.argv.slice(0, 64), cwd: request.cwd });

@@ -11,7 +11,9 @@
  * namespace) enters them itself, between clone and exec: no `nsenter` program to exec first (≈ 1.2 ms a
  * spawn here). glibc's posix_spawn has no such step, so that path clones on its own, as posix_spawn
  * does: CLONE_VM|CLONE_VFORK on a separate stack with every signal blocked, handlers reset in the
- * child, and only raw system calls there (glibc's setuid() would signal the parent's threads).
+ * child, and only raw system calls there (glibc's setuid() would signal the parent's threads). It runs
+ * on a libuv worker thread: vfork suspends the calling thread until the exec, and the child's chdir and
+ * exec may wait on CloudFS (seconds during a JetStream election) — the event loop must not.
  */
 #define NAPI_VERSION 8
 #define _GNU_SOURCE
@@ -52,6 +54,9 @@ typedef struct {
   int set_ids;
   uid_t uid;
   gid_t gid;
+  mode_t umask;
+  /* `/bin/sh file args...`, for a file the kernel will not exec (ENOEXEC: a script without `#!`). */
+  char **sh_argv;
   volatile int error;
 } Plan;
 
@@ -83,8 +88,11 @@ static int child_main(void *arg) {
   if (p->set_ids && (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setgid, p->gid) != 0 || syscall(SYS_setuid, p->uid) != 0)) goto fail;
   sigset_t none;
   sigemptyset(&none);
+  umask(p->umask);
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
   execve(p->file, p->argv, p->envp);
+  /* As execvp(3) and a shell do. */
+  if (errno == ENOEXEC) execve("/bin/sh", p->sh_argv, p->envp);
 fail:
   p->error = errno != 0 ? errno : EIO;
   _exit(127);
@@ -214,16 +222,48 @@ static int spawn_plain(const char *file, char **argv, char **envp, const char *c
   return error;
 }
 
+/* The Error a failed start is reported with: code ENOENT, EACCES or EIO, and the system's message. */
+static napi_value spawn_error(napi_env env, int error) {
+  napi_value code, message, err;
+  napi_create_string_utf8(env, error == ENOENT ? "ENOENT" : error == EACCES ? "EACCES" : "EIO", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, strerror(error), NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, code, message, &err);
+  napi_set_named_property(env, err, "code", code);
+  return err;
+}
+
+/* Watches `pid`'s exit with a pidfd on libuv's loop; onExit is called once. -1 (child killed) if it cannot. */
+static int watch_child(napi_env env, pid_t pid, napi_value on_exit) {
+  Watch *watch = calloc(1, sizeof(Watch));
+  watch->pid = pid;
+  watch->env = env;
+  watch->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  if (watch->pidfd < 0 || uv_poll_init(loop, &watch->poll, watch->pidfd) != 0) {
+    /* Cannot watch it: do not leave it behind. */
+    kill(-pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    if (watch->pidfd >= 0) close(watch->pidfd);
+    free(watch);
+    return -1;
+  }
+  napi_create_reference(env, on_exit, 1, &watch->callback);
+  napi_value name;
+  napi_create_string_utf8(env, "oneos-child", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &watch->context);
+  uv_poll_start(&watch->poll, UV_READABLE, on_exit_ready);
+  return 0;
+}
+
 /*
- * spawn(file, argv, env, cwd, [fd0, fd1, fd2], onExit, ns?) -> pid. `file` is looked up on the runtime's
+ * spawn(file, argv, env, cwd, [fd0, fd1, fd2], onExit) -> pid. `file` is looked up on the runtime's
  * PATH when it has no '/'; `cwd` may be null; an fd of -1 is /dev/null. onExit(code, signal) is
- * called once. With ns = { mnt, net, uid, gid } the child enters those namespaces (`/proc/PID/ns/...`
- * paths; net may be null), changes to `cwd` there and takes uid/gid; `file` must then be absolute.
- * Throws an Error with code ENOENT/EACCES/... when the program cannot be started.
+ * called once. Throws an Error with code ENOENT/EACCES/... when the program cannot be started.
  */
 static napi_value Spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value args[7];
+  size_t argc = 6;
+  napi_value args[6];
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
   if (argc < 6) {
     napi_throw_type_error(env, "EINVAL", "spawn(file, argv, env, cwd, fds, onExit)");
@@ -241,83 +281,161 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     if (napi_get_element(env, args[4], i, &item) == napi_ok) napi_get_value_int32(env, item, &fds[i]);
   }
   napi_value result = NULL;
-  char *mnt = NULL, *net = NULL;
   if (file == NULL || argv == NULL || envp == NULL) {
     napi_throw_type_error(env, "EINVAL", "spawn: file, argv and env must be strings");
     goto done;
   }
   pid_t pid = 0;
-  int error = 0;
-  napi_valuetype ns_type = napi_undefined;
-  if (argc >= 7) napi_typeof(env, args[6], &ns_type);
-  if (ns_type == napi_object) {
-    /* { mnt: path, net: path | null, uid, gid }: enter the node's namespaces, run as uid/gid. */
-    napi_value v;
-    uint32_t uid = 0, gid = 0;
-    if (napi_get_named_property(env, args[6], "mnt", &v) == napi_ok) mnt = dup_string(env, v);
-    if (napi_get_named_property(env, args[6], "net", &v) == napi_ok) net = dup_string(env, v);
-    if (napi_get_named_property(env, args[6], "uid", &v) == napi_ok) napi_get_value_uint32(env, v, &uid);
-    if (napi_get_named_property(env, args[6], "gid", &v) == napi_ok) napi_get_value_uint32(env, v, &gid);
-    if (mnt == NULL || file[0] != '/') {
-      napi_throw_type_error(env, "EINVAL", "spawn: a namespaced spawn needs ns.mnt and an absolute file");
-      goto done;
-    }
-    Plan plan = {.file = file, .argv = argv, .envp = envp, .cwd = cwd, .fds = {fds[0], fds[1], fds[2]},
-                 .set_ids = uid != 0 || gid != 0, .uid = uid, .gid = gid};
-    plan.mnt_fd = open(mnt, O_RDONLY | O_CLOEXEC);
-    plan.net_fd = net != NULL ? open(net, O_RDONLY | O_CLOEXEC) : -1;
-    if (plan.mnt_fd < 0 || (net != NULL && plan.net_fd < 0)) error = errno;
-    else {
-      pid = spawn_in_namespaces(&plan);
-      if (pid < 0) error = errno;
-    }
-    if (plan.mnt_fd >= 0) close(plan.mnt_fd);
-    if (plan.net_fd >= 0) close(plan.net_fd);
-  } else {
-    error = spawn_plain(file, argv, envp, cwd, fds, &pid);
-  }
+  int error = spawn_plain(file, argv, envp, cwd, fds, &pid);
   if (error != 0) {
-    napi_value code, message, err;
-    napi_create_string_utf8(env, error == ENOENT ? "ENOENT" : error == EACCES ? "EACCES" : "EIO", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, strerror(error), NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, code, message, &err);
-    napi_set_named_property(env, err, "code", code);
-    napi_throw(env, err);
+    napi_throw(env, spawn_error(env, error));
     goto done;
   }
-  Watch *watch = calloc(1, sizeof(Watch));
-  watch->pid = pid;
-  watch->env = env;
-  watch->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  uv_loop_t *loop = NULL;
-  napi_get_uv_event_loop(env, &loop);
-  if (watch->pidfd < 0 || uv_poll_init(loop, &watch->poll, watch->pidfd) != 0) {
-    /* Cannot watch it: do not leave it behind. */
-    kill(-pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    if (watch->pidfd >= 0) close(watch->pidfd);
-    free(watch);
+  if (watch_child(env, pid, args[5]) != 0) {
     napi_throw_error(env, "EIO", "spawn: cannot watch the child (pidfd)");
     goto done;
   }
-  napi_create_reference(env, args[5], 1, &watch->callback);
-  napi_value name;
-  napi_create_string_utf8(env, "oneos-child", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &watch->context);
-  uv_poll_start(&watch->poll, UV_READABLE, on_exit_ready);
   napi_create_int32(env, pid, &result);
 done:
   free(file);
   free(cwd);
-  free(mnt);
-  free(net);
   free_array(argv);
   free_array(envp);
   return result;
+}
+
+/* A namespaced spawn in flight on a worker thread; owns every string it points to. */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref on_exit;
+  Plan plan;
+  char *file, *cwd, *mnt, *net;
+  char **argv, **envp;
+  pid_t pid;
+  int error;
+} SpawnJob;
+
+static void free_job(SpawnJob *job) {
+  free(job->file);
+  free(job->cwd);
+  free(job->mnt);
+  free(job->net);
+  free_array(job->argv);
+  free_array(job->envp);
+  free(job->plan.sh_argv); /* its strings belong to argv and file */
+  free(job);
+}
+
+static void SpawnInExecute(napi_env env, void *data) {
+  (void)env;
+  SpawnJob *job = data;
+  Plan *plan = &job->plan;
+  plan->mnt_fd = open(job->mnt, O_RDONLY | O_CLOEXEC);
+  plan->net_fd = job->net != NULL ? open(job->net, O_RDONLY | O_CLOEXEC) : -1;
+  if (plan->mnt_fd < 0 || (job->net != NULL && plan->net_fd < 0)) job->error = errno;
+  else {
+    job->pid = spawn_in_namespaces(plan);
+    if (job->pid < 0) job->error = errno;
+  }
+  if (plan->mnt_fd >= 0) close(plan->mnt_fd);
+  if (plan->net_fd >= 0) close(plan->net_fd);
+}
+
+static void SpawnInComplete(napi_env env, napi_status status, void *data) {
+  SpawnJob *job = data;
+  if (status != napi_ok && job->error == 0) job->error = EIO;
+  napi_value on_exit;
+  napi_get_reference_value(env, job->on_exit, &on_exit);
+  if (job->error != 0) {
+    napi_reject_deferred(env, job->deferred, spawn_error(env, job->error));
+  } else if (watch_child(env, job->pid, on_exit) != 0) {
+    napi_value err;
+    napi_value code, message;
+    napi_create_string_utf8(env, "EIO", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, "spawn: cannot watch the child (pidfd)", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, code, message, &err);
+    napi_reject_deferred(env, job->deferred, err);
+  } else {
+    napi_value pid;
+    napi_create_int32(env, job->pid, &pid);
+    napi_resolve_deferred(env, job->deferred, pid);
+  }
+  napi_delete_reference(env, job->on_exit);
+  napi_delete_async_work(env, job->work);
+  free_job(job);
+}
+
+/*
+ * spawnIn(file, argv, env, cwd, [fd0, fd1, fd2], onExit, { mnt, net, uid, gid, umask }) -> Promise<pid>.
+ * The child enters the namespaces (`/proc/PID/ns/...` paths; net may be null), changes to `cwd` there,
+ * takes uid/gid (no supplementary groups) and the umask, and execs `file` (absolute, in the namespace).
+ * The descriptors must stay open until the promise settles. Rejects like spawn() throws.
+ */
+static napi_value SpawnIn(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value args[7];
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  napi_valuetype ns_type = napi_undefined;
+  if (argc >= 7) napi_typeof(env, args[6], &ns_type);
+  if (argc < 7 || ns_type != napi_object) {
+    napi_throw_type_error(env, "EINVAL", "spawnIn(file, argv, env, cwd, fds, onExit, ns)");
+    return NULL;
+  }
+  SpawnJob *job = calloc(1, sizeof(SpawnJob));
+  job->file = dup_string(env, args[0]);
+  job->argv = string_array(env, args[1]);
+  job->envp = string_array(env, args[2]);
+  napi_valuetype cwd_type;
+  napi_typeof(env, args[3], &cwd_type);
+  job->cwd = cwd_type == napi_string ? dup_string(env, args[3]) : NULL;
+  napi_value v;
+  uint32_t uid = 0, gid = 0, mask = 022;
+  if (napi_get_named_property(env, args[6], "mnt", &v) == napi_ok) job->mnt = dup_string(env, v);
+  if (napi_get_named_property(env, args[6], "net", &v) == napi_ok) job->net = dup_string(env, v);
+  if (napi_get_named_property(env, args[6], "uid", &v) == napi_ok) napi_get_value_uint32(env, v, &uid);
+  if (napi_get_named_property(env, args[6], "gid", &v) == napi_ok) napi_get_value_uint32(env, v, &gid);
+  if (napi_get_named_property(env, args[6], "umask", &v) == napi_ok) napi_get_value_uint32(env, v, &mask);
+  if (job->file == NULL || job->argv == NULL || job->envp == NULL || job->mnt == NULL || job->file[0] != '/') {
+    free_job(job);
+    napi_throw_type_error(env, "EINVAL", "spawnIn: strings, ns.mnt and an absolute file are needed");
+    return NULL;
+  }
+  Plan *plan = &job->plan;
+  plan->file = job->file;
+  plan->argv = job->argv;
+  plan->envp = job->envp;
+  plan->cwd = job->cwd;
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value item;
+    int32_t fd = -1;
+    if (napi_get_element(env, args[4], i, &item) == napi_ok) napi_get_value_int32(env, item, &fd);
+    plan->fds[i] = fd;
+  }
+  plan->set_ids = uid != 0 || gid != 0;
+  plan->uid = uid;
+  plan->gid = gid;
+  plan->umask = (mode_t)(mask & 0777);
+  /* Built here: the child may not allocate. */
+  size_t n = 0;
+  while (job->argv[n] != NULL) n++;
+  plan->sh_argv = calloc(n + 2, sizeof(char *));
+  plan->sh_argv[0] = "/bin/sh";
+  plan->sh_argv[1] = job->file;
+  for (size_t i = 1; i < n; i++) plan->sh_argv[i + 1] = job->argv[i];
+  napi_create_reference(env, args[5], 1, &job->on_exit);
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "oneos-spawn-in", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, SpawnInExecute, SpawnInComplete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
 }
 
 void register_spawn(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, Spawn, NULL, &fn);
   napi_set_named_property(env, exports, "spawn", fn);
+  napi_create_function(env, "spawnIn", NAPI_AUTO_LENGTH, SpawnIn, NULL, &fn);
+  napi_set_named_property(env, exports, "spawnIn", fn);
 }

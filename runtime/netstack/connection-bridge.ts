@@ -30,8 +30,9 @@ export class ConnectionBridge {
     input.pipe(socket);
     out.on("error", () => this.abort());
     input.on("error", () => this.abort());
-    // The owner opens its streams before its local connect: one may have failed already.
-    if (out.destroyed || input.destroyed) queueMicrotask(() => this.abort());
+    // The owner opens its streams before its local connect: one may have failed already (and the
+    // socket too: its 'close' has then been emitted and will not come again).
+    if (out.destroyed || input.destroyed || socket.destroyed) queueMicrotask(() => this.abort());
     socket.on("error", () => this.reset());
     // Closed without a reset and before the end: the other side must not wait for more.
     socket.once("close", () => {

@@ -1,4 +1,4 @@
-import { closeSync, openSync } from "node:fs";
+import { closeSync, fstatSync, openSync } from "node:fs";
 import { createServer, Socket, type Server } from "node:net";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
@@ -138,6 +138,7 @@ export class Netstack {
    * its ports held again.
    */
   #holdProxy(record: PortRecord): void {
+    if (this.#closing) return;
     if (record.node === this.#o.node || this.#o.isNodeLost(record.node)) this.#release(record.port);
     else if (!this.#proxied.has(record.port)) {
       let fd: number;
@@ -151,6 +152,8 @@ export class Netstack {
       // allowHalfOpen: a FIN is carried as the stream's EOF, not answered with ours.
       const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => void this.#carryToOwner(record.port, socket));
       server.on("error", (error) => this.#o.logger.warn({ port: record.port, err: error.message }, "netstack: proxy port failed"));
+      // Ours, not a server of this node, when the scan finds it (no process in the namespace holds it).
+      this.#inodes.set(fstatSync(fd).ino, "proxy");
       server.listen({ fd, backlog: PROXY_BACKLOG });
       this.#proxied.set(record.port, server);
     }
@@ -162,8 +165,6 @@ export class Netstack {
     if (held === undefined) return;
     this.#proxied.delete(port);
     held.close();
-    // Our socket for it may linger in the table a moment: classify it again next time.
-    for (const [inode, owner] of this.#inodes) if (owner === "proxy") this.#inodes.delete(inode);
   }
 
   /** Reads the namespace's socket tables and brings the registry in line with what listens here. */
@@ -248,6 +249,8 @@ export class Netstack {
     // Our reader first, so its subscription is known cluster-wide by the time the owner writes.
     const input = new StreamReader(this.#o.transport, toCaller);
     const data = await firstBytes(socket);
+    // The client gave up (a reset) while we waited: nothing to carry.
+    if (socket.destroyed) return void input.destroy();
     // The streams before the reply: bytes flow as soon as the owner's reader grants credit, and set-up
     // costs one round trip less than waiting for the reply. A refusal or a silent owner aborts them.
     const bridge = this.#join(conn, socket, new StreamWriter(this.#o.transport, toOwner, { startOffset: data.length }), input);

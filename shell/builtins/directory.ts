@@ -32,3 +32,30 @@ export const pwdBuiltin: Builtin = async (call) => {
   await print(call.stdout, `${call.ctx.state.cwd}\n`);
   return 0;
 };
+
+/**
+ * `umask [-S] [mode]`: prints the file-creation mask (`0022`, or `u=rwx,g=rx,o=rx` with -S), or sets it
+ * from an octal mode. Every program the shell starts, on any node, gets it.
+ */
+export const umaskBuiltin: Builtin = async (call) => {
+  const state = call.ctx.state;
+  const args = call.argv.slice(1);
+  const symbolic = args[0] === "-S";
+  const mode = symbolic ? args[1] : args[0];
+  if (mode === undefined) {
+    const mask = state.umask;
+    if (!symbolic) {
+      await print(call.stdout, `${mask.toString(8).padStart(4, "0")}\n`);
+      return 0;
+    }
+    const who = (shift: number, name: string): string => {
+      const allowed = ~mask >> shift;
+      return `${name}=${allowed & 4 ? "r" : ""}${allowed & 2 ? "w" : ""}${allowed & 1 ? "x" : ""}`;
+    };
+    await print(call.stdout, `${who(6, "u")},${who(3, "g")},${who(0, "o")}\n`);
+    return 0;
+  }
+  if (!/^[0-7]{1,4}$/.test(mode)) return fail(call, `${mode}: octal number out of range`);
+  state.umask = Number.parseInt(mode, 8) & 0o777;
+  return 0;
+};

@@ -1,6 +1,6 @@
 import { idBuiltin, passwdBuiltin, useraddBuiltin, userdelBuiltin, whoamiBuiltin } from "./accounts.js";
 import type { Builtin } from "./builtin.js";
-import { cdBuiltin, pwdBuiltin } from "./directory.js";
+import { cdBuiltin, pwdBuiltin, umaskBuiltin } from "./directory.js";
 import { echoBuiltin } from "./echo.js";
 import {
   breakBuiltin,
@@ -23,6 +23,7 @@ const table = new Map<string, Builtin>([
   ["false", falseBuiltin],
   ["cd", cdBuiltin],
   ["pwd", pwdBuiltin],
+  ["umask", umaskBuiltin],
   ["echo", echoBuiltin],
   ["exit", exitBuiltin],
   ["return", returnBuiltin],

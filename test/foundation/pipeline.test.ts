@@ -40,6 +40,19 @@ describe("cross-node pipelines", () => {
     expect(remote.stdout.split(" ")[0]).toBe(expected);
   });
 
+  it("a remote program gets the shell's cwd, exported variables and umask; a script without #! runs under sh", async () => {
+    const r = await cluster.sh(`mkdir -p carried && cd carried && export GREETING=hello && umask 027 && umask && @n2 sh -c 'echo "$PWD $GREETING $(umask)"'`);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.split("\n")[0]).toBe("0027");
+    expect(r.stdout.split("\n")[1]).toMatch(/\/carried hello 0027$/);
+    // A new file on another node is created with that mask.
+    const f = await cluster.sh(`cd carried && umask 077 && @n3 touch made && @n1 stat -c %a made && umask -S`);
+    expect(f.stdout).toBe("600\nu=rwx,g=,o=\n");
+    const s = await cluster.sh(`cd carried && printf 'echo from-script "$1"\\n' > plain && chmod +x plain && @n3 ./plain one`);
+    expect(s.stderr).toBe("");
+    expect(s.stdout).toBe("from-script one\n");
+  });
+
   it("feeds the shell's own stdin to the first stage", async () => {
     const r = await cluster.sh("@n2 tr a-z A-Z | @n3 cat", { input: "hello oneos\n" });
     expect(r.stdout).toBe("HELLO ONEOS\n");
