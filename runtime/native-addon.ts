@@ -2,6 +2,16 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
+/** file, argv, env (`K=V`), cwd, stdio descriptors (-1: /dev/null), and the exit callback. */
+type SpawnArgs = [
+  file: string,
+  argv: readonly string[],
+  env: readonly string[],
+  cwd: string | null,
+  fds: readonly [number, number, number],
+  onExit: (code: number | null, signal: number | null) => void,
+];
+
 /**
  * The runtime's N-API addon (runtime/native): real pipes, file opens as a cluster user, posix_spawn, and
  * TCP sockets made in a node's network namespace.
@@ -10,23 +20,10 @@ export interface NativeAddon {
   pipe(size?: number): [number, number];
   openAs(path: string, flags: number, mode: number, uid: number, gid: number, base?: string): Promise<number>;
   mkdirAs(path: string, mode: number, uid: number, gid: number, base?: string): Promise<number>;
-  spawn(
-    file: string,
-    argv: readonly string[],
-    env: readonly string[],
-    cwd: string | null,
-    fds: readonly [number, number, number],
-    onExit: (code: number | null, signal: number | null) => void,
-  ): number;
+  spawn(...args: SpawnArgs): number;
   /** `spawn` into a node's namespaces as uid/gid with a umask, on a worker thread (see spawn.c). */
   spawnIn(
-    file: string,
-    argv: readonly string[],
-    env: readonly string[],
-    cwd: string | null,
-    fds: readonly [number, number, number],
-    onExit: (code: number | null, signal: number | null) => void,
-    namespace: { readonly mnt: string; readonly net: string | null; readonly uid: number; readonly gid: number; readonly umask: number },
+    ...args: [...SpawnArgs, namespace: { readonly mnt: string; readonly net: string | null; readonly uid: number; readonly gid: number; readonly umask: number }]
   ): Promise<number>;
   /** A socket in the namespace of `nsFd` bound to `[::]:port` (IPv4 too) and listening; its fd. Throws Error(errno name). */
   listenIn(nsFd: number, port: number, backlog: number): number;

@@ -5,8 +5,8 @@
  * raw syscalls change only the calling thread's: the open runs on a libuv worker thread under the
  * user's file-system identity and the thread gets root's back before it takes other work.
  */
-#define NAPI_VERSION 8
 #define _GNU_SOURCE
+#include "napi-common.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -106,12 +106,7 @@ static void Complete(napi_env env, napi_status status, void *data) {
     napi_resolve_deferred(env, job->deferred, value);
   } else {
     int e = job->error != 0 ? job->error : EIO;
-    napi_value code, message, error;
-    napi_create_string_utf8(env, errno_code(e), NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, strerror(e), NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, code, message, &error);
-    napi_set_named_property(env, error, "code", code);
-    napi_reject_deferred(env, job->deferred, error);
+    napi_reject_deferred(env, job->deferred, errno_error(env, errno_code(e), e, NULL));
   }
   napi_delete_async_work(env, job->work);
   free(job->path);
@@ -120,8 +115,6 @@ static void Complete(napi_env env, napi_status status, void *data) {
 }
 
 /* openAs(path, flags, mode, uid, gid, base?) -> Promise<fd>;  mkdirAs(path, mode, uid, gid, base?) -> Promise<0> */
-/* A JS string as a malloc'd C string, or NULL when it is not a string (spawn.c). */
-char *dup_string(napi_env env, napi_value value);
 
 static napi_value Start(napi_env env, napi_callback_info info, int is_mkdir) {
   size_t argc = 6;
@@ -152,12 +145,7 @@ static napi_value Start(napi_env env, napi_callback_info info, int is_mkdir) {
   job->uid = uid;
   job->gid = gid;
   job->base = argc > want ? dup_string(env, argv[want]) : NULL;
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "oneos-as-user", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, Execute, Complete, job, &job->work);
-  napi_queue_async_work(env, job->work);
-  return promise;
+  return queue_promise_work(env, "oneos-as-user", Execute, Complete, job, &job->deferred, &job->work);
 }
 
 static napi_value OpenAs(napi_env env, napi_callback_info info) { return Start(env, info, 0); }

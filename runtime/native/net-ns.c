@@ -10,8 +10,8 @@
  * libuv's loop (uv_poll) until it completes, so no worker thread is involved. A worker thread would add
  * two thread hops to each of the netstack's connection set-ups.
  */
-#define NAPI_VERSION 8
 #define _GNU_SOURCE
+#include "napi-common.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -3,8 +3,8 @@
  * went away then sees ECONNRESET instead of dying by SIGPIPE, and `stat` shows a socket. Children of
  * oneos get real pipes, created here, exactly as a local shell would give them.
  */
-#define NAPI_VERSION 8
 #define _GNU_SOURCE
+#include "napi-common.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>

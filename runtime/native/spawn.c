@@ -15,8 +15,8 @@
  * on a libuv worker thread: vfork suspends the calling thread until the exec, and the child's chdir and
  * exec may wait on CloudFS (seconds during a JetStream election) — the event loop must not.
  */
-#define NAPI_VERSION 8
 #define _GNU_SOURCE
+#include "napi-common.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
@@ -125,15 +125,6 @@ static pid_t spawn_in_namespaces(Plan *plan) {
   return pid;
 }
 
-/* A JS string as a malloc'd C string, or NULL when it is not a string (also used by as-user.c). */
-char *dup_string(napi_env env, napi_value value) {
-  size_t length = 0;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
-  char *text = malloc(length + 1);
-  napi_get_value_string_utf8(env, value, text, length + 1, &length);
-  return text;
-}
-
 /* A JS array of strings → a NULL-terminated C array (NULL if not an array of strings). */
 static char **string_array(napi_env env, napi_value array) {
   uint32_t n = 0;
@@ -224,12 +215,7 @@ static int spawn_plain(const char *file, char **argv, char **envp, const char *c
 
 /* The Error a failed start is reported with: code ENOENT, EACCES or EIO, and the system's message. */
 static napi_value spawn_error(napi_env env, int error) {
-  napi_value code, message, err;
-  napi_create_string_utf8(env, error == ENOENT ? "ENOENT" : error == EACCES ? "EACCES" : "EIO", NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, strerror(error), NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, code, message, &err);
-  napi_set_named_property(env, err, "code", code);
-  return err;
+  return errno_error(env, error == ENOENT ? "ENOENT" : error == EACCES ? "EACCES" : "EIO", error, NULL);
 }
 
 /* Watches `pid`'s exit with a pidfd on libuv's loop; onExit is called once. -1 (child killed) if it cannot. */
@@ -350,12 +336,7 @@ static void SpawnInComplete(napi_env env, napi_status status, void *data) {
   if (job->error != 0) {
     napi_reject_deferred(env, job->deferred, spawn_error(env, job->error));
   } else if (watch_child(env, job->pid, on_exit) != 0) {
-    napi_value err;
-    napi_value code, message;
-    napi_create_string_utf8(env, "EIO", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, "spawn: cannot watch the child (pidfd)", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, code, message, &err);
-    napi_reject_deferred(env, job->deferred, err);
+    napi_reject_deferred(env, job->deferred, errno_error(env, "EIO", EIO, "spawn: cannot watch the child (pidfd)"));
   } else {
     napi_value pid;
     napi_create_int32(env, job->pid, &pid);
@@ -424,12 +405,7 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
   plan->sh_argv[1] = job->file;
   for (size_t i = 1; i < n; i++) plan->sh_argv[i + 1] = job->argv[i];
   napi_create_reference(env, args[5], 1, &job->on_exit);
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "oneos-spawn-in", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, SpawnInExecute, SpawnInComplete, job, &job->work);
-  napi_queue_async_work(env, job->work);
-  return promise;
+  return queue_promise_work(env, "oneos-spawn-in", SpawnInExecute, SpawnInComplete, job, &job->deferred, &job->work);
 }
 
 void register_spawn(napi_env env, napi_value exports) {
