@@ -66,13 +66,18 @@ export async function runFoundationBench(options: FoundationBenchOptions = {}): 
     };
     const mbps = (ms: number): string => `${(bytes / MB / (ms / 1000)).toFixed(0)} MB/s`;
 
-    // 1. Throughput.
+    // 1. Throughput: the three paths take turns, so a noisy minute on this shared machine does not
+    // fall on one of them.
     const local: number[] = [];
-    for (let i = 0; i < runs; i++) local.push(await timeShell(`${dd} | ${sink}`));
+    const remote: number[] = [];
+    const ssh: number[] = [];
     const runtimes = (await cluster.status()).map((n) => n.pid ?? 0);
     const sampler = sampleRss(runtimes);
-    const remote: number[] = [];
-    for (let i = 0; i < runs; i++) remote.push(await shell(`@n1 ${dd} | @n2 ${sink}`));
+    for (let i = 0; i < runs; i++) {
+      local.push(await timeShell(`${dd} | ${sink}`));
+      remote.push(await shell(`@n1 ${dd} | @n2 ${sink}`));
+      if (!("skipped" in sshd)) ssh.push(await timeShell(`${dd} | ssh ${sshd.sshArgs.join(" ")} '${sink}'`));
+    }
     const peaks = sampler.stop();
     rows.push([`local pipe (dd | cat, ${mib} MiB)`, mbps(median(local)), "1.00×"]);
     rows.push([`oneos n1 → n2 pipe`, mbps(median(remote)), `${(median(local) / median(remote)).toFixed(2)}× of local`]);
@@ -80,9 +85,6 @@ export async function runFoundationBench(options: FoundationBenchOptions = {}): 
     if ("skipped" in sshd) {
       notes.push(`ssh rows skipped: ${sshd.skipped}`);
     } else {
-      const ssh: number[] = [];
-      const remoteCmd = `'${sink}'`;
-      for (let i = 0; i < runs; i++) ssh.push(await timeShell(`${dd} | ssh ${sshd.sshArgs.join(" ")} ${remoteCmd}`));
       sshMs = median(ssh);
       rows.push([`ssh pipe on loopback`, mbps(sshMs), `oneos = ${(sshMs / median(remote)).toFixed(2)}× ssh`]);
     }

@@ -1,7 +1,7 @@
 import { spawnNative, type NativeChild } from "./native-spawn.js";
 import { OutputTail } from "./output-tail.js";
 import { stat } from "node:fs/promises";
-import type { Readable, Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import {
   exitStatusOf,
   KernelError,
@@ -12,7 +12,7 @@ import {
   type StreamTransport,
 } from "../pseudokernel/index.js";
 import { lookupCommand } from "./command-lookup.js";
-import { closeFd, osPipe, pipeSocket } from "./os-pipe.js";
+import { closeFd, osPipe, pipeReader, pipeSocket } from "./os-pipe.js";
 import { openAs, ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
 
 /** How paths look to this node's processes, and the mount namespace they run in (if any). */
@@ -114,7 +114,7 @@ export class LocalProcess {
         fds[1] = w;
         const writer = new StreamWriter(transport, out1.id);
         streams.push(writer.on("error", () => undefined));
-        wiring.push(() => drainOutput(pipeSocket(r, "read"), writer, tail));
+        wiring.push(() => drainOutput(r, writer, tail));
       }
       if (err2.kind === "stdout") {
         fds[2] = fds[1]!; // 2>&1: the same pipe or file, as dup2 would make it
@@ -124,7 +124,7 @@ export class LocalProcess {
         fds[2] = w;
         const writer = new StreamWriter(transport, err2.id);
         streams.push(writer.on("error", () => undefined));
-        wiring.push(() => drainOutput(pipeSocket(r, "read"), writer, tail));
+        wiring.push(() => drainOutput(r, writer, tail));
       } else {
         fds[2] = await this.#prepare(err2, 2, files, view, who);
       }
@@ -188,9 +188,14 @@ function feedStdin(reader: StreamReader, stdin: Writable): void {
  * Child's stdout → stream (and its tail). The reader gone ⇒ we close our end of the pipe ⇒ the child
  * gets SIGPIPE.
  */
-function drainOutput(source: Readable, writer: StreamWriter, tail: OutputTail): void {
-  source.on("data", (chunk: Buffer) => tail.push(chunk));
-  source.pipe(writer);
+function drainOutput(fd: number, writer: StreamWriter, tail: OutputTail): void {
+  const source = pipeReader(fd, (chunk) => {
+    tail.push(chunk);
+    if (writer.write(chunk)) return true;
+    writer.once("drain", () => source.resume());
+    return false;
+  });
+  source.on("end", () => writer.end());
   source.on("error", (error) => writer.destroy(error));
   writer.on("error", () => source.destroy());
 }

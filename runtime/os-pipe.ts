@@ -3,11 +3,35 @@ import { Socket } from "node:net";
 import { addon } from "./native-addon.js";
 
 /**
- * A real pipe(2): `[readFd, writeFd]`, close-on-exec. Give one end to a child via spawn's stdio and wrap
- * the other with `pipeSocket`.
+ * Capacity of the pipes between a runtime and its children (Linux's default is 64 KiB), and the most a
+ * read of a child's output takes at once. Bigger chunks mean fewer wake-ups of the child and the
+ * runtime and fewer stream frames: measured, `@n1 dd | @n2 cat >/dev/null` went from 0.89–0.96× to
+ * 1.16× the ssh pipe's throughput, with both this and `pipeReader`.
+ */
+const PIPE_BYTES = 1024 * 1024;
+
+/**
+ * A real pipe(2): `[readFd, writeFd]`, close-on-exec, of PIPE_BYTES where the system allows. Give one
+ * end to a child via spawn's stdio and wrap the other with `pipeSocket`.
  */
 export function osPipe(): [number, number] {
-  return addon.pipe();
+  return addon.pipe(PIPE_BYTES);
+}
+
+/**
+ * A child's output pipe, read in chunks of up to PIPE_BYTES (Node's own reads are 64 KiB, each a fresh
+ * buffer): each chunk is copied out of one reused buffer and handed to `onChunk`, which returns false to
+ * pause reading (resume() the socket to go on). 'end', 'error' and 'close' come as usual.
+ */
+export function pipeReader(fd: number, onChunk: (chunk: Buffer) => boolean): Socket {
+  const buffer = Buffer.allocUnsafe(PIPE_BYTES);
+  return new Socket({
+    fd,
+    readable: true,
+    writable: false,
+    allowHalfOpen: true,
+    onread: { buffer, callback: (n: number) => onChunk(Buffer.from(buffer.subarray(0, n))) },
+  } as ConstructorParameters<typeof Socket>[0]);
 }
 
 /** Our end of a pipe as a non-blocking Node stream (libuv watches it; no thread-pool reads). */
