@@ -1,6 +1,5 @@
-import { existsSync } from "node:fs";
-import { LocalCluster, oneosHome } from "../cluster/index.js";
-import { KernelError, loadCredentials, type NatsCredentials } from "../pseudokernel/index.js";
+import { oneosHome } from "../cluster/index.js";
+import { KernelError, type NatsCredentials } from "../pseudokernel/index.js";
 import { startDesktop } from "../web-desktop/index.js";
 import { clusterCredentials, clusterUrl } from "./find-cluster.js";
 
@@ -18,8 +17,8 @@ export interface DesktopVerbOptions {
  */
 async function ownerCredentials(options: DesktopVerbOptions): Promise<NatsCredentials | undefined> {
   if (options.nats !== undefined || (process.env["ONEOS_CREDS"] ?? "") !== "") return undefined;
-  const file = new LocalCluster(oneosHome()).credentialsFile("admin");
-  return existsSync(file) ? await loadCredentials(file).catch(() => undefined) : undefined;
+  // Someone who cannot read the owner's credentials gets no owner token.
+  return await clusterCredentials("admin").catch(() => undefined);
 }
 
 /** `oneos desktop [--port P]`: serves the web desktop until SIGINT/SIGTERM; prints its URL (with the owner's token, when there is one). */

@@ -1,4 +1,4 @@
-import { BUCKETS, inboxPrefixOf, KernelError } from "../pseudokernel/index.js";
+import { BUCKETS, inboxPrefixOf, KernelError, NODE_VERBS, nodeSubject } from "../pseudokernel/index.js";
 
 /** What one identity may publish and subscribe to (nats-server `permissions`, allow-lists only). */
 export interface SubjectPermissions {
@@ -15,9 +15,6 @@ const STRATEGY_KEY = "settings.strategy";
 const CLOUDFS_BUCKETS = ["cloudfs-meta", "cloudfs-blocks", "cloudfs-cas"] as const;
 /** The netstack's port registry (runtime/netstack): the desktop's Ports window reads it. */
 const PORTS_BUCKET = "oneos_ports";
-
-/** The kernel verbs a client may call on any node (pseudokernel/subjects.ts NodeVerb). */
-const PUBLIC_NODE_VERBS = ["spawn", "signal", "ping", "fs", "open", "resize", "attach", "detach", "register", "tail"] as const;
 
 /** JetStream API calls that read a KV bucket: watch (an ordered consumer), get, status. */
 function kvReadApi(bucket: string, key = ">"): string[] {
@@ -66,7 +63,8 @@ export function permissionsOf(identity: string): SubjectPermissions {
   if (identity === "shell") {
     return {
       publish: [
-        ...PUBLIC_NODE_VERBS.map((verb) => `oneos.node.*.${verb}`),
+        // Every kernel verb on any node: the session token decides what the caller may do.
+        ...NODE_VERBS.map((verb) => nodeSubject("*", verb)),
         "oneos.cluster.>",
         "oneos.auth.login",
         "oneos.auth.refresh",
@@ -82,8 +80,8 @@ export function permissionsOf(identity: string): SubjectPermissions {
     return {
       publish: [
         "oneos.cluster.>",
-        "oneos.node.*.signal",
-        "oneos.node.*.tail",
+        nodeSubject("*", "signal"),
+        nodeSubject("*", "tail"),
         "oneos.auth.login",
         "oneos.auth.refresh",
         ...[BUCKETS.nodes, BUCKETS.procs, PORTS_BUCKET].flatMap((bucket) => kvReadApi(bucket)),

@@ -53,7 +53,7 @@ export interface WireError {
  * Longest message an error carries across the wire; receivers refuse longer ones (4096). Messages
  * quote what the caller sent (a 100 KB command name in "command not found"), so they are cut here.
  */
-export const WIRE_MESSAGE_MAX = 1024;
+const WIRE_MESSAGE_MAX = 1024;
 
 function wireMessage(message: string): string {
   return message.length <= WIRE_MESSAGE_MAX ? message : `${message.slice(0, WIRE_MESSAGE_MAX - 1)}…`;

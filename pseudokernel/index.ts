@@ -78,6 +78,7 @@ export {
   HEARTBEAT_WILDCARD,
   heartbeatSubject,
   NODE_NAME_PATTERN,
+  NODE_VERBS,
   nodeSubject,
   registeredSignalSubject,
   streamControlSubject,

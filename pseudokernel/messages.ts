@@ -1,5 +1,5 @@
 import { isErrorCode, type WireError } from "./errors.js";
-import { NODE_NAME_PATTERN } from "./subjects.js";
+import { NODE_NAME_PATTERN, NODE_VERBS } from "./subjects.js";
 import { bad, int, obj, oneOf, optInt, optStr, str, strArray, strRecord, type Obj } from "./validate.js";
 
 /**
@@ -239,6 +239,13 @@ function streamId(id: string): string {
   return id;
 }
 
+/** Where an event goes: "" (nowhere) or a NATS subject without wildcards or empty tokens. */
+function notifySubject(o: Obj): string {
+  const subject = str(o, "notify", { max: 256 });
+  if (subject !== "" && (!/^[A-Za-z0-9_.$-]+$/.test(subject) || subject.split(".").includes(""))) bad("notify: not a subject");
+  return subject;
+}
+
 function absolutePath(o: Obj): string {
   const path = str(o, "path");
   if (!path.startsWith("/") || path.includes("\0")) bad("path: expected an absolute path");
@@ -263,7 +270,7 @@ function parseStdio(value: unknown, fd: number): StdioSpec {
 
 export function parseNodeRequest(value: unknown): NodeRequest {
   const o: Obj = obj(value, "request");
-  const type = oneOf(o, "type", ["spawn", "signal", "ping", "fs", "open", "resize", "attach", "detach", "register", "tail"] as const);
+  const type = oneOf(o, "type", NODE_VERBS);
   switch (type) {
     case "tail":
       return { type, pid: int(o, "pid", 1) };
@@ -298,7 +305,7 @@ export function parseNodeRequest(value: unknown): NodeRequest {
         path: absolutePath(o),
         mode: oneOf(o, "mode", ["r", "w", "a"] as const),
         stream: streamId(str(o, "stream", { max: 64 })),
-        notify: str(o, "notify", { max: 256 }),
+        notify: notifySubject(o),
       };
     case "spawn": {
       const argv = strArray(o, "argv");
@@ -319,7 +326,7 @@ export function parseNodeRequest(value: unknown): NodeRequest {
         ppid: int(o, "ppid"),
         ...optResources(o, "resources"),
         stdio: [parseStdio(stdio[0], 0), parseStdio(stdio[1], 1), parseStdio(stdio[2], 2)],
-        notify: str(o, "notify", { max: 256 }),
+        notify: notifySubject(o),
         ...(o["tty"] === undefined || o["tty"] === null ? {} : { tty: parseTty(o["tty"]) }),
       };
     }

@@ -1,6 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { decode } from "./codec.js";
+import { guarded } from "./nats-handlers.js";
 import { parseNodeRecord, type NodeRecord, type NodeState } from "./messages.js";
 import { followBucket } from "./follow-bucket.js";
 import { HEARTBEAT_WILDCARD } from "./subjects.js";
@@ -13,7 +14,7 @@ export const DOWN_AFTER_MS = 4000;
  * milliseconds, and one far-future stamp (a hostile or broken sender) would make every later real
  * heartbeat of that node look older, so the node would stay in whatever state the stamp claimed.
  */
-export const MAX_CLOCK_AHEAD_MS = 60_000;
+const MAX_CLOCK_AHEAD_MS = 60_000;
 
 /** A node record with the state a reader judges it to be in now. */
 export type NodeView = NodeRecord & { readonly effective: NodeState };
@@ -43,15 +44,11 @@ export class NodeTable {
   static watch(kv: KV, nc: NatsConnection): NodeTable {
     const table = new NodeTable();
     table.#subscription = nc.subscribe(HEARTBEAT_WILDCARD, {
-      callback: (err, msg) => {
-        if (err !== null) return;
-        try {
-          const record = parseNodeRecord(decode(msg.data));
-          if (table.#inBucket.has(record.name)) table.apply(record, Date.now());
-        } catch {
-          // not a valid heartbeat: ignored
-        }
-      },
+      // Anything but a valid heartbeat is dropped.
+      callback: guarded((msg) => {
+        const record = parseNodeRecord(decode(msg.data));
+        if (table.#inBucket.has(record.name)) table.apply(record, Date.now());
+      }),
     });
     table.#watcher = followBucket(kv, (entry) => {
       if (entry.operation !== "PUT") {

@@ -14,7 +14,9 @@ export function nodeSubject(node: string, verb: NodeVerb): string {
   return `${SUBJECT_ROOT}.node.${node}.${verb}`;
 }
 
-export type NodeVerb = "spawn" | "signal" | "ping" | "fs" | "open" | "resize" | "attach" | "detach" | "register" | "tail";
+/** The kernel verbs every runtime answers on `oneos.node.<name>.<verb>`. */
+export const NODE_VERBS = ["spawn", "signal", "ping", "fs", "open", "resize", "attach", "detach", "register", "tail"] as const;
+export type NodeVerb = (typeof NODE_VERBS)[number];
 
 /** A registered process (a shell) receives the signals sent to its cluster PID here. */
 export function registeredSignalSubject(pid: number): string {

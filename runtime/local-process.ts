@@ -12,7 +12,7 @@ import {
   type StreamTransport,
 } from "../pseudokernel/index.js";
 import { lookupCommand } from "./command-lookup.js";
-import { closeFd, osPipe, pipeReader, pipeSocket } from "./os-pipe.js";
+import { closeFd, osPipe, pipeReader, pipeWriter } from "./os-pipe.js";
 import { openAs, ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
 
 /** How paths look to this node's processes, and the mount namespace they run in (if any). */
@@ -106,7 +106,7 @@ export class LocalProcess {
         // Until it is wired below (or destroyed on failure), nothing else listens for 'error': a reset
         // arriving meanwhile, or the destroy in the catch, would otherwise be uncaught and end the runtime.
         streams.push(reader.on("error", () => undefined));
-        wiring.push(() => feedStdin(reader, pipeSocket(w, "write")));
+        wiring.push(() => feedStdin(reader, pipeWriter(w)));
       }
       if (out1.kind === "stream") {
         const [r, w] = osPipe();

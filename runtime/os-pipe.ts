@@ -12,19 +12,25 @@ const PIPE_BYTES = 1024 * 1024;
 
 /**
  * A real pipe(2): `[readFd, writeFd]`, close-on-exec, of PIPE_BYTES where the system allows. Give one
- * end to a child via spawn's stdio and wrap the other with `pipeSocket`.
+ * end to a child via spawn's stdio and wrap the other with `pipeReader` or `pipeWriter`.
  */
 export function osPipe(): [number, number] {
   return addon.pipe(PIPE_BYTES);
 }
 
 /**
+ * Where every child's output is read into, one read at a time on this thread: each chunk is copied out
+ * at once, so one buffer serves all pipes (not 1 MiB per child).
+ */
+let readBuffer: Buffer | undefined;
+
+/**
  * A child's output pipe, read in chunks of up to PIPE_BYTES (Node's own reads are 64 KiB, each a fresh
- * buffer): each chunk is copied out of one reused buffer and handed to `onChunk`, which returns false to
- * pause reading (resume() the socket to go on). 'end', 'error' and 'close' come as usual.
+ * buffer): each chunk is copied out of the shared read buffer and handed to `onChunk`, which returns
+ * false to pause reading (resume() the socket to go on). 'end', 'error' and 'close' come as usual.
  */
 export function pipeReader(fd: number, onChunk: (chunk: Buffer) => boolean): Socket {
-  const buffer = Buffer.allocUnsafe(PIPE_BYTES);
+  const buffer = (readBuffer ??= Buffer.allocUnsafe(PIPE_BYTES));
   return new Socket({
     fd,
     readable: true,
@@ -34,9 +40,9 @@ export function pipeReader(fd: number, onChunk: (chunk: Buffer) => boolean): Soc
   } as ConstructorParameters<typeof Socket>[0]);
 }
 
-/** Our end of a pipe as a non-blocking Node stream (libuv watches it; no thread-pool reads). */
-export function pipeSocket(fd: number, direction: "read" | "write"): Socket {
-  return new Socket({ fd, readable: direction === "read", writable: direction === "write", allowHalfOpen: true });
+/** A child's input pipe, our end, as a non-blocking Node stream (libuv watches it; no thread-pool writes). */
+export function pipeWriter(fd: number): Socket {
+  return new Socket({ fd, readable: false, writable: true, allowHalfOpen: true });
 }
 
 /** Closes a descriptor we handed to a child (it has its own copy now). */

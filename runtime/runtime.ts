@@ -25,6 +25,7 @@ import {
   StreamWriter,
   toWireError,
   guarded,
+  inboxPrefixOf,
   replyTo,
   type ClusterBuckets,
   type ExitEvent,
@@ -47,7 +48,7 @@ import { Admission } from "./admission.js";
 import { ProcessUsageSampler } from "./process-usage.js";
 import { ServiceController } from "./services/index.js";
 import { Netstack } from "./netstack/index.js";
-import { AuditLog, AuthService, ensureAuditStream, mayControl, UserStore, type Caller } from "./auth/index.js";
+import { AuditLog, AuthService, canControl, ensureAuditStream, mayControl, UserStore, type Caller } from "./auth/index.js";
 import { ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
 import { chown, mkdir } from "node:fs/promises";
 
@@ -58,13 +59,12 @@ const ENDED_RECORD_TTL_MS = 5 * 60_000;
 /** How long start-up waits for JetStream to answer before giving up. */
 const START_TIMEOUT_MS = 60_000;
 /**
- * Where a runtime may send a caller's exit or close event: nowhere (""), or a reply inbox — any
- * identity's `_INBOX…` — and, for root (the services controller), any plain subject.
+ * Where a runtime may send a caller's exit or close event (the subject is well-formed: the parser saw
+ * to it): nowhere (""), or the shell identity's reply inboxes, where every shell listens — never a
+ * runtime's or the admin's; root (the services controller) anywhere.
  */
 function mayNotify(subject: string, caller: Caller): boolean {
-  if (subject === "") return true;
-  if (!/^[A-Za-z0-9_.$-]+$/.test(subject) || subject.split(".").some((token) => token === "")) return false;
-  return caller.uid === 0 || /^_INBOX(_[A-Za-z0-9-]+)?\./.test(subject);
+  return subject === "" || caller.uid === 0 || subject.startsWith(`${inboxPrefixOf("shell")}.`);
 }
 
 /**
@@ -516,11 +516,8 @@ export class NodeRuntime {
     const signal = parseSignal(request.signal);
     const owner = this.#registered.owner(request.pid) ?? this.#procs.get(request.pid)?.record.user;
     if (owner === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
-    try {
-      mayControl(caller, request.pid, owner);
-    } finally {
-      this.#audit.write({ event: "kill", user: caller.user, pid: request.pid, signal, owner, ok: caller.uid === 0 || caller.user === owner });
-    }
+    this.#audit.write({ event: "kill", user: caller.user, pid: request.pid, signal, owner, ok: canControl(caller, owner) });
+    mayControl(caller, request.pid, owner);
     if (this.#registered.signal(request.pid, signal)) return { type: "signalled", pid: request.pid };
     const supervised = this.#procs.get(request.pid);
     if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);

@@ -3,6 +3,7 @@ import { createInbox, type Subscription } from "@nats-io/transport-node";
 import {
   decode,
   encode,
+  guarded,
   KernelError,
   newStreamId,
   NodeTable,
@@ -175,14 +176,8 @@ export class ClusterExecutor implements Executor {
     const exitEvent = new Promise<ExitEvent>((resolve) => (resolveExit = resolve));
     const sub: Subscription = this.#kernel.nc.subscribe(notify, {
       max: 1,
-      callback: (err, msg) => {
-        if (err !== null) return;
-        try {
-          resolveExit(parseExitEvent(decode(msg.data)));
-        } catch {
-          // not an exit event: ignored
-        }
-      },
+      // Anything but an exit event is dropped.
+      callback: guarded((msg) => resolveExit(parseExitEvent(decode(msg.data)))),
     });
     const spawn: SpawnRequest = {
       type: "spawn",

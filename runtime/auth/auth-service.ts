@@ -24,9 +24,14 @@ import { UserStore, type StoredUser } from "./user-store.js";
 /** Who a kernel request comes from, as its session token proves. */
 export type Caller = SessionClaims;
 
-/** Root may signal, attach to, resize and read any process; anyone else only their own (EPERM). */
+/** Root may signal, attach to, resize and read any process; anyone else only their own. */
+export function canControl(caller: Caller, owner: string): boolean {
+  return caller.uid === 0 || caller.user === owner;
+}
+
+/** `canControl`, as the kernel answers it: EPERM. */
 export function mayControl(caller: Caller, pid: number, owner: string): void {
-  if (caller.uid !== 0 && caller.user !== owner) throw new KernelError("EPERM", `(${pid}) - Operation not permitted`);
+  if (!canControl(caller, owner)) throw new KernelError("EPERM", `(${pid}) - Operation not permitted`);
 }
 
 export interface AuthServiceOptions {

@@ -152,9 +152,6 @@ static napi_value OpenAs(napi_env env, napi_callback_info info) { return Start(e
 static napi_value MkdirAs(napi_env env, napi_callback_info info) { return Start(env, info, 1); }
 
 void register_as_user(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "openAs", NAPI_AUTO_LENGTH, OpenAs, NULL, &fn);
-  napi_set_named_property(env, exports, "openAs", fn);
-  napi_create_function(env, "mkdirAs", NAPI_AUTO_LENGTH, MkdirAs, NULL, &fn);
-  napi_set_named_property(env, exports, "mkdirAs", fn);
+  export_function(env, exports, "openAs", OpenAs);
+  export_function(env, exports, "mkdirAs", MkdirAs);
 }

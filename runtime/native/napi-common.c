@@ -11,10 +11,14 @@ char *dup_string(napi_env env, napi_value value) {
   return text;
 }
 
+const char *errno_name(int e) {
+  const char *name = strerrorname_np(e);
+  return name != NULL ? name : "EIO";
+}
+
 napi_value errno_error(napi_env env, const char *code, int e, const char *message) {
-  if (code == NULL) code = strerrorname_np(e);
   napi_value code_value, message_value, error;
-  napi_create_string_utf8(env, code != NULL ? code : "EIO", NAPI_AUTO_LENGTH, &code_value);
+  napi_create_string_utf8(env, code != NULL ? code : errno_name(e), NAPI_AUTO_LENGTH, &code_value);
   napi_create_string_utf8(env, message != NULL ? message : strerror(e), NAPI_AUTO_LENGTH, &message_value);
   napi_create_error(env, code_value, message_value, &error);
   napi_set_named_property(env, error, "code", code_value);
@@ -30,4 +34,28 @@ napi_value queue_promise_work(napi_env env, const char *name, napi_async_execute
   napi_create_async_work(env, NULL, resource_name, execute, complete, data, work);
   napi_queue_async_work(env, *work);
   return promise;
+}
+
+void export_function(napi_env env, napi_value exports, const char *name, napi_callback fn) {
+  napi_value value;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &value);
+  napi_set_named_property(env, exports, name, value);
+}
+
+void once_callback_init(OnceCallback *cb, napi_env env, napi_value fn, const char *name) {
+  cb->env = env;
+  napi_create_reference(env, fn, 1, &cb->fn);
+  napi_value resource_name;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, NULL, resource_name, &cb->context);
+}
+
+void once_callback_call(OnceCallback *cb, size_t argc, napi_value *argv) {
+  napi_env env = cb->env;
+  napi_value fn, global, result;
+  napi_get_reference_value(env, cb->fn, &fn);
+  napi_get_global(env, &global);
+  napi_make_callback(env, cb->context, global, fn, argc, argv, &result);
+  napi_async_destroy(env, cb->context);
+  napi_delete_reference(env, cb->fn);
 }

@@ -7,6 +7,9 @@
 /* A JS string as a malloc'd C string, or NULL when it is not a string. */
 char *dup_string(napi_env env, napi_value value);
 
+/* The errno's name (ENOENT, EADDRINUSE...); EIO for a number without one. */
+const char *errno_name(int e);
+
 /* An Error with `code` (the errno's name when NULL) and `message` (strerror(e) when NULL). */
 napi_value errno_error(napi_env env, const char *code, int e, const char *message);
 
@@ -14,5 +17,23 @@ napi_value errno_error(napi_env env, const char *code, int e, const char *messag
 napi_value queue_promise_work(napi_env env, const char *name, napi_async_execute_callback execute,
                               napi_async_complete_callback complete, void *data, napi_deferred *deferred,
                               napi_async_work *work);
+
+/* Adds the native function `fn` to `exports` as `name`. */
+void export_function(napi_env env, napi_value exports, const char *name, napi_callback fn);
+
+/*
+ * A JS function kept to be called once, later, from a libuv callback (a child's exit, a connect that
+ * completed): made with napi_make_callback so the promises it settles run their continuations.
+ */
+typedef struct {
+  napi_env env;
+  napi_ref fn;
+  napi_async_context context;
+} OnceCallback;
+
+void once_callback_init(OnceCallback *cb, napi_env env, napi_value fn, const char *name);
+
+/* Calls it with `argv` (made by the caller inside its own handle scope) and lets it go. */
+void once_callback_call(OnceCallback *cb, size_t argc, napi_value *argv);
 
 #endif

@@ -37,9 +37,7 @@ typedef struct {
   int open_handles;
   int fd;
   int poll_fd;
-  napi_env env;
-  napi_ref callback;
-  napi_async_context context;
+  OnceCallback done;
 } Pending;
 
 /* socket(2) in the namespace `ns_fd`; the calling thread is back in its own namespace on return. */
@@ -61,10 +59,7 @@ static int socket_in(int ns_fd, int family) {
   return s;
 }
 
-static void throw_errno(napi_env env, int e) {
-  const char *name = strerrorname_np(e);
-  napi_throw_error(env, name != NULL ? name : "EIO", strerror(e));
-}
+static void throw_errno(napi_env env, int e) { napi_throw(env, errno_error(env, NULL, e, NULL)); }
 
 /* A listening socket on [::]:port (IPv4 too), or 0.0.0.0 where IPv6 is off; -1 with errno. */
 static int listen_in(int ns_fd, int port, int backlog) {
@@ -128,25 +123,19 @@ static void finish(Pending *p, int error) {
   if (uv_is_closing((uv_handle_t *)&p->poll)) return;
   uv_poll_stop(&p->poll);
   uv_timer_stop(&p->timer);
-  napi_env env = p->env;
+  napi_env env = p->done.env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value callback, global, argv[2], result;
-  napi_get_reference_value(env, p->callback, &callback);
-  napi_get_global(env, &global);
+  napi_value argv[2];
   if (error == 0) {
     napi_get_null(env, &argv[0]);
     napi_create_int32(env, p->fd, &argv[1]);
   } else {
     close(p->fd);
-    const char *name = strerrorname_np(error);
-    napi_create_string_utf8(env, name != NULL ? name : "EIO", NAPI_AUTO_LENGTH, &argv[0]);
+    napi_create_string_utf8(env, errno_name(error), NAPI_AUTO_LENGTH, &argv[0]);
     napi_create_int32(env, -1, &argv[1]);
   }
-  /* make_callback, not a bare call: the promise the callback settles must run its continuations. */
-  napi_make_callback(env, p->context, global, callback, 2, argv, &result);
-  napi_async_destroy(env, p->context);
-  napi_delete_reference(env, p->callback);
+  once_callback_call(&p->done, 2, argv);
   napi_close_handle_scope(env, scope);
   uv_close((uv_handle_t *)&p->poll, on_pending_closed);
   uv_close((uv_handle_t *)&p->timer, on_pending_closed);
@@ -211,7 +200,6 @@ static napi_value ConnectIn(napi_env env, napi_callback_info info) {
   Pending *p = calloc(1, sizeof(Pending));
   p->fd = s;
   p->poll_fd = fcntl(s, F_DUPFD_CLOEXEC, 0);
-  p->env = env;
   uv_loop_t *loop = NULL;
   napi_get_uv_event_loop(env, &loop);
   if (p->poll_fd < 0 || uv_poll_init(loop, &p->poll, p->poll_fd) != 0) {
@@ -225,10 +213,7 @@ static napi_value ConnectIn(napi_env env, napi_callback_info info) {
   p->poll.data = p;
   p->timer.data = p;
   p->open_handles = 2;
-  napi_value name;
-  napi_create_string_utf8(env, "oneos-connect-in", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &p->context);
-  napi_create_reference(env, argv[4], 1, &p->callback);
+  once_callback_init(&p->done, env, argv[4], "oneos-connect-in");
   /* Connected at once or not: writability (or an error) is reported on the loop, never synchronously. */
   uv_poll_start(&p->poll, UV_WRITABLE, on_writable);
   uv_timer_start(&p->timer, on_timeout, (uint64_t)(timeout_ms > 0 ? timeout_ms : 1), 0);
@@ -236,9 +221,6 @@ static napi_value ConnectIn(napi_env env, napi_callback_info info) {
 }
 
 void register_net_ns(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "listenIn", NAPI_AUTO_LENGTH, ListenIn, NULL, &fn);
-  napi_set_named_property(env, exports, "listenIn", fn);
-  napi_create_function(env, "connectIn", NAPI_AUTO_LENGTH, ConnectIn, NULL, &fn);
-  napi_set_named_property(env, exports, "connectIn", fn);
+  export_function(env, exports, "listenIn", ListenIn);
+  export_function(env, exports, "connectIn", ConnectIn);
 }

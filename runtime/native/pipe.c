@@ -42,11 +42,9 @@ void register_spawn(napi_env env, napi_value exports);
 void register_net_ns(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
-  napi_value fn;
   register_as_user(env, exports);
   register_spawn(env, exports);
   register_net_ns(env, exports);
-  napi_create_function(env, "pipe", NAPI_AUTO_LENGTH, Pipe, NULL, &fn);
-  napi_set_named_property(env, exports, "pipe", fn);
+  export_function(env, exports, "pipe", Pipe);
   return exports;
 }

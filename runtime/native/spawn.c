@@ -37,9 +37,7 @@ typedef struct {
   uv_poll_t poll;
   int pidfd;
   pid_t pid;
-  napi_env env;
-  napi_ref callback;
-  napi_async_context context;
+  OnceCallback on_exit;
 } Watch;
 
 /* What a namespaced child does between clone and exec; `error` is its errno if a step failed. */
@@ -165,12 +163,10 @@ static void on_exit_ready(uv_poll_t *poll, int status, int events) {
   while (got < 0 && errno == EINTR);
   if (got == 0) return; /* not yet (spurious wake-up) */
   uv_poll_stop(poll);
-  napi_env env = watch->env;
+  napi_env env = watch->on_exit.env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value callback, global, argv[2], result;
-  napi_get_reference_value(env, watch->callback, &callback);
-  napi_get_global(env, &global);
+  napi_value argv[2];
   if (got > 0 && WIFEXITED(wstatus)) {
     napi_create_int32(env, WEXITSTATUS(wstatus), &argv[0]);
     napi_get_null(env, &argv[1]);
@@ -181,15 +177,51 @@ static void on_exit_ready(uv_poll_t *poll, int status, int events) {
     napi_create_int32(env, 255, &argv[0]);
     napi_get_null(env, &argv[1]);
   }
-  napi_make_callback(env, watch->context, global, callback, 2, argv, &result);
-  napi_async_destroy(env, watch->context);
-  napi_delete_reference(env, watch->callback);
+  once_callback_call(&watch->on_exit, 2, argv);
   napi_close_handle_scope(env, scope);
   uv_close((uv_handle_t *)poll, on_closed);
 }
 
+/* What both spawn() and spawnIn() are given: the program, its arguments, environment, cwd and stdio. */
+typedef struct {
+  char *file;
+  char **argv;
+  char **envp;
+  char *cwd; /* NULL: the runtime's */
+  int fds[3]; /* -1: /dev/null */
+} Command;
+
+static void free_command(Command *c) {
+  free(c->file);
+  free(c->cwd);
+  free_array(c->argv);
+  free_array(c->envp);
+}
+
+/* Reads args[0..4] (file, argv, env, cwd, fds) into `c`; -1 when they are not strings (`c` is then empty). */
+static int parse_command(napi_env env, const napi_value *args, Command *c) {
+  c->file = dup_string(env, args[0]);
+  c->argv = string_array(env, args[1]);
+  c->envp = string_array(env, args[2]);
+  napi_valuetype cwd_type;
+  napi_typeof(env, args[3], &cwd_type);
+  c->cwd = cwd_type == napi_string ? dup_string(env, args[3]) : NULL;
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value item;
+    c->fds[i] = -1;
+    if (napi_get_element(env, args[4], i, &item) == napi_ok) napi_get_value_int32(env, item, &c->fds[i]);
+  }
+  if (c->file != NULL && c->argv != NULL && c->envp != NULL) return 0;
+  free_command(c);
+  memset(c, 0, sizeof *c);
+  return -1;
+}
+
 /* posix_spawn(3) of `file` (looked up on PATH without a '/'); 0 or an errno. */
-static int spawn_plain(const char *file, char **argv, char **envp, const char *cwd, const int fds[3], pid_t *pid) {
+static int spawn_plain(const Command *c, pid_t *pid) {
+  const char *file = c->file, *cwd = c->cwd;
+  char **argv = c->argv, **envp = c->envp;
+  const int *fds = c->fds;
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
@@ -222,7 +254,6 @@ static napi_value spawn_error(napi_env env, int error) {
 static int watch_child(napi_env env, pid_t pid, napi_value on_exit) {
   Watch *watch = calloc(1, sizeof(Watch));
   watch->pid = pid;
-  watch->env = env;
   watch->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   uv_loop_t *loop = NULL;
   napi_get_uv_event_loop(env, &loop);
@@ -234,10 +265,7 @@ static int watch_child(napi_env env, pid_t pid, napi_value on_exit) {
     free(watch);
     return -1;
   }
-  napi_create_reference(env, on_exit, 1, &watch->callback);
-  napi_value name;
-  napi_create_string_utf8(env, "oneos-child", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &watch->context);
+  once_callback_init(&watch->on_exit, env, on_exit, "oneos-child");
   uv_poll_start(&watch->poll, UV_READABLE, on_exit_ready);
   return 0;
 }
@@ -255,24 +283,14 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "EINVAL", "spawn(file, argv, env, cwd, fds, onExit)");
     return NULL;
   }
-  char *file = dup_string(env, args[0]);
-  char **argv = string_array(env, args[1]);
-  char **envp = string_array(env, args[2]);
-  napi_valuetype cwd_type;
-  napi_typeof(env, args[3], &cwd_type);
-  char *cwd = cwd_type == napi_string ? dup_string(env, args[3]) : NULL;
-  int fds[3] = {-1, -1, -1};
-  for (uint32_t i = 0; i < 3; i++) {
-    napi_value item;
-    if (napi_get_element(env, args[4], i, &item) == napi_ok) napi_get_value_int32(env, item, &fds[i]);
+  Command command;
+  if (parse_command(env, args, &command) != 0) {
+    napi_throw_type_error(env, "EINVAL", "spawn: file, argv and env must be strings");
+    return NULL;
   }
   napi_value result = NULL;
-  if (file == NULL || argv == NULL || envp == NULL) {
-    napi_throw_type_error(env, "EINVAL", "spawn: file, argv and env must be strings");
-    goto done;
-  }
   pid_t pid = 0;
-  int error = spawn_plain(file, argv, envp, cwd, fds, &pid);
+  int error = spawn_plain(&command, &pid);
   if (error != 0) {
     napi_throw(env, spawn_error(env, error));
     goto done;
@@ -283,10 +301,7 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   }
   napi_create_int32(env, pid, &result);
 done:
-  free(file);
-  free(cwd);
-  free_array(argv);
-  free_array(envp);
+  free_command(&command);
   return result;
 }
 
@@ -296,20 +311,17 @@ typedef struct {
   napi_deferred deferred;
   napi_ref on_exit;
   Plan plan;
-  char *file, *cwd, *mnt, *net;
-  char **argv, **envp;
+  Command command;
+  char *mnt, *net;
   pid_t pid;
   int error;
 } SpawnJob;
 
 static void free_job(SpawnJob *job) {
-  free(job->file);
-  free(job->cwd);
+  free_command(&job->command);
   free(job->mnt);
   free(job->net);
-  free_array(job->argv);
-  free_array(job->envp);
-  free(job->plan.sh_argv); /* its strings belong to argv and file */
+  free(job->plan.sh_argv); /* its strings belong to the command */
   free(job);
 }
 
@@ -364,12 +376,12 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
     return NULL;
   }
   SpawnJob *job = calloc(1, sizeof(SpawnJob));
-  job->file = dup_string(env, args[0]);
-  job->argv = string_array(env, args[1]);
-  job->envp = string_array(env, args[2]);
-  napi_valuetype cwd_type;
-  napi_typeof(env, args[3], &cwd_type);
-  job->cwd = cwd_type == napi_string ? dup_string(env, args[3]) : NULL;
+  Command *c = &job->command;
+  if (parse_command(env, args, c) != 0 || c->file[0] != '/') {
+    free_job(job);
+    napi_throw_type_error(env, "EINVAL", "spawnIn: file (absolute), argv and env must be strings");
+    return NULL;
+  }
   napi_value v;
   uint32_t uid = 0, gid = 0, mask = 022;
   if (napi_get_named_property(env, args[6], "mnt", &v) == napi_ok) job->mnt = dup_string(env, v);
@@ -377,41 +389,33 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
   if (napi_get_named_property(env, args[6], "uid", &v) == napi_ok) napi_get_value_uint32(env, v, &uid);
   if (napi_get_named_property(env, args[6], "gid", &v) == napi_ok) napi_get_value_uint32(env, v, &gid);
   if (napi_get_named_property(env, args[6], "umask", &v) == napi_ok) napi_get_value_uint32(env, v, &mask);
-  if (job->file == NULL || job->argv == NULL || job->envp == NULL || job->mnt == NULL || job->file[0] != '/') {
+  if (job->mnt == NULL) {
     free_job(job);
-    napi_throw_type_error(env, "EINVAL", "spawnIn: strings, ns.mnt and an absolute file are needed");
+    napi_throw_type_error(env, "EINVAL", "spawnIn: ns.mnt must be a path");
     return NULL;
   }
   Plan *plan = &job->plan;
-  plan->file = job->file;
-  plan->argv = job->argv;
-  plan->envp = job->envp;
-  plan->cwd = job->cwd;
-  for (uint32_t i = 0; i < 3; i++) {
-    napi_value item;
-    int32_t fd = -1;
-    if (napi_get_element(env, args[4], i, &item) == napi_ok) napi_get_value_int32(env, item, &fd);
-    plan->fds[i] = fd;
-  }
+  plan->file = c->file;
+  plan->argv = c->argv;
+  plan->envp = c->envp;
+  plan->cwd = c->cwd;
+  for (int i = 0; i < 3; i++) plan->fds[i] = c->fds[i];
   plan->set_ids = uid != 0 || gid != 0;
   plan->uid = uid;
   plan->gid = gid;
   plan->umask = (mode_t)(mask & 0777);
   /* Built here: the child may not allocate. */
   size_t n = 0;
-  while (job->argv[n] != NULL) n++;
+  while (c->argv[n] != NULL) n++;
   plan->sh_argv = calloc(n + 2, sizeof(char *));
   plan->sh_argv[0] = "/bin/sh";
-  plan->sh_argv[1] = job->file;
-  for (size_t i = 1; i < n; i++) plan->sh_argv[i + 1] = job->argv[i];
+  plan->sh_argv[1] = c->file;
+  for (size_t i = 1; i < n; i++) plan->sh_argv[i + 1] = c->argv[i];
   napi_create_reference(env, args[5], 1, &job->on_exit);
   return queue_promise_work(env, "oneos-spawn-in", SpawnInExecute, SpawnInComplete, job, &job->deferred, &job->work);
 }
 
 void register_spawn(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, Spawn, NULL, &fn);
-  napi_set_named_property(env, exports, "spawn", fn);
-  napi_create_function(env, "spawnIn", NAPI_AUTO_LENGTH, SpawnIn, NULL, &fn);
-  napi_set_named_property(env, exports, "spawnIn", fn);
+  export_function(env, exports, "spawn", Spawn);
+  export_function(env, exports, "spawnIn", SpawnIn);
 }

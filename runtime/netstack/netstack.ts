@@ -79,8 +79,7 @@ export class Netstack {
   #mine = new Map<number, string>();
   /** Listening inodes already classified: our proxies, or a server's host pid. */
   #inodes = new Map<number, number | "proxy">();
-  #bridges = new Map<string, ConnectionBridge>();
-  #nextConn = 0;
+  #bridges = new Set<ConnectionBridge>();
 
   private constructor(options: NetstackOptions, kv: KV, netns: number) {
     this.#o = options;
@@ -243,7 +242,6 @@ export class Netstack {
   async #carryToOwner(port: number, socket: Socket): Promise<void> {
     const owner = this.#registry.get(port);
     if (owner === undefined || owner.node === this.#o.node || !this.#o.isNodeAlive(owner.node)) return void socket.resetAndDestroy();
-    const conn = `a${this.#nextConn++}`;
     const toOwner = newStreamId();
     const toCaller = newStreamId();
     // Our reader first, so its subscription is known cluster-wide by the time the owner writes.
@@ -253,7 +251,7 @@ export class Netstack {
     if (socket.destroyed) return void input.destroy();
     // The streams before the reply: bytes flow as soon as the owner's reader grants credit, and set-up
     // costs one round trip less than waiting for the reply. A refusal or a silent owner aborts them.
-    const bridge = this.#join(conn, socket, new StreamWriter(this.#o.transport, toOwner, { startOffset: data.length }), input);
+    const bridge = this.#join(socket, new StreamWriter(this.#o.transport, toOwner, { startOffset: data.length }), input);
     let reply: ConnectReply;
     try {
       const request = { type: "connect", port, toOwner, toCaller, ...(data.length > 0 ? { data } : {}) };
@@ -287,7 +285,6 @@ export class Netstack {
       streams.input.on("error", () => undefined);
       const addresses = this.#registry.get(request.port)?.addresses ?? [];
       const v4 = addresses.length === 0 || addresses.some((a) => !a.includes(":") || a === "::");
-      const conn = `o${this.#nextConn++}`;
       const fd = await new Promise<number>((resolve, reject) => {
         const failed = (code: string): void =>
           reject(new KernelError(code === "ETIMEDOUT" ? "ETIMEDOUT" : "EIO", `connect to port ${request.port}: ${code}`));
@@ -300,7 +297,7 @@ export class Netstack {
         }
       });
       const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
-      this.#join(conn, socket, streams.out, streams.input);
+      this.#join(socket, streams.out, streams.input);
       reply = { type: "connected" };
     } catch (error) {
       streams?.out.destroy(new KernelError("ECONNRESET", "connection refused"));
@@ -311,10 +308,10 @@ export class Netstack {
     replyTo(msg, reply); // a caller that gave up: its streams time out, and ours with them
   }
 
-  #join(conn: string, socket: Socket, out: StreamWriter, input: StreamReader): ConnectionBridge {
+  #join(socket: Socket, out: StreamWriter, input: StreamReader): ConnectionBridge {
     const bridge = new ConnectionBridge(socket, out, input);
-    this.#bridges.set(conn, bridge);
-    void bridge.closed.then(() => this.#bridges.delete(conn));
+    this.#bridges.add(bridge);
+    void bridge.closed.then(() => this.#bridges.delete(bridge));
     return bridge;
   }
 
@@ -328,7 +325,7 @@ export class Netstack {
     clearInterval(this.#timer);
     this.#watcher?.stop();
     this.#subscription?.unsubscribe();
-    for (const b of this.#bridges.values()) b.reset();
+    for (const b of this.#bridges) b.reset();
     for (const port of [...this.#proxied.keys()]) this.#release(port);
     closeSync(this.#netns);
     await Promise.all([...this.#mine.keys()].map((p) => this.#kv.delete(String(p)).catch(() => undefined)));

@@ -118,8 +118,4 @@ export class ClusterLogin {
       .finally(() => (this.#refreshing = undefined));
   }
 
-  /** Resolves when a refresh under way is done (tests; shutdown). */
-  async settled(): Promise<void> {
-    await this.#refreshing;
-  }
 }
