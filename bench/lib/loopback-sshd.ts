@@ -41,7 +41,9 @@ export async function startLoopbackSshd(): Promise<LoopbackSshd | { readonly ski
         "PasswordAuthentication no",
         "PermitRootLogin prohibit-password",
         "StrictModes no",
-        "UsePAM no",
+        // With PAM off, sshd refuses an account whose password is locked ("!" in /etc/shadow, as root
+        // is on a fresh Debian image), even for a key; with PAM, a key is enough.
+        "UsePAM yes",
         "Subsystem sftp internal-sftp",
         "",
       ].join("\n"),
@@ -72,6 +74,8 @@ export async function startLoopbackSshd(): Promise<LoopbackSshd | { readonly ski
   } catch (error) {
     child?.kill("SIGTERM");
     await rm(dir, { recursive: true, force: true });
-    return { skipped: `sshd did not start: ${(error as Error).message.split("\n")[0]}` };
+    // ssh's own words (its stderr) say why, where there are any; exec's message starts "Command failed".
+    const said = String((error as { stderr?: unknown }).stderr ?? "").trim().split("\n").pop();
+    return { skipped: `sshd did not start: ${said || (error as Error).message.split("\n")[0]}` };
   }
 }
