@@ -66,6 +66,7 @@ export { connectNats, inboxPrefixOf, loadCredentials, parseCredentials, type Con
 export { exitStatusOf, parseSignal, signalNames, signalNumber } from "./signals.js";
 export { StreamReader } from "./stream/stream-reader.js";
 export { StreamWriter } from "./stream/stream-writer.js";
+export { WINDOW_BYTES } from "./stream/limits.js";
 export { natsTransport, type StreamTransport } from "./stream/transport.js";
 export {
   AUDIT_STREAM,
@@ -88,3 +89,4 @@ export { DOWN_AFTER_MS, NodeTable, SUSPECT_AFTER_MS, type NodeView } from "./nod
 export { retrying } from "./retry.js";
 export { ProcessTable, withLiveness } from "./process-table.js";
 export { connectDirect, DirectServer, type DirectLink, type DirectOffer } from "./stream/direct-link.js";
+export { PeerLink, type Connect } from "./stream/peer-link.js";

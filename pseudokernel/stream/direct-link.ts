@@ -29,6 +29,7 @@ const PREAMBLE_TIMEOUT_MS = 5000;
 interface Registration {
   readonly token: Buffer;
   readonly onFrame: (frame: Uint8Array) => void;
+  readonly onClose: (() => void) | undefined;
   socket?: Socket;
 }
 
@@ -59,10 +60,13 @@ export class DirectServer {
     return new DirectServer(server, host, address.port);
   }
 
-  /** Lets a writer connect for stream `id`; frames it sends go to `onFrame`. */
-  register(id: string, onFrame: (frame: Uint8Array) => void): DirectOffer {
+  /**
+   * Lets a writer connect for stream `id`; frames it sends go to `onFrame`, and `onClose` is called
+   * when its connection closes.
+   */
+  register(id: string, onFrame: (frame: Uint8Array) => void, onClose?: () => void): DirectOffer {
     const token = randomBytes(TOKEN_BYTES);
-    this.#readers.set(id, { token, onFrame });
+    this.#readers.set(id, { token, onFrame, onClose });
     return { host: this.host, port: this.port, token };
   }
 
@@ -99,6 +103,7 @@ export class DirectServer {
         registration = found;
         found.socket = socket;
         socket.setTimeout(0);
+        if (found.onClose !== undefined) socket.once("close", found.onClose);
         chunk = preamble.subarray(1 + idLength + TOKEN_BYTES);
       }
       if (!frames.push(chunk, registration.onFrame)) socket.destroy();

@@ -48,6 +48,8 @@ export class StreamWriter extends Writable {
   #finishing: ((error?: Error | null) => void) | undefined;
   #eofSent = false;
   #heardFromPeer = false;
+  /** The reader is known to be subscribed (it granted `credit` before we existed). */
+  #readerSubscribed = false;
   #lastHeard = Date.now();
   #lastSent = Date.now();
   #lastProgress = Date.now();
@@ -59,11 +61,22 @@ export class StreamWriter extends Writable {
   /** The link's socket asked us to wait for 'drain'. */
   #linkBlocked = false;
 
-  /** `startOffset`: bytes before it reached the reader out of band (its `initial`); we send from there. */
-  constructor(transport: StreamTransport, id: string, options: { highWaterMark?: number; startOffset?: number } = {}) {
+  /**
+   * `startOffset`: bytes before it reached the reader out of band (its `initial`); we send from there.
+   * `credit`: what the reader granted before this writer existed — it subscribed first and told us its
+   * id out of band (a netstack connect request) — so the first bytes go at once instead of a round trip
+   * later, when its first word would arrive.
+   */
+  constructor(
+    transport: StreamTransport,
+    id: string,
+    options: { highWaterMark?: number; startOffset?: number; credit?: number } = {},
+  ) {
     super({ highWaterMark: options.highWaterMark ?? WRITER_HIGH_WATER_BYTES, decodeStrings: true });
     this.id = id;
     this.#sent = this.#acked = options.startOffset ?? 0;
+    this.#limit = this.#sent + (options.credit ?? 0);
+    this.#readerSubscribed = options.credit !== undefined;
     this.#transport = transport;
     this.#dataSubject = streamDataSubject(id);
     this.#subscription = transport.subscribe(streamControlSubject(id), (data) => this.#onMessage(data));
@@ -88,7 +101,7 @@ export class StreamWriter extends Writable {
     // An empty stream ends at once, before the reader's first word (a spawned `true` need not wait a
     // round trip for credit it will never use). Should the reader not be subscribed yet, its first
     // word makes us send the EOF again.
-    if (this.#heardFromPeer || this.#sent === 0) this.#sendEof();
+    if (this.#heardFromPeer || this.#readerSubscribed || this.#sent === 0) this.#sendEof();
   }
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {

@@ -3,18 +3,36 @@ import { createServer, Socket, type Server } from "node:net";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { decode, encode, followBucket, KernelError, replyTo, newStreamId, StreamReader, StreamWriter, type StreamTransport } from "../../pseudokernel/index.js";
+import {
+  decode,
+  encode,
+  followBucket,
+  KernelError,
+  replyTo,
+  newStreamId,
+  PeerLink,
+  StreamReader,
+  StreamWriter,
+  WINDOW_BYTES,
+  type StreamTransport,
+} from "../../pseudokernel/index.js";
 import { addon } from "../native-addon.js";
 import { ConnectionBridge } from "./connection-bridge.js";
 import { openPortRegistry } from "./port-registry.js";
 import { commandLine, listeningSockets, socketOwners } from "./socket-table.js";
 import {
+  LINK_CONNECT_SUBJECT,
   MAX_EARLY_BYTES,
   netstackConnectSubject,
   parseConnectReply,
   parseConnectRequest,
+  parseLinkReply,
+  parseNetstackRequest,
   parsePortRecord,
   type ConnectReply,
+  type ConnectRequest,
+  type LinkReply,
+  type LinkRequest,
   type PortRecord,
 } from "./wire.js";
 
@@ -37,6 +55,8 @@ const PROXY_BACKLOG = 4096;
  * first (SSH, SMTP) pays this once per connection.
  */
 const EARLY_DATA_WAIT_MS = 1;
+/** After a peer link could not be made, connections to that node go over NATS this long before we try again. */
+const LINK_RETRY_MS = 5000;
 
 export interface NetstackOptions {
   readonly nc: NatsConnection;
@@ -80,6 +100,13 @@ export class Netstack {
   /** Listening inodes already classified: our proxies, or a server's host pid. */
   #inodes = new Map<number, number | "proxy">();
   #bridges = new Set<ConnectionBridge>();
+  /**
+   * Our peer links to the nodes whose ports we hold (undefined: none could be made; NATS carries).
+   * A connection's request and both its streams go over the owner's link: one TCP hop each way.
+   */
+  #links = new Map<string, Promise<PeerLink | undefined>>();
+  /** Links other nodes made to us, to answer their connects. */
+  #answered = new Set<PeerLink>();
 
   private constructor(options: NetstackOptions, kv: KV, netns: number) {
     this.#o = options;
@@ -92,7 +119,7 @@ export class Netstack {
     const netstack = new Netstack(options, kv, openSync(options.netNamespace, "r"));
     netstack.#subscription = options.nc.subscribe(netstackConnectSubject(options.node), {
       callback: (err, msg) => {
-        if (err === null) void netstack.#onConnectRequest(msg);
+        if (err === null) void netstack.#onRequest(msg);
       },
     });
     netstack.#watcher = followBucket(kv, (entry) => netstack.#onRegistryEntry(entry));
@@ -138,8 +165,11 @@ export class Netstack {
    */
   #holdProxy(record: PortRecord): void {
     if (this.#closing) return;
-    if (record.node === this.#o.node || this.#o.isNodeLost(record.node)) this.#release(record.port);
-    else if (!this.#proxied.has(record.port)) {
+    if (record.node === this.#o.node || this.#o.isNodeLost(record.node)) {
+      this.#release(record.port);
+      if (record.node !== this.#o.node) this.#unlink(record.node);
+    } else if (!this.#proxied.has(record.port)) {
+      void this.#linkTo(record.node); // made now, so the first connection does not wait for it
       let fd: number;
       try {
         fd = addon.listenIn(this.#netns, record.port, PROXY_BACKLOG);
@@ -244,19 +274,26 @@ export class Netstack {
     if (owner === undefined || owner.node === this.#o.node || !this.#o.isNodeAlive(owner.node)) return void socket.resetAndDestroy();
     const toOwner = newStreamId();
     const toCaller = newStreamId();
-    // Our reader first, so its subscription is known cluster-wide by the time the owner writes.
-    const input = new StreamReader(this.#o.transport, toCaller);
+    const link = await this.#linkTo(owner.node);
+    const transport = link ?? this.#o.transport;
+    // Our reader first, so its subscription is known (on the link, or cluster-wide) by the time the
+    // owner writes: the owner may then send the server's first bytes at once, within the reader's
+    // window (`credit`).
+    const input = new StreamReader(transport, toCaller, { windowBytes: WINDOW_BYTES });
     const data = await firstBytes(socket);
     // The client gave up (a reset) while we waited: nothing to carry.
     if (socket.destroyed) return void input.destroy();
     // The streams before the reply: bytes flow as soon as the owner's reader grants credit, and set-up
     // costs one round trip less than waiting for the reply. A refusal or a silent owner aborts them.
-    const bridge = this.#join(socket, new StreamWriter(this.#o.transport, toOwner, { startOffset: data.length }), input);
+    const bridge = this.#join(socket, new StreamWriter(transport, toOwner, { startOffset: data.length }), input, link);
     let reply: ConnectReply;
     try {
-      const request = { type: "connect", port, toOwner, toCaller, ...(data.length > 0 ? { data } : {}) };
-      const msg = await this.#o.nc.request(netstackConnectSubject(owner.node), encode(request), { timeout: CONNECT_REQUEST_TIMEOUT_MS });
-      reply = parseConnectReply(decode(msg.data));
+      const request = encode({ type: "connect", port, toOwner, toCaller, ...(data.length > 0 ? { data } : {}) });
+      const answer =
+        link !== undefined
+          ? await link.request(LINK_CONNECT_SUBJECT, request, CONNECT_REQUEST_TIMEOUT_MS)
+          : (await this.#o.nc.request(netstackConnectSubject(owner.node), request, { timeout: CONNECT_REQUEST_TIMEOUT_MS })).data;
+      reply = parseConnectReply(decode(answer));
     } catch (error) {
       this.#o.logger.debug({ port, err: String(error) }, "netstack: owner did not answer");
       return bridge.abort();
@@ -267,18 +304,29 @@ export class Netstack {
     }
   }
 
+  /** A request on our NATS subject: a connection to open, or a peer link to make. */
+  async #onRequest(msg: Msg): Promise<void> {
+    let reply: ConnectReply | LinkReply;
+    try {
+      const request = parseNetstackRequest(decode(msg.data));
+      reply = request.type === "link" ? await this.#answerLink(request) : await this.#open(request, this.#o.transport);
+    } catch (error) {
+      const e = error instanceof KernelError ? error : new KernelError("EIO", String(error));
+      reply = { type: "refused", code: e.code, message: e.message };
+    }
+    replyTo(msg, reply); // a caller that gave up: its streams time out, and ours with them
+  }
+
   /** The owner's side: connect to the real server on our loopback, then answer. */
-  async #onConnectRequest(msg: Msg): Promise<void> {
-    let reply: ConnectReply;
+  async #open(request: ConnectRequest, transport: StreamTransport, link?: PeerLink): Promise<ConnectReply> {
     let streams: { out: StreamWriter; input: StreamReader } | undefined;
     try {
-      const request = parseConnectRequest(decode(msg.data));
       // Only ports this node's servers listen on: the request cannot open anything else here.
       if (!this.#mine.has(request.port)) throw new KernelError("EINVAL", `port ${request.port} is not listening on ${this.#o.node}`);
       // Before the local connect: the caller's first bytes and its credit are on their way meanwhile.
       streams = {
-        out: new StreamWriter(this.#o.transport, request.toCaller),
-        input: new StreamReader(this.#o.transport, request.toOwner, request.data !== undefined ? { initial: request.data } : {}),
+        out: new StreamWriter(transport, request.toCaller, { credit: WINDOW_BYTES }),
+        input: new StreamReader(transport, request.toOwner, request.data !== undefined ? { initial: request.data } : {}),
       };
       // Until the bridge owns them, a reset from the caller must not be an unhandled 'error'.
       streams.out.on("error", () => undefined);
@@ -297,21 +345,77 @@ export class Netstack {
         }
       });
       const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
-      this.#join(socket, streams.out, streams.input);
-      reply = { type: "connected" };
+      this.#join(socket, streams.out, streams.input, link);
+      return { type: "connected" };
     } catch (error) {
       streams?.out.destroy(new KernelError("ECONNRESET", "connection refused"));
       streams?.input.destroy();
       const e = error instanceof KernelError ? error : new KernelError("EIO", String(error));
-      reply = { type: "refused", code: e.code, message: e.message };
+      return { type: "refused", code: e.code, message: e.message };
     }
-    replyTo(msg, reply); // a caller that gave up: its streams time out, and ours with them
   }
 
-  #join(socket: Socket, out: StreamWriter, input: StreamReader): ConnectionBridge {
+  /** The owner's side of a peer link a caller's runtime asks for: its connects then come over it. */
+  async #answerLink(request: LinkRequest): Promise<LinkReply> {
+    const { directServer, connectDirect } = this.#o.transport;
+    if (directServer === undefined || connectDirect === undefined || this.#closing) throw new KernelError("EINVAL", "no peer links here");
+    const { link, id, offer } = await PeerLink.answer(directServer, connectDirect, request.id, { host: request.host, port: request.port, token: Buffer.from(request.token) });
+    link.handle(LINK_CONNECT_SUBJECT, async (bytes) => encode(await this.#open(parseConnectRequest(decode(bytes)), link, link)));
+    this.#answered.add(link);
+    link.onClose(() => this.#answered.delete(link));
+    return { type: "linked", id, host: offer.host, port: offer.port, token: offer.token };
+  }
+
+  /** Our link to `node`, made once (undefined while one cannot be made: NATS carries then). */
+  #linkTo(node: string): Promise<PeerLink | undefined> {
+    const known = this.#links.get(node);
+    if (known !== undefined) return known;
+    const made = this.#dial(node);
+    this.#links.set(node, made);
+    void made.then((link) => {
+      const forget = (): void => {
+        if (this.#links.get(node) === made) this.#links.delete(node);
+      };
+      if (link === undefined) setTimeout(forget, LINK_RETRY_MS).unref();
+      else link.onClose(forget);
+    });
+    return made;
+  }
+
+  async #dial(node: string): Promise<PeerLink | undefined> {
+    const { directServer, connectDirect } = this.#o.transport;
+    if (directServer === undefined || connectDirect === undefined) return undefined;
+    const asking = PeerLink.ask(directServer);
+    try {
+      const request = { type: "link", id: asking.id, host: asking.offer.host, port: asking.offer.port, token: asking.offer.token };
+      const msg = await this.#o.nc.request(netstackConnectSubject(node), encode(request), { timeout: CONNECT_REQUEST_TIMEOUT_MS });
+      const reply = parseLinkReply(decode(msg.data));
+      const link = await asking.complete(connectDirect, reply.id, { host: reply.host, port: reply.port, token: Buffer.from(reply.token) });
+      if (this.#closing) link.close();
+      return link;
+    } catch (error) {
+      asking.cancel();
+      this.#o.logger.debug({ node, err: String(error) }, "netstack: no peer link; connections go over NATS");
+      return undefined;
+    }
+  }
+
+  /** Closes our link to a node (it was lost): its connections fail now, not at a stream timeout. */
+  #unlink(node: string): void {
+    const link = this.#links.get(node);
+    this.#links.delete(node);
+    void link?.then((l) => l?.close());
+  }
+
+  /** Joins a socket to its streams; over a link, the connection is reset when the link closes. */
+  #join(socket: Socket, out: StreamWriter, input: StreamReader, link: PeerLink | undefined): ConnectionBridge {
     const bridge = new ConnectionBridge(socket, out, input);
     this.#bridges.add(bridge);
-    void bridge.closed.then(() => this.#bridges.delete(bridge));
+    const forget = link?.onClose(() => bridge.abort());
+    void bridge.closed.then(() => {
+      this.#bridges.delete(bridge);
+      forget?.();
+    });
     return bridge;
   }
 
@@ -327,6 +431,8 @@ export class Netstack {
     this.#subscription?.unsubscribe();
     for (const b of this.#bridges) b.reset();
     for (const port of [...this.#proxied.keys()]) this.#release(port);
+    for (const node of [...this.#links.keys()]) this.#unlink(node);
+    for (const link of this.#answered) link.close();
     closeSync(this.#netns);
     await Promise.all([...this.#mine.keys()].map((p) => this.#kv.delete(String(p)).catch(() => undefined)));
   }

@@ -24,6 +24,22 @@ export interface ConnectRequest {
 /** Most first bytes a connect request carries. */
 export const MAX_EARLY_BYTES = 64 * 1024;
 
+/**
+ * A caller's runtime asks the owner for a peer link (pseudokernel `PeerLink`) on the same subject:
+ * where the owner is to connect, with what token. The owner answers with its own offer (`LinkReply`).
+ */
+export interface LinkOffer {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly token: Uint8Array;
+}
+export type LinkRequest = LinkOffer & { readonly type: "link" };
+export type LinkReply = LinkOffer & { readonly type: "linked" };
+
+/** The subject a connect request takes over a peer link (the link's own namespace, not NATS's). */
+export const LINK_CONNECT_SUBJECT = "connect";
+
 export type ConnectReply = { readonly type: "connected" } | { readonly type: "refused"; readonly code: string; readonly message: string };
 
 /** One listening port in the cluster registry (bucket `oneos_ports`, key = the port number). */
@@ -74,6 +90,27 @@ export function parseConnectRequest(value: unknown): ConnectRequest {
   if (data === undefined) return request;
   if (!(data instanceof Uint8Array) || data.length > MAX_EARLY_BYTES) throw new KernelError("EBADMSG", "connect: data must be at most 64 KiB of bytes");
   return { ...request, data };
+}
+
+/** Either request an owner answers on `oneos.netstack.<node>.connect`. */
+export function parseNetstackRequest(value: unknown): ConnectRequest | LinkRequest {
+  const o = object(value, "netstack request");
+  return o["type"] === "link" ? { type: "link", ...linkOffer(o, "link request") } : parseConnectRequest(o);
+}
+
+export function parseLinkReply(value: unknown): LinkReply {
+  const o = object(value, "link reply");
+  if (o["type"] === "refused") throw new KernelError("EIO", `link refused: ${str(o, "message", "refused")}`);
+  if (o["type"] !== "linked") throw new KernelError("EBADMSG", "not a link reply");
+  return { type: "linked", ...linkOffer(o, "link reply") };
+}
+
+function linkOffer(o: Obj, what: string): LinkOffer {
+  const token = o["token"];
+  if (!(token instanceof Uint8Array) || token.length !== 16) throw new KernelError("EBADMSG", `${what}: token must be 16 bytes`);
+  const host = str(o, "host", what);
+  if (host.length === 0 || host.length > 255) throw new KernelError("EBADMSG", `${what}: host`);
+  return { id: streamId(o, "id"), host, port: port(o, "port", what), token };
 }
 
 export function parseConnectReply(value: unknown): ConnectReply {

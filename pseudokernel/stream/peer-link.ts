@@ -1,0 +1,219 @@
+import { randomBytes } from "node:crypto";
+import { KernelError } from "../errors.js";
+import type { DirectLink, DirectOffer, DirectServer } from "./direct-link.js";
+import type { StreamTransport } from "./transport.js";
+
+/**
+ * A lasting link between two runtimes, for many streams and requests at once: two direct TCP
+ * connections, one each way (each made like a stream's direct link: the connecting side presents a
+ * token the other registered on its `DirectServer`). Every message is a frame
+ *
+ *     kind (1) · subject length (1) · subject · [request id (4), for requests and replies] · payload
+ *
+ * It is a `StreamTransport`: a stream whose two ends are on the two sides of one link runs over it with
+ * its credit, acks and resets unchanged, one TCP hop away instead of three NATS hops (the sender's
+ * server, the route, the receiver's server). As on NATS, a message for a subject nobody subscribed to
+ * here is dropped. The link does not outlive either connection: when one closes, the link closes and
+ * says so (`onClose`), and whoever used it fails what ran over it.
+ */
+export class PeerLink implements StreamTransport {
+  #out: DirectLink;
+  #unregister: () => void;
+  #subscribers = new Map<string, (data: Uint8Array) => void>();
+  #handlers = new Map<string, (data: Uint8Array) => Promise<Uint8Array>>();
+  #pending = new Map<number, { resolve(data: Uint8Array): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
+  #nextRequest = 1;
+  #closeListeners = new Set<() => void>();
+  #closed = false;
+  /** Set until the other side's connection has said its first word. */
+  #helloTimer: NodeJS.Timeout | undefined;
+
+  private constructor(out: DirectLink, unregister: () => void) {
+    this.#out = out;
+    this.#unregister = unregister;
+    out.onClose(() => this.close());
+  }
+
+  /**
+   * The asking side, first step: registers where the other side is to connect. Send it `id` and
+   * `offer` (over an authenticated channel); with its answer, `complete` connects back and gives the link.
+   */
+  static ask(server: DirectServer): {
+    readonly id: string;
+    readonly offer: DirectOffer;
+    complete(connect: Connect, peerId: string, peerOffer: DirectOffer): Promise<PeerLink>;
+    cancel(): void;
+  } {
+    const id = linkId();
+    let link: PeerLink | undefined;
+    const offer = server.register(id, (frame) => link?.receive(frame), () => link?.close());
+    const cancel = (): void => server.unregister(id);
+    return {
+      id,
+      offer,
+      cancel,
+      async complete(connect, peerId, peerOffer) {
+        let out: DirectLink;
+        try {
+          out = await connect(peerOffer, peerId);
+        } catch (error) {
+          cancel();
+          throw error;
+        }
+        link = new PeerLink(out, cancel);
+        link.#send(Kind.hello, "", 0); // the other side waits for this word from our connection
+        return link;
+      },
+    };
+  }
+
+  /**
+   * The answering side: connects to the asker's offer and registers where the asker connects back.
+   * Answer with `id` and `offer`. A link whose asker never connects back closes after `helloTimeoutMs`.
+   */
+  static async answer(
+    server: DirectServer,
+    connect: Connect,
+    askerId: string,
+    askerOffer: DirectOffer,
+    helloTimeoutMs = 10_000,
+  ): Promise<{ link: PeerLink; id: string; offer: DirectOffer }> {
+    const out = await connect(askerOffer, askerId);
+    const id = linkId();
+    let link: PeerLink | undefined;
+    const offer = server.register(id, (frame) => link?.receive(frame), () => link?.close());
+    link = new PeerLink(out, () => server.unregister(id));
+    const waiting = link;
+    waiting.#helloTimer = setTimeout(() => waiting.close(), helloTimeoutMs);
+    waiting.#helloTimer.unref();
+    return { link, id, offer };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  publish(subject: string, data: Uint8Array): void {
+    this.#send(Kind.publish, subject, 0, data);
+  }
+
+  subscribe(subject: string, onMessage: (data: Uint8Array) => void): { unsubscribe(): void } {
+    this.#subscribers.set(subject, onMessage);
+    return {
+      unsubscribe: () => {
+        if (this.#subscribers.get(subject) === onMessage) this.#subscribers.delete(subject);
+      },
+    };
+  }
+
+  /** Answers the other side's requests on `subject`. A handler that throws answers with the error. */
+  handle(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array>): void {
+    this.#handlers.set(subject, handler);
+  }
+
+  /** Asks the other side; fails with ETIMEDOUT, or EPEERLOST when the link closes first. */
+  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (this.#closed) return Promise.reject(new KernelError("EPEERLOST", "link closed"));
+    const id = this.#nextRequest;
+    this.#nextRequest = (this.#nextRequest % 0xffffffff) + 1;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new KernelError("ETIMEDOUT", `${subject}: no answer over the link in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer });
+      this.#send(Kind.request, subject, id, data);
+    });
+  }
+
+  /** Called once when the link closes; returns a function that takes the listener back. */
+  onClose(listener: () => void): () => void {
+    if (this.#closed) {
+      queueMicrotask(listener);
+      return () => undefined;
+    }
+    this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#helloTimer);
+    this.#out.close();
+    this.#unregister();
+    for (const { reject, timer } of this.#pending.values()) {
+      clearTimeout(timer);
+      reject(new KernelError("EPEERLOST", "link closed"));
+    }
+    this.#pending.clear();
+    this.#subscribers.clear();
+    for (const listener of this.#closeListeners) listener();
+    this.#closeListeners.clear();
+  }
+
+  #send(kind: Kind, subject: string, id: number, payload?: Uint8Array): void {
+    if (this.#closed) return;
+    const subjectLength = Buffer.byteLength(subject, "latin1");
+    const header = Buffer.allocUnsafe(2 + subjectLength + (kind === Kind.publish || kind === Kind.hello ? 0 : 4));
+    header[0] = kind;
+    header[1] = subjectLength;
+    header.write(subject, 2, "latin1");
+    if (header.length > 2 + subjectLength) header.writeUInt32BE(id, 2 + subjectLength);
+    // A full socket is not waited for: what a stream sends is bounded by its window, a request by its caller.
+    this.#out.send(header, payload);
+  }
+
+  /** One frame from the other side (the `DirectServer` calls this). A malformed one is a broken peer: the link closes. */
+  receive(frame: Uint8Array): void {
+    const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    const kind = buf[0];
+    const subjectLength = buf[1];
+    const withId = kind === Kind.request || kind === Kind.reply || kind === Kind.failure;
+    const start = 2 + (subjectLength ?? 0) + (withId ? 4 : 0);
+    if (kind === undefined || subjectLength === undefined || buf.length < start || kind > Kind.failure) return this.close();
+    clearTimeout(this.#helloTimer);
+    const subject = buf.toString("latin1", 2, 2 + subjectLength);
+    const id = withId ? buf.readUInt32BE(2 + subjectLength) : 0;
+    const payload = buf.subarray(start);
+    switch (kind) {
+      case Kind.hello:
+        return;
+      case Kind.publish:
+        return this.#subscribers.get(subject)?.(payload);
+      case Kind.request:
+        return void this.#answer(subject, id, payload);
+      case Kind.reply:
+      case Kind.failure: {
+        const pending = this.#pending.get(id);
+        if (pending === undefined) return; // timed out already
+        this.#pending.delete(id);
+        clearTimeout(pending.timer);
+        if (kind === Kind.reply) pending.resolve(payload);
+        else pending.reject(new KernelError("EIO", `${subject}: ${payload.toString("utf8")}`));
+        return;
+      }
+    }
+  }
+
+  async #answer(subject: string, id: number, payload: Uint8Array): Promise<void> {
+    const handler = this.#handlers.get(subject);
+    try {
+      if (handler === undefined) throw new Error("nobody answers this subject over the link");
+      this.#send(Kind.reply, subject, id, await handler(payload));
+    } catch (error) {
+      this.#send(Kind.failure, subject, id, Buffer.from(error instanceof Error ? error.message : String(error), "utf8"));
+    }
+  }
+}
+
+/** How a side makes its outgoing connection (the stream transport's `connectDirect`, which checks the offer). */
+export type Connect = (offer: DirectOffer, id: string) => Promise<DirectLink>;
+
+const Kind = { hello: 0, publish: 1, request: 2, reply: 3, failure: 4 } as const;
+type Kind = (typeof Kind)[keyof typeof Kind];
+
+/** A registration id on a `DirectServer` (stream ids share its namespace; the prefix keeps them apart). */
+function linkId(): string {
+  return `link-${randomBytes(12).toString("hex")}`;
+}
