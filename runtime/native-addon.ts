@@ -32,6 +32,12 @@ export interface NativeAddon {
    * connected, `done(errno name, -1)` if not. Throws Error(errno name) if it cannot even start.
    */
   connectIn(nsFd: number, host: string, port: number, timeoutMs: number, done: (code: string | null, fd: number) => void): void;
+  /**
+   * Accepts `listenFd`'s connections on the loop: each new socket's fd (non-blocking, TCP_NODELAY), or
+   * a negative errno when accepting fails (then it pauses 100 ms). The returned stop() — call it once —
+   * ends it and closes `listenFd`.
+   */
+  acceptOn(listenFd: number, onConnection: (fd: number) => void): () => void;
 }
 
 // Built by `npm run build:native` (node-gyp) into runtime/native/build, next to its source. This file

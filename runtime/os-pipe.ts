@@ -30,11 +30,23 @@ let readBuffer: Buffer | undefined;
  * false to pause reading (resume() the socket to go on). 'end', 'error' and 'close' come as usual.
  */
 export function pipeReader(fd: number, onChunk: (chunk: Buffer) => boolean): Socket {
+  return readInChunks(fd, false, onChunk);
+}
+
+/**
+ * A connected TCP socket's fd (accepted or connected by the native addon) as a net.Socket, read as
+ * `pipeReader` reads: up to 1 MiB at a time, each chunk to `onChunk`. Written to as usual.
+ */
+export function socketReader(fd: number, onChunk: (chunk: Buffer) => boolean): Socket {
+  return readInChunks(fd, true, onChunk);
+}
+
+function readInChunks(fd: number, writable: boolean, onChunk: (chunk: Buffer) => boolean): Socket {
   const buffer = (readBuffer ??= Buffer.allocUnsafe(PIPE_BYTES));
   return new Socket({
     fd,
     readable: true,
-    writable: false,
+    writable,
     allowHalfOpen: true,
     onread: { buffer, callback: (n: number) => onChunk(Buffer.from(buffer.subarray(0, n))) },
   } as ConstructorParameters<typeof Socket>[0]);

@@ -97,6 +97,11 @@ export class PeerLink implements StreamTransport {
     this.#send(Kind.publish, subject, 0, data);
   }
 
+  /** `header` and `payload` as one message; the payload (a stream's data) is written as it is, not copied. */
+  publishParts(subject: string, header: Uint8Array, payload: Uint8Array): void {
+    this.#send(Kind.publish, subject, 0, payload, header);
+  }
+
   subscribe(subject: string, onMessage: (data: Uint8Array) => void): { unsubscribe(): void } {
     this.#subscribers.set(subject, onMessage);
     return {
@@ -152,14 +157,17 @@ export class PeerLink implements StreamTransport {
     this.#closeListeners.clear();
   }
 
-  #send(kind: Kind, subject: string, id: number, payload?: Uint8Array): void {
+  /** One frame: our header, then `inner` (the message's own header, if it comes apart), then `payload`. */
+  #send(kind: Kind, subject: string, id: number, payload?: Uint8Array, inner?: Uint8Array): void {
     if (this.#closed) return;
     const subjectLength = Buffer.byteLength(subject, "latin1");
-    const header = Buffer.allocUnsafe(2 + subjectLength + (kind === Kind.publish || kind === Kind.hello ? 0 : 4));
+    const ours = 2 + subjectLength + (kind === Kind.publish || kind === Kind.hello ? 0 : 4);
+    const header = Buffer.allocUnsafe(ours + (inner?.byteLength ?? 0));
     header[0] = kind;
     header[1] = subjectLength;
     header.write(subject, 2, "latin1");
-    if (header.length > 2 + subjectLength) header.writeUInt32BE(id, 2 + subjectLength);
+    if (ours > 2 + subjectLength) header.writeUInt32BE(id, 2 + subjectLength);
+    if (inner !== undefined) header.set(inner, ours);
     // A full socket is not waited for: what a stream sends is bounded by its window, a request by its caller.
     this.#out.send(header, payload);
   }

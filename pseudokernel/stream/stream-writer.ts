@@ -137,6 +137,11 @@ export class StreamWriter extends Writable {
       }
       return;
     }
+    if (this.#transport.publishParts !== undefined) {
+      this.#lastSent = Date.now();
+      this.#transport.publishParts(this.#dataSubject, encodeDataHeader(offset), payload);
+      return;
+    }
     this.#send(encodeData(offset, payload));
   }
 

@@ -8,6 +8,8 @@ import { connectDirect, type DirectLink, type DirectOffer, type DirectServer } f
 export interface StreamTransport {
   publish(subject: string, data: Uint8Array): void;
   subscribe(subject: string, onMessage: (data: Uint8Array) => void): { unsubscribe(): void };
+  /** Publishes `header` and `payload` as one message without joining them first (a transport that writes to a socket). */
+  readonly publishParts?: (subject: string, header: Uint8Array, payload: Uint8Array) => void;
   /** Set where this process accepts direct links for its stream readers (runtimes). */
   readonly directServer?: DirectServer;
   /** Set where this process may open direct links for its stream writers. */

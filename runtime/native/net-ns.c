@@ -8,7 +8,8 @@
  *
  * Both run on the main thread: bind and listen never wait, and a connect is non-blocking and watched on
  * libuv's loop (uv_poll) until it completes, so no worker thread is involved. A worker thread would add
- * two thread hops to each of the netstack's connection set-ups.
+ * two thread hops to each of the netstack's connection set-ups. Connections to a listening socket are
+ * accepted on the loop too (acceptOn), so JavaScript can read them with a buffer of its own.
  */
 #define _GNU_SOURCE
 #include "napi-common.h"
@@ -220,7 +221,137 @@ static napi_value ConnectIn(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * A listening socket's connections, accepted on libuv's loop. Each new socket's fd goes to JavaScript,
+ * which wraps it in a net.Socket with `onread`: Node offers no `onread` for the sockets a net.Server
+ * accepts, and reads those 64 KiB at a time, each into a fresh buffer. The acceptor owns the listening
+ * fd and closes it when stopped.
+ */
+typedef struct {
+  uv_poll_t poll;
+  uv_timer_t pause;
+  int fd;
+  int open_handles;
+  int stopped;
+  napi_env env;
+  napi_ref fn;
+  napi_async_context context;
+} Acceptor;
+
+/** Accepts at most this many per wake-up, so one busy port does not hold the loop. */
+#define ACCEPT_BATCH 64
+/** Out of descriptors (EMFILE): stop accepting this long instead of spinning on a readable socket. */
+#define ACCEPT_PAUSE_MS 100
+
+static void call_acceptor(Acceptor *a, int value) {
+  napi_env env = a->env;
+  napi_value fn, global, arg, result;
+  napi_get_reference_value(env, a->fn, &fn);
+  napi_get_global(env, &global);
+  napi_create_int32(env, value, &arg);
+  napi_make_callback(env, a->context, global, fn, 1, &arg, &result);
+}
+
+static void on_resume(uv_timer_t *timer);
+
+static void on_acceptable(uv_poll_t *poll, int status, int events) {
+  (void)status;
+  (void)events;
+  Acceptor *a = poll->data;
+  napi_handle_scope scope;
+  napi_open_handle_scope(a->env, &scope);
+  for (int i = 0; i < ACCEPT_BATCH && !a->stopped; i++) {
+    int c = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      /* EMFILE, ENFILE, ENOBUFS...: say so (negative errno) and wait before trying again. */
+      int e = errno;
+      uv_poll_stop(&a->poll);
+      uv_timer_start(&a->pause, on_resume, ACCEPT_PAUSE_MS, 0);
+      call_acceptor(a, -e);
+      break;
+    }
+    int one = 1;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    call_acceptor(a, c);
+  }
+  napi_close_handle_scope(a->env, scope);
+}
+
+static void on_resume(uv_timer_t *timer) {
+  Acceptor *a = timer->data;
+  if (!a->stopped) uv_poll_start(&a->poll, UV_READABLE, on_acceptable);
+}
+
+static void on_acceptor_closed(uv_handle_t *handle) {
+  Acceptor *a = handle->data;
+  if (--a->open_handles > 0) return;
+  close(a->fd);
+  napi_delete_reference(a->env, a->fn);
+  napi_async_destroy(a->env, a->context);
+  free(a);
+}
+
+static void stop_acceptor(Acceptor *a) {
+  if (a->stopped) return;
+  a->stopped = 1;
+  uv_poll_stop(&a->poll);
+  uv_timer_stop(&a->pause);
+  uv_close((uv_handle_t *)&a->poll, on_acceptor_closed);
+  uv_close((uv_handle_t *)&a->pause, on_acceptor_closed);
+}
+
+/* The JS `stop()` of one acceptor (its data is the Acceptor, freed once closed): call it once. */
+static napi_value StopAccepting(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void *data = NULL;
+  napi_get_cb_info(env, info, &argc, NULL, NULL, &data);
+  stop_acceptor(data);
+  return NULL;
+}
+
+/*
+ * acceptOn(listenFd, onConnection(fd)) -> stop(): each accepted connection's fd (non-blocking,
+ * close-on-exec, TCP_NODELAY), or a negative errno when accepting failed for a while. stop() ends it
+ * and closes listenFd.
+ */
+static napi_value AcceptOn(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  napi_valuetype type = napi_undefined;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_typeof(env, argv[1], &type) != napi_ok ||
+      type != napi_function) {
+    napi_throw_type_error(env, "EINVAL", "acceptOn(listenFd, onConnection)");
+    return NULL;
+  }
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  Acceptor *a = calloc(1, sizeof(Acceptor));
+  a->fd = fd;
+  a->env = env;
+  if (uv_poll_init(loop, &a->poll, fd) != 0) {
+    free(a);
+    throw_errno(env, EBADF);
+    return NULL;
+  }
+  uv_timer_init(loop, &a->pause);
+  a->poll.data = a;
+  a->pause.data = a;
+  a->open_handles = 2;
+  napi_create_reference(env, argv[1], 1, &a->fn);
+  napi_value name, stop;
+  napi_create_string_utf8(env, "oneos-accept", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &a->context);
+  uv_poll_start(&a->poll, UV_READABLE, on_acceptable);
+  napi_create_function(env, "stop", NAPI_AUTO_LENGTH, StopAccepting, a, &stop);
+  return stop;
+}
+
 void register_net_ns(napi_env env, napi_value exports) {
   export_function(env, exports, "listenIn", ListenIn);
   export_function(env, exports, "connectIn", ConnectIn);
+  export_function(env, exports, "acceptOn", AcceptOn);
 }

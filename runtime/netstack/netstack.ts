@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync } from "node:fs";
-import { createServer, Socket, type Server } from "node:net";
+import type { Socket } from "node:net";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -17,7 +17,8 @@ import {
   type StreamTransport,
 } from "../../pseudokernel/index.js";
 import { addon } from "../native-addon.js";
-import { ConnectionBridge } from "./connection-bridge.js";
+import { socketReader } from "../os-pipe.js";
+import { ConnectionBridge, SocketInflow } from "./connection-bridge.js";
 import { openPortRegistry } from "./port-registry.js";
 import { commandLine, listeningSockets, socketOwners } from "./socket-table.js";
 import {
@@ -93,8 +94,8 @@ export class Netstack {
   #closing = false;
   /** The registry as last seen. */
   #registry = new Map<number, PortRecord>();
-  /** Ports of other nodes we hold, with their listening sockets. */
-  #proxied = new Map<number, Server>();
+  /** Ports of other nodes we hold, each with what stops accepting on it (and closes it). */
+  #proxied = new Map<number, () => void>();
   /** Ports this node's processes listen on, with the addresses, as published. */
   #mine = new Map<number, string>();
   /** Listening inodes already classified: our proxies, or a server's host pid. */
@@ -178,22 +179,24 @@ export class Netstack {
         this.#o.logger.warn({ port: record.port, code: (error as NodeJS.ErrnoException).code }, "netstack: cannot hold a remote port here");
         return;
       }
-      // allowHalfOpen: a FIN is carried as the stream's EOF, not answered with ours.
-      const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => void this.#carryToOwner(record.port, socket));
-      server.on("error", (error) => this.#o.logger.warn({ port: record.port, err: error.message }, "netstack: proxy port failed"));
       // Ours, not a server of this node, when the scan finds it (no process in the namespace holds it).
       this.#inodes.set(fstatSync(fd).ino, "proxy");
-      server.listen({ fd, backlog: PROXY_BACKLOG });
-      this.#proxied.set(record.port, server);
+      const stop = addon.acceptOn(fd, (connection) => {
+        if (connection < 0) return this.#o.logger.warn({ port: record.port, errno: -connection }, "netstack: cannot accept on a proxy port");
+        // Read into our own buffer (see socketReader); a FIN is carried as the stream's EOF, not answered with ours.
+        const inflow = new SocketInflow();
+        void this.#carryToOwner(record.port, socketReader(connection, inflow.onChunk), inflow);
+      });
+      this.#proxied.set(record.port, stop);
     }
   }
 
   /** Stops holding a port; connections already carried go on. */
   #release(port: number): void {
-    const held = this.#proxied.get(port);
-    if (held === undefined) return;
+    const stop = this.#proxied.get(port);
+    if (stop === undefined) return;
     this.#proxied.delete(port);
-    held.close();
+    stop();
   }
 
   /** Reads the namespace's socket tables and brings the registry in line with what listens here. */
@@ -269,7 +272,9 @@ export class Netstack {
   }
 
   /** A connection accepted on a proxy port: open it on the owner, then join the streams. */
-  async #carryToOwner(port: number, socket: Socket): Promise<void> {
+  async #carryToOwner(port: number, socket: Socket, inflow: SocketInflow): Promise<void> {
+    // Until the bridge has it, a reset by the client must not be an unhandled 'error'.
+    socket.on("error", () => undefined);
     const owner = this.#registry.get(port);
     if (owner === undefined || owner.node === this.#o.node || !this.#o.isNodeAlive(owner.node)) return void socket.resetAndDestroy();
     const toOwner = newStreamId();
@@ -280,12 +285,12 @@ export class Netstack {
     // owner writes: the owner may then send the server's first bytes at once, within the reader's
     // window (`credit`).
     const input = new StreamReader(transport, toCaller, { windowBytes: WINDOW_BYTES });
-    const data = await firstBytes(socket);
+    const data = await inflow.first(EARLY_DATA_WAIT_MS, MAX_EARLY_BYTES);
     // The client gave up (a reset) while we waited: nothing to carry.
     if (socket.destroyed) return void input.destroy();
     // The streams before the reply: bytes flow as soon as the owner's reader grants credit, and set-up
     // costs one round trip less than waiting for the reply. A refusal or a silent owner aborts them.
-    const bridge = this.#join(socket, new StreamWriter(transport, toOwner, { startOffset: data.length }), input, link);
+    const bridge = this.#join(socket, inflow, new StreamWriter(transport, toOwner, { startOffset: data.length }), input, link);
     let reply: ConnectReply;
     try {
       const request = encode({ type: "connect", port, toOwner, toCaller, ...(data.length > 0 ? { data } : {}) });
@@ -344,8 +349,8 @@ export class Netstack {
           failed((error as NodeJS.ErrnoException).code ?? "EIO");
         }
       });
-      const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
-      this.#join(socket, streams.out, streams.input, link);
+      const inflow = new SocketInflow();
+      this.#join(socketReader(fd, inflow.onChunk), inflow, streams.out, streams.input, link);
       return { type: "connected" };
     } catch (error) {
       streams?.out.destroy(new KernelError("ECONNRESET", "connection refused"));
@@ -408,8 +413,8 @@ export class Netstack {
   }
 
   /** Joins a socket to its streams; over a link, the connection is reset when the link closes. */
-  #join(socket: Socket, out: StreamWriter, input: StreamReader, link: PeerLink | undefined): ConnectionBridge {
-    const bridge = new ConnectionBridge(socket, out, input);
+  #join(socket: Socket, inflow: SocketInflow, out: StreamWriter, input: StreamReader, link: PeerLink | undefined): ConnectionBridge {
+    const bridge = new ConnectionBridge(socket, inflow, out, input);
     this.#bridges.add(bridge);
     const forget = link?.onClose(() => bridge.abort());
     void bridge.closed.then(() => {
@@ -436,25 +441,4 @@ export class Netstack {
     closeSync(this.#netns);
     await Promise.all([...this.#mine.keys()].map((p) => this.#kv.delete(String(p)).catch(() => undefined)));
   }
-}
-
-/**
- * The client's first bytes, if it sends any within EARLY_DATA_WAIT_MS (at most MAX_EARLY_BYTES; the
- * rest stays in the socket); empty otherwise.
- */
-function firstBytes(socket: Socket): Promise<Buffer> {
-  // Until the bridge has it, a reset by the client must not be an unhandled 'error'.
-  socket.on("error", () => undefined);
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      socket.off("readable", done);
-      const chunk = socket.destroyed ? null : (socket.read() as Buffer | null);
-      if (chunk === null) return resolve(Buffer.alloc(0));
-      if (chunk.length > MAX_EARLY_BYTES) socket.unshift(chunk.subarray(MAX_EARLY_BYTES));
-      resolve(chunk.subarray(0, MAX_EARLY_BYTES));
-    };
-    const timer = setTimeout(done, EARLY_DATA_WAIT_MS);
-    socket.once("readable", done);
-  });
 }
