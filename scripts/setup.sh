@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what oneos needs and builds it; quick when nothing is missing. Used by ./oneos and npm test.
 #   - Debian packages: nats-server, openssl (the test cluster's CA and TLS certificates), fuse3, libfuse2 (FUSE for CloudFS), a C toolchain for the native
-#     addons (node-pty, our pipe2 addon), tmux (interactive-shell tests), git and sqlite3 (CloudFS tests).
+#     addons (node-pty, our pipe2 addon), tmux (interactive-shell tests), git and sqlite3 (CloudFS tests), redis-server (netstack tests).
 #   - npm packages (npm ci), the native addon, the TypeScript build.
 set -eu
 cd "$(dirname "$0")/.."
@@ -31,6 +31,8 @@ need iproute2 command -v ip
 need tmux command -v tmux
 need git command -v git
 need sqlite3 command -v sqlite3
+# The netstack's own scenario: redis-benchmark on one node against redis-server on another.
+need redis-server command -v redis-server
 need procps command -v ps
 need chromium command -v chromium
 # The benchmarks' references: ssh pipes and sshfs on loopback, next to oneos in the same run.

@@ -71,6 +71,20 @@ describe("netstack", () => {
     expect(table.stdout).toMatch(/8000\s+n1\s+\d+/);
   });
 
+  it("redis-benchmark on n3 works against redis-server on n1", async () => {
+    const { done } = cluster.start(["shell", "-c", "@n1 redis-server --port 6379 --save '' --appendonly no"]);
+    background.push(done);
+    await eventually(async () => ((await ports()).some((p) => p.port === 6379 && p.node === "n1") ? true : undefined), 10_000, "port 6379");
+    const r = await cluster.sh("@n3 redis-benchmark -p 6379 -q -n 2000 -c 10 -t set,get", { timeoutMs: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    // One line per test, e.g. "SET: 12345.68 requests per second, p50=0.5 msec".
+    expect(r.stdout).toMatch(/SET: [\d.]+ requests per second/);
+    expect(r.stdout).toMatch(/GET: [\d.]+ requests per second/);
+    // The data is on n1: a key set from n2 is read back there.
+    expect((await cluster.sh("@n2 redis-cli -p 6379 set where n1")).stdout.trim()).toBe("OK");
+    expect((await cluster.sh("@n1 redis-cli -p 6379 get where")).stdout.trim()).toBe("n1");
+  });
+
   it("a second listener on the same port on another node fails with EADDRINUSE", async () => {
     expect(await tool("n2", "bind 8000")).toEqual({ bind: "EADDRINUSE" });
     expect(await tool("n3", "bind 8000")).toEqual({ bind: "EADDRINUSE" });
