@@ -21,6 +21,11 @@ export interface DirectOffer {
 const TOKEN_BYTES = 16;
 /** The first bytes of a connection: id length, id, token. Ids are short (≤ 64). */
 const MAX_PREAMBLE_BYTES = 1 + 64 + TOKEN_BYTES;
+/**
+ * A frame smaller than this is copied out of the read it came in: a view would keep the whole read
+ * (64 KiB) alive for as long as the stream holds the frame, a stalled reader many of them.
+ */
+const COPY_BELOW_BYTES = 16 * 1024;
 /** A frame larger than this on a link is a protocol violation (frames are ≤ 512 KiB + header). */
 const MAX_LINK_FRAME_BYTES = 8 * 1024 * 1024;
 /** A connection that does not finish its preamble in this long is dropped. */
@@ -135,7 +140,8 @@ class FrameAssembler {
       const size = this.#peekLength();
       if (size === 0 || size > MAX_LINK_FRAME_BYTES) return false;
       if (this.#length < 4 + size) return true;
-      emit(this.#take(4 + size).subarray(4));
+      const frame = this.#take(4 + size).subarray(4);
+      emit(size < COPY_BELOW_BYTES ? Buffer.from(frame) : frame);
     }
   }
 
@@ -187,7 +193,10 @@ export interface DirectLink {
   onDrain(callback: () => void): void;
   /** Called once when the link breaks or is closed. */
   onClose(callback: () => void): void;
+  /** Ends it after what was sent. */
   close(): void;
+  /** Drops it at once, and what it still had to send. */
+  destroy(): void;
 }
 
 /** Connects to a reader's process and presents the stream's token. */
@@ -219,6 +228,9 @@ export async function connectDirect(offer: DirectOffer, id: string): Promise<Dir
     },
     close() {
       socket.end();
+    },
+    destroy() {
+      socket.destroy();
     },
   };
 }

@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { connectDirect, DirectServer } from "./direct-link.js";
+import { PEER_TIMEOUT_MS } from "./limits.js";
 import { PeerLink } from "./peer-link.js";
 import { StreamReader } from "./stream-reader.js";
 import { StreamWriter } from "./stream-writer.js";
@@ -72,6 +73,15 @@ describe("peer link", () => {
     expect(asker.closed && answerer.closed).toBe(true);
     await expect(asker.request("never", Buffer.from("?"), 1000)).rejects.toMatchObject({ code: "EPEERLOST" });
   });
+
+  it("an idle link stays up past the peer timeout: each side says hello while it has nothing to send", async () => {
+    const { asker, answerer } = await linked();
+    answerer.handle("ping", async () => Buffer.from("pong"));
+    await new Promise((resolve) => setTimeout(resolve, PEER_TIMEOUT_MS + 1500));
+    expect(asker.closed || answerer.closed).toBe(false);
+    expect(Buffer.from(await asker.request("ping", Buffer.alloc(0), 2000)).toString()).toBe("pong");
+    asker.close();
+  }, 15_000);
 
   it("a malformed frame closes the link", async () => {
     const { asker, answerer } = await linked();

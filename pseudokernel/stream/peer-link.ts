@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { KernelError } from "../errors.js";
 import type { DirectLink, DirectOffer, DirectServer } from "./direct-link.js";
+import { KEEPALIVE_MS, PEER_TIMEOUT_MS } from "./limits.js";
 import type { StreamTransport } from "./transport.js";
 
 /**
@@ -17,6 +18,8 @@ import type { StreamTransport } from "./transport.js";
  * says so (`onClose`), and whoever used it fails what ran over it.
  */
 export class PeerLink implements StreamTransport {
+  /** TCP delivers every frame in order: streams over a link do not resend on a timer. */
+  readonly reliable = true;
   #out: DirectLink;
   #unregister: () => void;
   #subscribers = new Map<string, (data: Uint8Array) => void>();
@@ -27,11 +30,21 @@ export class PeerLink implements StreamTransport {
   #closed = false;
   /** Set until the other side's connection has said its first word. */
   #helloTimer: NodeJS.Timeout | undefined;
+  #lastSent = Date.now();
+  #lastHeard = Date.now();
+  /** An idle link says hello every KEEPALIVE_MS; one silent for PEER_TIMEOUT_MS (its host gone without a FIN) closes. */
+  #keepalive: NodeJS.Timeout;
 
   private constructor(out: DirectLink, unregister: () => void) {
     this.#out = out;
     this.#unregister = unregister;
     out.onClose(() => this.close());
+    this.#keepalive = setInterval(() => {
+      const now = Date.now();
+      if (now - this.#lastHeard > PEER_TIMEOUT_MS) this.close();
+      else if (now - this.#lastSent >= KEEPALIVE_MS) this.#send(Kind.hello, "", 0);
+    }, KEEPALIVE_MS / 2);
+    this.#keepalive.unref();
   }
 
   /**
@@ -145,7 +158,8 @@ export class PeerLink implements StreamTransport {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#helloTimer);
-    this.#out.close();
+    clearInterval(this.#keepalive);
+    this.#out.destroy(); // whatever it still had to send was for streams that now fail
     this.#unregister();
     for (const { reject, timer } of this.#pending.values()) {
       clearTimeout(timer);
@@ -160,6 +174,7 @@ export class PeerLink implements StreamTransport {
   /** One frame: our header, then `inner` (the message's own header, if it comes apart), then `payload`. */
   #send(kind: Kind, subject: string, id: number, payload?: Uint8Array, inner?: Uint8Array): void {
     if (this.#closed) return;
+    this.#lastSent = Date.now();
     const subjectLength = Buffer.byteLength(subject, "latin1");
     const ours = 2 + subjectLength + (kind === Kind.publish || kind === Kind.hello ? 0 : 4);
     const header = Buffer.allocUnsafe(ours + (inner?.byteLength ?? 0));
@@ -181,6 +196,7 @@ export class PeerLink implements StreamTransport {
     const start = 2 + (subjectLength ?? 0) + (withId ? 4 : 0);
     if (kind === undefined || subjectLength === undefined || buf.length < start || kind > Kind.failure) return this.close();
     clearTimeout(this.#helloTimer);
+    this.#lastHeard = Date.now();
     const subject = buf.toString("latin1", 2, 2 + subjectLength);
     const id = withId ? buf.readUInt32BE(2 + subjectLength) : 0;
     const payload = buf.subarray(start);

@@ -294,7 +294,7 @@ export class StreamWriter extends Writable {
       return;
     }
     const waiting = this.#unacked.length > 0 || this.#eofSent;
-    if (waiting && now - this.#lastProgress > RETRANSMIT_MS) {
+    if (waiting && this.#transport.reliable !== true && now - this.#lastProgress > RETRANSMIT_MS) {
       this.#retransmit();
     } else if (now - this.#lastSent > KEEPALIVE_MS) {
       this.#send(PING_FRAME);

@@ -8,6 +8,12 @@ import { connectDirect, type DirectLink, type DirectOffer, type DirectServer } f
 export interface StreamTransport {
   publish(subject: string, data: Uint8Array): void;
   subscribe(subject: string, onMessage: (data: Uint8Array) => void): { unsubscribe(): void };
+  /**
+   * Delivers every message, in order, to a subscriber that exists when it arrives (a TCP link): a writer
+   * does not resend on a timer there, which would only queue duplicates behind the originals. (A writer
+   * with `credit` must then only be made once its reader has subscribed.)
+   */
+  readonly reliable?: boolean;
   /** Publishes `header` and `payload` as one message without joining them first (a transport that writes to a socket). */
   readonly publishParts?: (subject: string, header: Uint8Array, payload: Uint8Array) => void;
   /** Set where this process accepts direct links for its stream readers (runtimes). */

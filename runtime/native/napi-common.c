@@ -42,7 +42,7 @@ void export_function(napi_env env, napi_value exports, const char *name, napi_ca
   napi_set_named_property(env, exports, name, value);
 }
 
-void once_callback_init(OnceCallback *cb, napi_env env, napi_value fn, const char *name) {
+void js_callback_init(JsCallback *cb, napi_env env, napi_value fn, const char *name) {
   cb->env = env;
   napi_create_reference(env, fn, 1, &cb->fn);
   napi_value resource_name;
@@ -50,12 +50,23 @@ void once_callback_init(OnceCallback *cb, napi_env env, napi_value fn, const cha
   napi_async_init(env, NULL, resource_name, &cb->context);
 }
 
-void once_callback_call(OnceCallback *cb, size_t argc, napi_value *argv) {
+int js_callback_call(JsCallback *cb, size_t argc, napi_value *argv) {
   napi_env env = cb->env;
   napi_value fn, global, result;
   napi_get_reference_value(env, cb->fn, &fn);
   napi_get_global(env, &global);
-  napi_make_callback(env, cb->context, global, fn, argc, argv, &result);
-  napi_async_destroy(env, cb->context);
-  napi_delete_reference(env, cb->fn);
+  if (napi_make_callback(env, cb->context, global, fn, argc, argv, &result) == napi_ok) return 1;
+  napi_value exception;
+  if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+  return 0;
+}
+
+void js_callback_release(JsCallback *cb) {
+  napi_async_destroy(cb->env, cb->context);
+  napi_delete_reference(cb->env, cb->fn);
+}
+
+void once_callback_call(JsCallback *cb, size_t argc, napi_value *argv) {
+  js_callback_call(cb, argc, argv);
+  js_callback_release(cb);
 }

@@ -22,18 +22,24 @@ napi_value queue_promise_work(napi_env env, const char *name, napi_async_execute
 void export_function(napi_env env, napi_value exports, const char *name, napi_callback fn);
 
 /*
- * A JS function kept to be called once, later, from a libuv callback (a child's exit, a connect that
- * completed): made with napi_make_callback so the promises it settles run their continuations.
+ * A JS function kept to be called later from a libuv callback (a child's exit, a connect that completed,
+ * an accepted connection): made with napi_make_callback so the promises it settles run their
+ * continuations. An exception it throws has no JS caller to go to: it is reported as uncaught.
  */
 typedef struct {
   napi_env env;
   napi_ref fn;
   napi_async_context context;
-} OnceCallback;
+} JsCallback;
 
-void once_callback_init(OnceCallback *cb, napi_env env, napi_value fn, const char *name);
+void js_callback_init(JsCallback *cb, napi_env env, napi_value fn, const char *name);
 
-/* Calls it with `argv` (made by the caller inside its own handle scope) and lets it go. */
-void once_callback_call(OnceCallback *cb, size_t argc, napi_value *argv);
+/* Calls it with `argv` (made by the caller inside its own handle scope); false if it threw. */
+int js_callback_call(JsCallback *cb, size_t argc, napi_value *argv);
+
+void js_callback_release(JsCallback *cb);
+
+/* Calls it once and lets it go. */
+void once_callback_call(JsCallback *cb, size_t argc, napi_value *argv);
 
 #endif

@@ -38,7 +38,7 @@ typedef struct {
   int open_handles;
   int fd;
   int poll_fd;
-  OnceCallback done;
+  JsCallback done;
 } Pending;
 
 /* socket(2) in the namespace `ns_fd`; the calling thread is back in its own namespace on return. */
@@ -214,7 +214,7 @@ static napi_value ConnectIn(napi_env env, napi_callback_info info) {
   p->poll.data = p;
   p->timer.data = p;
   p->open_handles = 2;
-  once_callback_init(&p->done, env, argv[4], "oneos-connect-in");
+  js_callback_init(&p->done, env, argv[4], "oneos-connect-in");
   /* Connected at once or not: writability (or an error) is reported on the loop, never synchronously. */
   uv_poll_start(&p->poll, UV_WRITABLE, on_writable);
   uv_timer_start(&p->timer, on_timeout, (uint64_t)(timeout_ms > 0 ? timeout_ms : 1), 0);
@@ -231,11 +231,11 @@ typedef struct {
   uv_poll_t poll;
   uv_timer_t pause;
   int fd;
-  int open_handles;
   int stopped;
-  napi_env env;
-  napi_ref fn;
-  napi_async_context context;
+  /* Freed when both handles have closed and the JS stop function has been collected. */
+  int open_handles;
+  int stop_collected;
+  JsCallback on_connection;
 } Acceptor;
 
 /** Accepts at most this many per wake-up, so one busy port does not hold the loop. */
@@ -243,13 +243,17 @@ typedef struct {
 /** Out of descriptors (EMFILE): stop accepting this long instead of spinning on a readable socket. */
 #define ACCEPT_PAUSE_MS 100
 
-static void call_acceptor(Acceptor *a, int value) {
-  napi_env env = a->env;
-  napi_value fn, global, arg, result;
-  napi_get_reference_value(env, a->fn, &fn);
-  napi_get_global(env, &global);
-  napi_create_int32(env, value, &arg);
-  napi_make_callback(env, a->context, global, fn, 1, &arg, &result);
+static void free_when_unused(Acceptor *a) {
+  if (a->open_handles == 0 && a->stop_collected) free(a);
+}
+
+/* Hands a new fd (or a negative errno) to JavaScript; false if the callback threw (the fd is then closed). */
+static int call_acceptor(Acceptor *a, int value) {
+  napi_value arg;
+  napi_create_int32(a->on_connection.env, value, &arg);
+  if (js_callback_call(&a->on_connection, 1, &arg)) return 1;
+  if (value >= 0) close(value);
+  return 0;
 }
 
 static void on_resume(uv_timer_t *timer);
@@ -259,7 +263,7 @@ static void on_acceptable(uv_poll_t *poll, int status, int events) {
   (void)events;
   Acceptor *a = poll->data;
   napi_handle_scope scope;
-  napi_open_handle_scope(a->env, &scope);
+  napi_open_handle_scope(a->on_connection.env, &scope);
   for (int i = 0; i < ACCEPT_BATCH && !a->stopped; i++) {
     int c = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
@@ -276,7 +280,7 @@ static void on_acceptable(uv_poll_t *poll, int status, int events) {
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     call_acceptor(a, c);
   }
-  napi_close_handle_scope(a->env, scope);
+  napi_close_handle_scope(a->on_connection.env, scope);
 }
 
 static void on_resume(uv_timer_t *timer) {
@@ -284,37 +288,42 @@ static void on_resume(uv_timer_t *timer) {
   if (!a->stopped) uv_poll_start(&a->poll, UV_READABLE, on_acceptable);
 }
 
-static void on_acceptor_closed(uv_handle_t *handle) {
+static void on_acceptor_handle_closed(uv_handle_t *handle) {
   Acceptor *a = handle->data;
   if (--a->open_handles > 0) return;
   close(a->fd);
-  napi_delete_reference(a->env, a->fn);
-  napi_async_destroy(a->env, a->context);
-  free(a);
+  js_callback_release(&a->on_connection);
+  free_when_unused(a);
 }
 
-static void stop_acceptor(Acceptor *a) {
-  if (a->stopped) return;
-  a->stopped = 1;
-  uv_poll_stop(&a->poll);
-  uv_timer_stop(&a->pause);
-  uv_close((uv_handle_t *)&a->poll, on_acceptor_closed);
-  uv_close((uv_handle_t *)&a->pause, on_acceptor_closed);
-}
-
-/* The JS `stop()` of one acceptor (its data is the Acceptor, freed once closed): call it once. */
+/* The JS `stop()` of one acceptor: ends accepting and closes the listening socket. A second call does nothing. */
 static napi_value StopAccepting(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   void *data = NULL;
   napi_get_cb_info(env, info, &argc, NULL, NULL, &data);
-  stop_acceptor(data);
+  Acceptor *a = data;
+  if (a->stopped) return NULL;
+  a->stopped = 1;
+  uv_poll_stop(&a->poll);
+  uv_timer_stop(&a->pause);
+  uv_close((uv_handle_t *)&a->poll, on_acceptor_handle_closed);
+  uv_close((uv_handle_t *)&a->pause, on_acceptor_handle_closed);
   return NULL;
+}
+
+/* The stop function was collected: it no longer holds the acceptor. */
+static void on_stop_finalized(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  Acceptor *a = data;
+  a->stop_collected = 1;
+  free_when_unused(a);
 }
 
 /*
  * acceptOn(listenFd, onConnection(fd)) -> stop(): each accepted connection's fd (non-blocking,
  * close-on-exec, TCP_NODELAY), or a negative errno when accepting failed for a while. stop() ends it
- * and closes listenFd.
+ * and closes listenFd. Throws (and closes listenFd) if the socket cannot be watched.
  */
 static napi_value AcceptOn(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -331,8 +340,8 @@ static napi_value AcceptOn(napi_env env, napi_callback_info info) {
   napi_get_uv_event_loop(env, &loop);
   Acceptor *a = calloc(1, sizeof(Acceptor));
   a->fd = fd;
-  a->env = env;
   if (uv_poll_init(loop, &a->poll, fd) != 0) {
+    close(fd);
     free(a);
     throw_errno(env, EBADF);
     return NULL;
@@ -341,12 +350,11 @@ static napi_value AcceptOn(napi_env env, napi_callback_info info) {
   a->poll.data = a;
   a->pause.data = a;
   a->open_handles = 2;
-  napi_create_reference(env, argv[1], 1, &a->fn);
-  napi_value name, stop;
-  napi_create_string_utf8(env, "oneos-accept", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &a->context);
+  js_callback_init(&a->on_connection, env, argv[1], "oneos-accept");
   uv_poll_start(&a->poll, UV_READABLE, on_acceptable);
+  napi_value stop;
   napi_create_function(env, "stop", NAPI_AUTO_LENGTH, StopAccepting, a, &stop);
+  napi_add_finalizer(env, stop, a, on_stop_finalized, NULL, NULL);
   return stop;
 }
 

@@ -37,7 +37,7 @@ typedef struct {
   uv_poll_t poll;
   int pidfd;
   pid_t pid;
-  OnceCallback on_exit;
+  JsCallback on_exit;
 } Watch;
 
 /* What a namespaced child does between clone and exec; `error` is its errno if a step failed. */
@@ -265,7 +265,7 @@ static int watch_child(napi_env env, pid_t pid, napi_value on_exit) {
     free(watch);
     return -1;
   }
-  once_callback_init(&watch->on_exit, env, on_exit, "oneos-child");
+  js_callback_init(&watch->on_exit, env, on_exit, "oneos-child");
   uv_poll_start(&watch->poll, UV_READABLE, on_exit_ready);
   return 0;
 }

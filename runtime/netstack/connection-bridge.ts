@@ -48,16 +48,16 @@ export class SocketInflow {
   attach(socket: Socket, target: StreamWriter): void {
     this.#socket = socket;
     this.#target = target;
+    const held = this.#held;
+    this.#held = [];
+    let flowing = true;
+    for (const chunk of held) flowing = this.#write(chunk);
     // A client that closed before sending anything has had its end read already.
     if (socket.readableEnded) target.end();
     else
       socket.once("end", () => {
         if (!this.#dropped) target.end();
       });
-    const held = this.#held;
-    this.#held = [];
-    let flowing = true;
-    for (const chunk of held) flowing = this.#write(chunk);
     // A held chunk paused the socket (and `first` may have taken it since): read on.
     if (flowing) socket.resume();
   }

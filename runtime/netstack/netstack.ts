@@ -56,6 +56,8 @@ const PROXY_BACKLOG = 4096;
  * first (SSH, SMTP) pays this once per connection.
  */
 const EARLY_DATA_WAIT_MS = 1;
+/** How long a caller waits for a peer link to be made before its connections go over NATS. */
+const LINK_TIMEOUT_MS = 2000;
 /** After a peer link could not be made, connections to that node go over NATS this long before we try again. */
 const LINK_RETRY_MS = 5000;
 
@@ -141,8 +143,12 @@ export class Netstack {
   #onRegistryEntry(entry: KvWatchEntry): void {
     const port = Number(entry.key);
     if (entry.operation !== "PUT") {
+      const owner = this.#registry.get(port)?.node;
       this.#registry.delete(port);
       this.#release(port);
+      // No port of that node left to carry (it may be lost, and the leader deleted its ports before
+      // our scan saw it so): the link goes too, and a new one is made with its next port.
+      if (owner !== undefined && ![...this.#registry.values()].some((r) => r.node === owner)) this.#unlink(owner);
       // The leader deletes a lost node's ports; if we were only thought lost (a stall of a few
       // seconds) our servers still listen: forget the put, so the next scan registers them again.
       this.#mine.delete(port);
@@ -171,22 +177,22 @@ export class Netstack {
       if (record.node !== this.#o.node) this.#unlink(record.node);
     } else if (!this.#proxied.has(record.port)) {
       void this.#linkTo(record.node); // made now, so the first connection does not wait for it
-      let fd: number;
+      let stop: () => void;
       try {
-        fd = addon.listenIn(this.#netns, record.port, PROXY_BACKLOG);
+        const fd = addon.listenIn(this.#netns, record.port, PROXY_BACKLOG);
+        // Ours, not a server of this node, when the scan finds it (no process in the namespace holds it).
+        this.#inodes.set(fstatSync(fd).ino, "proxy");
+        stop = addon.acceptOn(fd, (connection) => {
+          if (connection < 0) return this.#o.logger.warn({ port: record.port, errno: -connection }, "netstack: cannot accept on a proxy port");
+          // Read into our own buffer (see socketReader); a FIN is carried as the stream's EOF, not answered with ours.
+          const inflow = new SocketInflow();
+          void this.#carryToOwner(record.port, socketReader(connection, inflow.onChunk), inflow);
+        });
       } catch (error) {
         // Tried again at the next scan.
         this.#o.logger.warn({ port: record.port, code: (error as NodeJS.ErrnoException).code }, "netstack: cannot hold a remote port here");
         return;
       }
-      // Ours, not a server of this node, when the scan finds it (no process in the namespace holds it).
-      this.#inodes.set(fstatSync(fd).ino, "proxy");
-      const stop = addon.acceptOn(fd, (connection) => {
-        if (connection < 0) return this.#o.logger.warn({ port: record.port, errno: -connection }, "netstack: cannot accept on a proxy port");
-        // Read into our own buffer (see socketReader); a FIN is carried as the stream's EOF, not answered with ours.
-        const inflow = new SocketInflow();
-        void this.#carryToOwner(record.port, socketReader(connection, inflow.onChunk), inflow);
-      });
       this.#proxied.set(record.port, stop);
     }
   }
@@ -393,7 +399,7 @@ export class Netstack {
     const asking = PeerLink.ask(directServer);
     try {
       const request = { type: "link", id: asking.id, host: asking.offer.host, port: asking.offer.port, token: asking.offer.token };
-      const msg = await this.#o.nc.request(netstackConnectSubject(node), encode(request), { timeout: CONNECT_REQUEST_TIMEOUT_MS });
+      const msg = await this.#o.nc.request(netstackConnectSubject(node), encode(request), { timeout: LINK_TIMEOUT_MS });
       const reply = parseLinkReply(decode(msg.data));
       const link = await asking.complete(connectDirect, reply.id, { host: reply.host, port: reply.port, token: Buffer.from(reply.token) });
       if (this.#closing) link.close();
