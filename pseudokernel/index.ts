@@ -88,5 +88,5 @@ export {
 export { DOWN_AFTER_MS, NodeTable, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
 export { retrying } from "./retry.js";
 export { ProcessTable, withLiveness } from "./process-table.js";
-export { connectDirect, DirectServer, type DirectLink, type DirectOffer } from "./stream/direct-link.js";
-export { PeerLink, type Connect } from "./stream/peer-link.js";
+export { connectDirect, connectReader, DirectServer, type DirectLink, type DirectOffer } from "./stream/direct-link.js";
+export { PeerLink, type ConnectReader } from "./stream/peer-link.js";

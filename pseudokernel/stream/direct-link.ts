@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { connect as tcpConnect, createServer, type Server, type Socket } from "node:net";
+import { connect as tcpConnect, createServer, type NetConnectOpts, type Server, type Socket } from "node:net";
 import { KernelError } from "../errors.js";
 
 /**
@@ -31,10 +31,17 @@ const MAX_LINK_FRAME_BYTES = 8 * 1024 * 1024;
 /** A connection that does not finish its preamble in this long is dropped. */
 const PREAMBLE_TIMEOUT_MS = 5000;
 
-interface Registration {
+/** What a registration is told besides its frames. */
+export interface RegistrationEvents {
+  /** Its connection closed. */
+  readonly onClose?: () => void;
+  /** Its connection presented the token: the socket, to write to (a peer link sends on it). */
+  readonly onSocket?: (socket: Socket) => void;
+}
+
+interface Registration extends RegistrationEvents {
   readonly token: Buffer;
   readonly onFrame: (frame: Uint8Array) => void;
-  readonly onClose: (() => void) | undefined;
   socket?: Socket;
 }
 
@@ -65,13 +72,10 @@ export class DirectServer {
     return new DirectServer(server, host, address.port);
   }
 
-  /**
-   * Lets a writer connect for stream `id`; frames it sends go to `onFrame`, and `onClose` is called
-   * when its connection closes.
-   */
-  register(id: string, onFrame: (frame: Uint8Array) => void, onClose?: () => void): DirectOffer {
+  /** Lets a writer connect for stream `id`; frames it sends go to `onFrame`. */
+  register(id: string, onFrame: (frame: Uint8Array) => void, events: RegistrationEvents = {}): DirectOffer {
     const token = randomBytes(TOKEN_BYTES);
-    this.#readers.set(id, { token, onFrame, onClose });
+    this.#readers.set(id, { token, onFrame, ...events });
     return { host: this.host, port: this.port, token };
   }
 
@@ -109,6 +113,7 @@ export class DirectServer {
         found.socket = socket;
         socket.setTimeout(0);
         if (found.onClose !== undefined) socket.once("close", found.onClose);
+        found.onSocket?.(socket);
         chunk = preamble.subarray(1 + idLength + TOKEN_BYTES);
       }
       if (!frames.push(chunk, registration.onFrame)) socket.destroy();
@@ -199,9 +204,21 @@ export interface DirectLink {
   destroy(): void;
 }
 
-/** Connects to a reader's process and presents the stream's token. */
-export async function connectDirect(offer: DirectOffer, id: string): Promise<DirectLink> {
-  const socket = tcpConnect({ host: offer.host, port: offer.port, noDelay: true });
+/** Writes one length-prefixed frame made of `header` and `payload`; false when the socket wants a 'drain' first. */
+export function writeFrame(socket: Socket, header: Uint8Array, payload?: Uint8Array): boolean {
+  const prefix = Buffer.allocUnsafe(4);
+  prefix.writeUInt32BE(header.byteLength + (payload?.byteLength ?? 0));
+  socket.cork();
+  socket.write(prefix);
+  socket.write(header);
+  const ok = payload === undefined ? true : socket.write(payload);
+  socket.uncork();
+  return ok && !socket.writableNeedDrain;
+}
+
+/** Connects to a `DirectServer` and presents the registration's token. */
+async function dial(offer: DirectOffer, id: string, options: Partial<NetConnectOpts> = {}): Promise<Socket> {
+  const socket = tcpConnect({ host: offer.host, port: offer.port, noDelay: true, ...options } as NetConnectOpts);
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", resolve);
     socket.once("error", reject);
@@ -209,17 +226,14 @@ export async function connectDirect(offer: DirectOffer, id: string): Promise<Dir
   socket.on("error", () => socket.destroy());
   const idBytes = Buffer.from(id, "latin1");
   socket.write(Buffer.concat([Buffer.from([idBytes.length]), idBytes, offer.token]));
+  return socket;
+}
+
+/** Connects to a reader's process and presents the stream's token. */
+export async function connectDirect(offer: DirectOffer, id: string): Promise<DirectLink> {
+  const socket = await dial(offer, id);
   return {
-    send(header, payload) {
-      const prefix = Buffer.allocUnsafe(4);
-      prefix.writeUInt32BE(header.byteLength + (payload?.byteLength ?? 0));
-      socket.cork();
-      socket.write(prefix);
-      socket.write(header);
-      const ok = payload === undefined ? true : socket.write(payload);
-      socket.uncork();
-      return ok && !socket.writableNeedDrain;
-    },
+    send: (header, payload) => writeFrame(socket, header, payload),
     onDrain(callback) {
       socket.once("drain", callback);
     },
@@ -233,4 +247,76 @@ export async function connectDirect(offer: DirectOffer, id: string): Promise<Dir
       socket.destroy();
     },
   };
+}
+
+/**
+ * Connects to a `DirectServer` to *receive* frames on the connection (a peer link reads on the
+ * connections it made and writes on those it accepted: Node lets only a socket it connects read into
+ * buffers of our choosing). A malformed frame destroys the socket.
+ */
+export async function connectReader(offer: DirectOffer, id: string, onFrame: (frame: Buffer) => void): Promise<Socket> {
+  let socket: Socket | undefined;
+  const reader = new FrameReader(onFrame, () => socket?.destroy());
+  socket = await dial(offer, id, { onread: { buffer: () => reader.nextBuffer(), callback: (n: number) => (reader.read(n), true) } });
+  return socket;
+}
+
+/** Bytes of the buffer reads go into between frames (lengths, small frames, the start of big ones). */
+const SCRATCH_BYTES = 32 * 1024;
+
+/**
+ * Reads length-prefixed frames straight into buffers of their own: once a frame's length is known, the
+ * socket's next reads go into what is left of that frame's buffer (Node's `onread` asks for the next
+ * buffer after every read), so the bulk of a big frame is never copied and a read never spans frames.
+ */
+class FrameReader {
+  #scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  /** Bytes at the start of the scratch buffer kept from the last read (part of a length prefix). */
+  #kept = 0;
+  #frame: Buffer | undefined;
+  #filled = 0;
+  #onFrame: (frame: Buffer) => void;
+  #malformed: () => void;
+
+  constructor(onFrame: (frame: Buffer) => void, malformed: () => void) {
+    this.#onFrame = onFrame;
+    this.#malformed = malformed;
+  }
+
+  nextBuffer(): Buffer {
+    return this.#frame !== undefined ? this.#frame.subarray(this.#filled) : this.#scratch.subarray(this.#kept);
+  }
+
+  /** `n` bytes arrived in the buffer `nextBuffer` gave. */
+  read(n: number): void {
+    if (this.#frame !== undefined) {
+      this.#filled += n;
+      if (this.#filled === this.#frame.length) this.#emit();
+      return;
+    }
+    const bytes = this.#scratch.subarray(0, this.#kept + n);
+    let at = 0;
+    while (bytes.length - at >= 4) {
+      const size = bytes.readUInt32BE(at);
+      if (size === 0 || size > MAX_LINK_FRAME_BYTES) return this.#malformed();
+      const available = bytes.length - at - 4;
+      if (available >= size) {
+        this.#onFrame(Buffer.from(bytes.subarray(at + 4, at + 4 + size))); // the scratch is reused
+        at += 4 + size;
+        continue;
+      }
+      this.#frame = Buffer.allocUnsafe(size);
+      this.#filled = bytes.copy(this.#frame, 0, at + 4);
+      this.#kept = 0;
+      return;
+    }
+    this.#kept = bytes.copy(this.#scratch, 0, at);
+  }
+
+  #emit(): void {
+    const frame = this.#frame!;
+    this.#frame = undefined;
+    this.#filled = 0;
+    this.#onFrame(frame);
+  }
 }

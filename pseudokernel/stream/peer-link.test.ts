@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectDirect, DirectServer } from "./direct-link.js";
+import { connectReader, DirectServer } from "./direct-link.js";
 import { PEER_TIMEOUT_MS } from "./limits.js";
 import { PeerLink } from "./peer-link.js";
 import { StreamReader } from "./stream-reader.js";
@@ -19,8 +19,8 @@ async function linked(): Promise<{ asker: PeerLink; answerer: PeerLink }> {
   const b = await DirectServer.listen("127.0.0.1");
   servers.push(a, b);
   const asking = PeerLink.ask(a);
-  const answered = await PeerLink.answer(b, connectDirect, asking.id, asking.offer);
-  const asker = await asking.complete(connectDirect, answered.id, answered.offer);
+  const answered = await PeerLink.answer(b, connectReader, asking.id, asking.offer);
+  const asker = await asking.complete(connectReader, answered.id, answered.offer);
   return { asker, answerer: answered.link };
 }
 
@@ -96,18 +96,20 @@ describe("peer link", () => {
     const b = await DirectServer.listen("127.0.0.1");
     servers.push(a, b);
     const asking = PeerLink.ask(a);
-    const { link } = await PeerLink.answer(b, connectDirect, asking.id, asking.offer, 100);
+    const { link } = await PeerLink.answer(b, connectReader, asking.id, asking.offer);
+    const started = Date.now();
     await new Promise<void>((resolve) => link.onClose(resolve));
     expect(link.closed).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(PEER_TIMEOUT_MS - 1000);
     asking.cancel();
-  });
+  }, 15_000);
 
   it("refuses to start when the offer's token is wrong", async () => {
     const a = await DirectServer.listen("127.0.0.1");
     const b = await DirectServer.listen("127.0.0.1");
     servers.push(a, b);
     const asking = PeerLink.ask(a);
-    const { link } = await PeerLink.answer(b, connectDirect, asking.id, { ...asking.offer, token: randomBytes(16) });
+    const { link } = await PeerLink.answer(b, connectReader, asking.id, { ...asking.offer, token: randomBytes(16) });
     // The asker's server drops the connection with the wrong token: the answerer's link closes.
     await new Promise<void>((resolve) => link.onClose(resolve));
     asking.cancel();

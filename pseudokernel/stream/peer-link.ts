@@ -1,13 +1,16 @@
 import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
 import { KernelError } from "../errors.js";
-import type { DirectLink, DirectOffer, DirectServer } from "./direct-link.js";
+import { writeFrame, type DirectOffer, type DirectServer } from "./direct-link.js";
 import { KEEPALIVE_MS, PEER_TIMEOUT_MS } from "./limits.js";
 import type { StreamTransport } from "./transport.js";
 
 /**
  * A lasting link between two runtimes, for many streams and requests at once: two direct TCP
- * connections, one each way (each made like a stream's direct link: the connecting side presents a
- * token the other registered on its `DirectServer`). Every message is a frame
+ * connections, one each way. Each side connects to the other's `DirectServer` with a token it was
+ * given (as a stream's direct link does), *reads* on the connection it made and *writes* on the one it
+ * accepted: Node reads the sockets it accepts 64 KiB at a time into fresh buffers, while one we connect
+ * can read each big frame straight into a buffer of its own (`connectReader`). Every message is a frame
  *
  *     kind (1) · subject length (1) · subject · [request id (4), for requests and replies] · payload
  *
@@ -20,7 +23,11 @@ import type { StreamTransport } from "./transport.js";
 export class PeerLink implements StreamTransport {
   /** TCP delivers every frame in order: streams over a link do not resend on a timer. */
   readonly reliable = true;
-  #out: DirectLink;
+  /** Where we write: the connection the other side made to us; frames wait here until it has come. */
+  #out: Socket | undefined;
+  #queued: [Uint8Array, Uint8Array | undefined][] = [];
+  /** Where we read: the connection we made. */
+  #in: Socket | undefined;
   #unregister: () => void;
   #subscribers = new Map<string, (data: Uint8Array) => void>();
   #handlers = new Map<string, (data: Uint8Array) => Promise<Uint8Array>>();
@@ -28,17 +35,16 @@ export class PeerLink implements StreamTransport {
   #nextRequest = 1;
   #closeListeners = new Set<() => void>();
   #closed = false;
-  /** Set until the other side's connection has said its first word. */
-  #helloTimer: NodeJS.Timeout | undefined;
   #lastSent = Date.now();
   #lastHeard = Date.now();
-  /** An idle link says hello every KEEPALIVE_MS; one silent for PEER_TIMEOUT_MS (its host gone without a FIN) closes. */
+  /**
+   * An idle link says hello every KEEPALIVE_MS; one silent for PEER_TIMEOUT_MS closes (its host gone
+   * without a FIN, or the other side never connected back).
+   */
   #keepalive: NodeJS.Timeout;
 
-  private constructor(out: DirectLink, unregister: () => void) {
-    this.#out = out;
+  private constructor(unregister: () => void) {
     this.#unregister = unregister;
-    out.onClose(() => this.close());
     this.#keepalive = setInterval(() => {
       const now = Date.now();
       if (now - this.#lastHeard > PEER_TIMEOUT_MS) this.close();
@@ -47,59 +53,73 @@ export class PeerLink implements StreamTransport {
     this.#keepalive.unref();
   }
 
+  /** A link registered on `server` for the other side to connect to; our own connection comes later. */
+  static #registered(server: DirectServer): { link: PeerLink; id: string; offer: DirectOffer } {
+    const id = linkId();
+    const link = new PeerLink(() => server.unregister(id));
+    // Nothing comes on the connection we accept: the other side reads it.
+    const offer = server.register(id, () => link.close(), {
+      onClose: () => link.close(),
+      onSocket: (socket) => link.#attachOut(socket),
+    });
+    return { link, id, offer };
+  }
+
   /**
    * The asking side, first step: registers where the other side is to connect. Send it `id` and
-   * `offer` (over an authenticated channel); with its answer, `complete` connects back and gives the link.
+   * `offer` (over an authenticated channel); with its answer, `complete` connects to it and gives the link.
    */
   static ask(server: DirectServer): {
     readonly id: string;
     readonly offer: DirectOffer;
-    complete(connect: Connect, peerId: string, peerOffer: DirectOffer): Promise<PeerLink>;
+    complete(connect: ConnectReader, peerId: string, peerOffer: DirectOffer): Promise<PeerLink>;
     cancel(): void;
   } {
-    const id = linkId();
-    let link: PeerLink | undefined;
-    const offer = server.register(id, (frame) => link?.receive(frame), () => link?.close());
-    const cancel = (): void => server.unregister(id);
+    const { link, id, offer } = PeerLink.#registered(server);
+    const cancel = (): void => link.close();
     return {
       id,
       offer,
       cancel,
       async complete(connect, peerId, peerOffer) {
-        let out: DirectLink;
-        try {
-          out = await connect(peerOffer, peerId);
-        } catch (error) {
-          cancel();
-          throw error;
-        }
-        link = new PeerLink(out, cancel);
-        link.#send(Kind.hello, "", 0); // the other side waits for this word from our connection
+        await link.#connect(connect, peerId, peerOffer);
         return link;
       },
     };
   }
 
   /**
-   * The answering side: connects to the asker's offer and registers where the asker connects back.
-   * Answer with `id` and `offer`. A link whose asker never connects back closes after `helloTimeoutMs`.
+   * The answering side: connects to the asker's offer and registers where the asker connects to us.
+   * Answer with `id` and `offer`.
    */
   static async answer(
     server: DirectServer,
-    connect: Connect,
+    connect: ConnectReader,
     askerId: string,
     askerOffer: DirectOffer,
-    helloTimeoutMs = 10_000,
   ): Promise<{ link: PeerLink; id: string; offer: DirectOffer }> {
-    const out = await connect(askerOffer, askerId);
-    const id = linkId();
-    let link: PeerLink | undefined;
-    const offer = server.register(id, (frame) => link?.receive(frame), () => link?.close());
-    link = new PeerLink(out, () => server.unregister(id));
-    const waiting = link;
-    waiting.#helloTimer = setTimeout(() => waiting.close(), helloTimeoutMs);
-    waiting.#helloTimer.unref();
-    return { link, id, offer };
+    const registered = PeerLink.#registered(server);
+    await registered.link.#connect(connect, askerId, askerOffer);
+    return registered;
+  }
+
+  async #connect(connect: ConnectReader, peerId: string, peerOffer: DirectOffer): Promise<void> {
+    try {
+      this.#in = await connect(peerOffer, peerId, (frame) => this.receive(frame));
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+    if (this.#closed) return void this.#in.destroy();
+    this.#in.once("close", () => this.close());
+    this.#send(Kind.hello, "", 0); // the other side hears from us at once (it gives up on silence)
+  }
+
+  #attachOut(socket: Socket): void {
+    if (this.#closed) return void socket.destroy();
+    this.#out = socket;
+    for (const [header, payload] of this.#queued) writeFrame(socket, header, payload);
+    this.#queued = [];
   }
 
   get closed(): boolean {
@@ -157,9 +177,11 @@ export class PeerLink implements StreamTransport {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#helloTimer);
     clearInterval(this.#keepalive);
-    this.#out.destroy(); // whatever it still had to send was for streams that now fail
+    // Whatever they still had to send was for streams that now fail.
+    this.#in?.destroy();
+    this.#out?.destroy();
+    this.#queued = [];
     this.#unregister();
     for (const { reject, timer } of this.#pending.values()) {
       clearTimeout(timer);
@@ -184,7 +206,8 @@ export class PeerLink implements StreamTransport {
     if (ours > 2 + subjectLength) header.writeUInt32BE(id, 2 + subjectLength);
     if (inner !== undefined) header.set(inner, ours);
     // A full socket is not waited for: what a stream sends is bounded by its window, a request by its caller.
-    this.#out.send(header, payload);
+    if (this.#out !== undefined) writeFrame(this.#out, header, payload);
+    else this.#queued.push([header, payload]);
   }
 
   /** One frame from the other side (the `DirectServer` calls this). A malformed one is a broken peer: the link closes. */
@@ -195,7 +218,6 @@ export class PeerLink implements StreamTransport {
     const withId = kind === Kind.request || kind === Kind.reply || kind === Kind.failure;
     const start = 2 + (subjectLength ?? 0) + (withId ? 4 : 0);
     if (kind === undefined || subjectLength === undefined || buf.length < start || kind > Kind.failure) return this.close();
-    clearTimeout(this.#helloTimer);
     this.#lastHeard = Date.now();
     const subject = buf.toString("latin1", 2, 2 + subjectLength);
     const id = withId ? buf.readUInt32BE(2 + subjectLength) : 0;
@@ -231,8 +253,8 @@ export class PeerLink implements StreamTransport {
   }
 }
 
-/** How a side makes its outgoing connection (the stream transport's `connectDirect`, which checks the offer). */
-export type Connect = (offer: DirectOffer, id: string) => Promise<DirectLink>;
+/** How a side makes the connection it reads (the stream transport's `connectReader`, which checks the offer). */
+export type ConnectReader = (offer: DirectOffer, id: string, onFrame: (frame: Buffer) => void) => Promise<Socket>;
 
 const Kind = { hello: 0, publish: 1, request: 2, reply: 3, failure: 4 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];

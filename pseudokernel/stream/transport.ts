@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectDirect, type DirectLink, type DirectOffer, type DirectServer } from "./direct-link.js";
+import type { Socket } from "node:net";
+import { connectDirect, connectReader, type DirectLink, type DirectOffer, type DirectServer } from "./direct-link.js";
 
 /**
  * What a stream needs from the message bus: at-most-once publish and a callback subscription.
@@ -20,6 +21,8 @@ export interface StreamTransport {
   readonly directServer?: DirectServer;
   /** Set where this process may open direct links for its stream writers. */
   readonly connectDirect?: (offer: DirectOffer, id: string) => Promise<DirectLink>;
+  /** Set where this process may open connections to read (a peer link's), to the same endpoints. */
+  readonly connectReader?: (offer: DirectOffer, id: string, onFrame: (frame: Buffer) => void) => Promise<Socket>;
 }
 
 /**
@@ -40,6 +43,10 @@ export function natsTransport(
           connectDirect: async (offer: DirectOffer, id: string): Promise<DirectLink> => {
             if (!trust(offer)) throw new Error(`direct link to ${offer.host}:${offer.port}: not a runtime's endpoint`);
             return await connectDirect(offer, id);
+          },
+          connectReader: async (offer: DirectOffer, id: string, onFrame: (frame: Buffer) => void): Promise<Socket> => {
+            if (!trust(offer)) throw new Error(`peer link to ${offer.host}:${offer.port}: not a runtime's endpoint`);
+            return await connectReader(offer, id, onFrame);
           },
         }
       : {}),

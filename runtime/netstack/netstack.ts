@@ -368,9 +368,9 @@ export class Netstack {
 
   /** The owner's side of a peer link a caller's runtime asks for: its connects then come over it. */
   async #answerLink(request: LinkRequest): Promise<LinkReply> {
-    const { directServer, connectDirect } = this.#o.transport;
-    if (directServer === undefined || connectDirect === undefined || this.#closing) throw new KernelError("EINVAL", "no peer links here");
-    const { link, id, offer } = await PeerLink.answer(directServer, connectDirect, request.id, { host: request.host, port: request.port, token: Buffer.from(request.token) });
+    const { directServer, connectReader } = this.#o.transport;
+    if (directServer === undefined || connectReader === undefined || this.#closing) throw new KernelError("EINVAL", "no peer links here");
+    const { link, id, offer } = await PeerLink.answer(directServer, connectReader, request.id, { host: request.host, port: request.port, token: Buffer.from(request.token) });
     link.handle(LINK_CONNECT_SUBJECT, async (bytes) => encode(await this.#open(parseConnectRequest(decode(bytes)), link, link)));
     this.#answered.add(link);
     link.onClose(() => this.#answered.delete(link));
@@ -394,14 +394,14 @@ export class Netstack {
   }
 
   async #dial(node: string): Promise<PeerLink | undefined> {
-    const { directServer, connectDirect } = this.#o.transport;
-    if (directServer === undefined || connectDirect === undefined) return undefined;
+    const { directServer, connectReader } = this.#o.transport;
+    if (directServer === undefined || connectReader === undefined) return undefined;
     const asking = PeerLink.ask(directServer);
     try {
       const request = { type: "link", id: asking.id, host: asking.offer.host, port: asking.offer.port, token: asking.offer.token };
       const msg = await this.#o.nc.request(netstackConnectSubject(node), encode(request), { timeout: LINK_TIMEOUT_MS });
       const reply = parseLinkReply(decode(msg.data));
-      const link = await asking.complete(connectDirect, reply.id, { host: reply.host, port: reply.port, token: Buffer.from(reply.token) });
+      const link = await asking.complete(connectReader, reply.id, { host: reply.host, port: reply.port, token: Buffer.from(reply.token) });
       if (this.#closing) link.close();
       return link;
     } catch (error) {
