@@ -62,6 +62,17 @@ static int socket_in(int ns_fd, int family) {
 
 static void throw_errno(napi_env env, int e) { napi_throw(env, errno_error(env, NULL, e, NULL)); }
 
+/* A uv_poll on `fd` and a uv_timer on the loop, both with `data`; false (nothing to close) if the poll cannot be made. */
+static int init_watch(napi_env env, uv_poll_t *poll, uv_timer_t *timer, int fd, void *data) {
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  if (uv_poll_init(loop, poll, fd) != 0) return 0;
+  uv_timer_init(loop, timer);
+  poll->data = data;
+  timer->data = data;
+  return 1;
+}
+
 /* A listening socket on [::]:port (IPv4 too), or 0.0.0.0 where IPv6 is off; -1 with errno. */
 static int listen_in(int ns_fd, int port, int backlog) {
   int s = socket_in(ns_fd, AF_INET6);
@@ -201,18 +212,13 @@ static napi_value ConnectIn(napi_env env, napi_callback_info info) {
   Pending *p = calloc(1, sizeof(Pending));
   p->fd = s;
   p->poll_fd = fcntl(s, F_DUPFD_CLOEXEC, 0);
-  uv_loop_t *loop = NULL;
-  napi_get_uv_event_loop(env, &loop);
-  if (p->poll_fd < 0 || uv_poll_init(loop, &p->poll, p->poll_fd) != 0) {
+  if (p->poll_fd < 0 || !init_watch(env, &p->poll, &p->timer, p->poll_fd, p)) {
     if (p->poll_fd >= 0) close(p->poll_fd);
     close(s);
     free(p);
     throw_errno(env, EIO);
     return NULL;
   }
-  uv_timer_init(loop, &p->timer);
-  p->poll.data = p;
-  p->timer.data = p;
   p->open_handles = 2;
   js_callback_init(&p->done, env, argv[4], "oneos-connect-in");
   /* Connected at once or not: writability (or an error) is reported on the loop, never synchronously. */
@@ -336,19 +342,14 @@ static napi_value AcceptOn(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "EINVAL", "acceptOn(listenFd, onConnection)");
     return NULL;
   }
-  uv_loop_t *loop = NULL;
-  napi_get_uv_event_loop(env, &loop);
   Acceptor *a = calloc(1, sizeof(Acceptor));
   a->fd = fd;
-  if (uv_poll_init(loop, &a->poll, fd) != 0) {
+  if (!init_watch(env, &a->poll, &a->pause, fd, a)) {
     close(fd);
     free(a);
     throw_errno(env, EBADF);
     return NULL;
   }
-  uv_timer_init(loop, &a->pause);
-  a->poll.data = a;
-  a->pause.data = a;
   a->open_handles = 2;
   js_callback_init(&a->on_connection, env, argv[1], "oneos-accept");
   uv_poll_start(&a->poll, UV_READABLE, on_acceptable);
