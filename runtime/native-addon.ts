@@ -33,11 +33,11 @@ export interface NativeAddon {
    */
   connectIn(nsFd: number, host: string, port: number, timeoutMs: number, done: (code: string | null, fd: number) => void): void;
   /**
-   * Accepts `listenFd`'s connections on the loop: each new socket's fd (non-blocking, TCP_NODELAY), or
-   * a negative errno when accepting fails (then it pauses 100 ms). The returned stop() — call it once —
-   * ends it and closes `listenFd`.
+   * Accepts `listenFd`'s connections on the loop: each new socket's fd (non-blocking, TCP_NODELAY) with
+   * the bytes the client had already sent (≤ 64 KiB, read with the accept; null if none), or a negative
+   * errno when accepting fails (then it pauses 100 ms). The returned stop() ends it and closes `listenFd`.
    */
-  acceptOn(listenFd: number, onConnection: (fd: number) => void): () => void;
+  acceptOn(listenFd: number, onConnection: (fd: number, firstBytes: Buffer | null) => void): () => void;
 }
 
 // Built by `npm run build:native` (node-gyp) into runtime/native/build, next to its source. This file

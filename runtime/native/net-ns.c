@@ -253,11 +253,20 @@ static void free_when_unused(Acceptor *a) {
   if (a->open_handles == 0 && a->stop_collected) free(a);
 }
 
-/* Hands a new fd (or a negative errno) to JavaScript; false if the callback threw (the fd is then closed). */
-static int call_acceptor(Acceptor *a, int value) {
-  napi_value arg;
-  napi_create_int32(a->on_connection.env, value, &arg);
-  if (js_callback_call(&a->on_connection, 1, &arg)) return 1;
+/** Most first bytes read with the accept (a netstack connect request carries at most 64 KiB). */
+#define FIRST_BYTES 65536
+
+/*
+ * Hands a new fd (or a negative errno) to JavaScript, with what the client had already sent (null if
+ * nothing); false if the callback threw (the fd is then closed).
+ */
+static int call_acceptor(Acceptor *a, int value, const char *first, ssize_t first_length) {
+  napi_env env = a->on_connection.env;
+  napi_value argv[2];
+  napi_create_int32(env, value, &argv[0]);
+  if (first_length > 0) napi_create_buffer_copy(env, (size_t)first_length, first, NULL, &argv[1]);
+  else napi_get_null(env, &argv[1]);
+  if (js_callback_call(&a->on_connection, 2, argv)) return 1;
   if (value >= 0) close(value);
   return 0;
 }
@@ -268,6 +277,7 @@ static void on_acceptable(uv_poll_t *poll, int status, int events) {
   (void)status;
   (void)events;
   Acceptor *a = poll->data;
+  static char first[FIRST_BYTES];
   napi_handle_scope scope;
   napi_open_handle_scope(a->on_connection.env, &scope);
   for (int i = 0; i < ACCEPT_BATCH && !a->stopped; i++) {
@@ -279,12 +289,22 @@ static void on_acceptable(uv_poll_t *poll, int status, int events) {
       int e = errno;
       uv_poll_stop(&a->poll);
       uv_timer_start(&a->pause, on_resume, ACCEPT_PAUSE_MS, 0);
-      call_acceptor(a, -e);
+      call_acceptor(a, -e, NULL, 0);
       break;
     }
     int one = 1;
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    call_acceptor(a, c);
+    /*
+     * Most clients speak at once, and their first bytes are often here by now: taken with the accept,
+     * they save JavaScript a turn of the loop before it can ask the port's owner. A client that reset
+     * already is simply dropped; an end (0) is read again by the socket.
+     */
+    ssize_t n = recv(c, first, sizeof first, MSG_DONTWAIT);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      close(c);
+      continue;
+    }
+    call_acceptor(a, c, first, n);
   }
   napi_close_handle_scope(a->on_connection.env, scope);
 }
@@ -327,8 +347,9 @@ static void on_stop_finalized(napi_env env, void *data, void *hint) {
 }
 
 /*
- * acceptOn(listenFd, onConnection(fd)) -> stop(): each accepted connection's fd (non-blocking,
- * close-on-exec, TCP_NODELAY), or a negative errno when accepting failed for a while. stop() ends it
+ * acceptOn(listenFd, onConnection(fd, firstBytes)) -> stop(): each accepted connection's fd (non-blocking,
+ * close-on-exec, TCP_NODELAY) and the bytes the client had sent by then (a Buffer of at most 64 KiB, or
+ * null), or a negative errno (and null) when accepting failed for a while. stop() ends it
  * and closes listenFd. Throws (and closes listenFd) if the socket cannot be watched.
  */
 static napi_value AcceptOn(napi_env env, napi_callback_info info) {

@@ -182,10 +182,11 @@ export class Netstack {
         const fd = addon.listenIn(this.#netns, record.port, PROXY_BACKLOG);
         // Ours, not a server of this node, when the scan finds it (no process in the namespace holds it).
         this.#inodes.set(fstatSync(fd).ino, "proxy");
-        stop = addon.acceptOn(fd, (connection) => {
+        stop = addon.acceptOn(fd, (connection, firstBytes) => {
           if (connection < 0) return this.#o.logger.warn({ port: record.port, errno: -connection }, "netstack: cannot accept on a proxy port");
           // Read into our own buffer (see socketReader); a FIN is carried as the stream's EOF, not answered with ours.
           const inflow = new SocketInflow();
+          if (firstBytes !== null) inflow.onChunk(firstBytes); // read with the accept
           void this.#carryToOwner(record.port, socketReader(connection, inflow.onChunk), inflow);
         });
       } catch (error) {
@@ -294,17 +295,18 @@ export class Netstack {
     const data = await inflow.first(EARLY_DATA_WAIT_MS, MAX_EARLY_BYTES);
     // The client gave up (a reset) while we waited: nothing to carry.
     if (socket.destroyed) return void input.destroy();
-    // The streams before the reply: bytes flow as soon as the owner's reader grants credit, and set-up
-    // costs one round trip less than waiting for the reply. A refusal or a silent owner aborts them.
+    const request = encode({ type: "connect", port, toOwner, toCaller, ...(data.length > 0 ? { data } : {}) });
+    const answer =
+      link !== undefined
+        ? link.request(LINK_CONNECT_SUBJECT, request, CONNECT_REQUEST_TIMEOUT_MS)
+        : this.#o.nc.request(netstackConnectSubject(owner.node), request, { timeout: CONNECT_REQUEST_TIMEOUT_MS }).then((m) => m.data);
+    // The streams right after the request has gone, not after the reply: bytes flow as soon as the
+    // owner's reader grants credit (which cannot be back before this tick ends), and set-up costs one
+    // round trip less. A refusal or a silent owner aborts them.
     const bridge = this.#join(socket, inflow, new StreamWriter(transport, toOwner, { startOffset: data.length }), input, link);
     let reply: ConnectReply;
     try {
-      const request = encode({ type: "connect", port, toOwner, toCaller, ...(data.length > 0 ? { data } : {}) });
-      const answer =
-        link !== undefined
-          ? await link.request(LINK_CONNECT_SUBJECT, request, CONNECT_REQUEST_TIMEOUT_MS)
-          : (await this.#o.nc.request(netstackConnectSubject(owner.node), request, { timeout: CONNECT_REQUEST_TIMEOUT_MS })).data;
-      reply = parseConnectReply(decode(answer));
+      reply = parseConnectReply(decode(await answer));
     } catch (error) {
       this.#o.logger.debug({ port, err: String(error) }, "netstack: owner did not answer");
       return bridge.abort();
