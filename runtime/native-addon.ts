@@ -28,10 +28,11 @@ export interface NativeAddon {
   /** A socket in the namespace of `nsFd` bound to `[::]:port` (IPv4 too) and listening; its fd. Throws Error(errno name). */
   listenIn(nsFd: number, port: number, backlog: number): number;
   /**
-   * A socket in the namespace of `nsFd` connecting to numeric `host`:`port`; `done(null, fd)` once
-   * connected, `done(errno name, -1)` if not. Throws Error(errno name) if it cannot even start.
+   * A socket in the namespace of `nsFd` connecting to numeric `host`:`port`: its fd if connected at
+   * once (loopback, usually; `done` is then never called), else `done(null, fd)` once connected or
+   * `done(errno name, -1)` if not. Throws Error(errno name) if it cannot even start or is refused at once.
    */
-  connectIn(nsFd: number, host: string, port: number, timeoutMs: number, done: (code: string | null, fd: number) => void): void;
+  connectIn(nsFd: number, host: string, port: number, timeoutMs: number, done: (code: string | null, fd: number) => void): number | undefined;
   /**
    * Accepts `listenFd`'s connections on the loop: each new socket's fd (non-blocking, TCP_NODELAY) with
    * the bytes the client had already sent (≤ 64 KiB, read with the accept; null if none), or a negative

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <node_api.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,7 +170,8 @@ static void on_timeout(uv_timer_t *timer) { finish(timer->data, ETIMEDOUT); }
 
 /*
  * connectIn(nsFd, host, port, timeoutMs, callback(code, fd)): host is a numeric IPv4 or IPv6 address.
- * The callback gets (null, fd) once connected, or (errno name, -1). Throws at once if no socket can be
+ * Returns the fd when connected at once, and throws when refused at once (the callback is then never
+ * called); otherwise the callback gets (null, fd) once connected, or (errno name, -1). Throws at once if no socket can be
  * made or the connect fails before it starts (then the callback is never called).
  */
 static napi_value ConnectIn(napi_env env, napi_callback_info info) {
@@ -208,6 +210,29 @@ static napi_value ConnectIn(napi_env env, napi_callback_info info) {
     close(s);
     throw_errno(env, e);
     return NULL;
+  }
+  /*
+   * On loopback the handshake is usually over by the time connect() returns (the kernel runs both
+   * ends in this call): then the fd comes back at once, a turn of the loop sooner than a poll would say.
+   */
+  struct pollfd ready = {.fd = s, .events = POLLOUT};
+  if (r != 0 && poll(&ready, 1, 0) == 1) {
+    /* Done either way: connected, or refused (reading SO_ERROR clears it, so it is reported here). */
+    int error = 0;
+    socklen_t error_len = sizeof error;
+    if (getsockopt(s, SOL_SOCKET, SO_ERROR, &error, &error_len) != 0) error = errno;
+    else if (error == 0 && (ready.revents & (POLLERR | POLLHUP)) != 0) error = ECONNREFUSED;
+    if (error != 0) {
+      close(s);
+      throw_errno(env, error);
+      return NULL;
+    }
+    r = 0;
+  }
+  if (r == 0) {
+    napi_value fd;
+    napi_create_int32(env, s, &fd);
+    return fd;
   }
   Pending *p = calloc(1, sizeof(Pending));
   p->fd = s;

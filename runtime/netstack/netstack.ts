@@ -350,9 +350,10 @@ export class Netstack {
         const failed = (code: string): void =>
           reject(new KernelError(code === "ETIMEDOUT" ? "ETIMEDOUT" : "EIO", `connect to port ${request.port}: ${code}`));
         try {
-          addon.connectIn(this.#netns, v4 ? "127.0.0.1" : "::1", request.port, LOCAL_CONNECT_TIMEOUT_MS, (code, fd) =>
+          const connected = addon.connectIn(this.#netns, v4 ? "127.0.0.1" : "::1", request.port, LOCAL_CONNECT_TIMEOUT_MS, (code, fd) =>
             code === null ? resolve(fd) : failed(code),
           );
+          if (connected !== undefined) resolve(connected);
         } catch (error) {
           failed((error as NodeJS.ErrnoException).code ?? "EIO");
         }
