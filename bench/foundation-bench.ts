@@ -46,7 +46,7 @@ export async function runFoundationBench(options: FoundationBenchOptions = {}): 
     const kernel = await KernelClient.connect(url, { name: "oneos-bench", credentials: await loadCredentials(cluster.credentialsFile("shell")) });
     // A root session, issued through the admin identity as for `oneos shell` on the owner's machine.
     kernel.session = await KernelClient.issueSession((await cluster.anyUrl())!, await loadCredentials(cluster.credentialsFile("admin")), "root");
-    const executor = await ClusterExecutor.create(kernel, {});
+    const executor = await ClusterExecutor.create(kernel);
     const shell = async (command: string): Promise<number> => {
       const started = performance.now();
       const status = await runShell({

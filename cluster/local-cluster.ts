@@ -154,7 +154,14 @@ export class LocalCluster {
       const child = spawn(
         process.execPath,
         [CLI_PATH, "node", "--nats", natsUrl(node), "--name", node.name, "--state-dir", join(node.dir, "runtime"), "--replicas", String(replicas), "--cloudfs", "required", "--creds", this.credentialsFile(nodeIdentity(node.name))],
-        { detached: true, stdio: ["ignore", log.fd, log.fd], env: { ...process.env, ONEOS_HOME: this.home } },
+        {
+          detached: true,
+          stdio: ["ignore", log.fd, log.fd],
+          // libuv's worker threads run the runtime's namespaced spawns, opens as a user and file-system
+          // calls, all of which may wait on CloudFS: more than the default 4, so a few stalled ones do
+          // not hold up the rest.
+          env: { ...process.env, ONEOS_HOME: this.home, UV_THREADPOOL_SIZE: process.env["UV_THREADPOOL_SIZE"] ?? "16" },
+        },
       );
       await new Promise<void>((resolve, reject) => {
         child.once("spawn", resolve);

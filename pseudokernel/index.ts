@@ -62,7 +62,7 @@ export {
   verifySession,
   type SessionClaims,
 } from "./session.js";
-export { connectNats, inboxPrefixOf, loadCredentials, parseCredentials, type ConnectNatsOptions, type NatsCredentials } from "./nats-connect.js";
+export { connectNats, inboxPrefixOf, loadCredentials, notifyInbox, parseCredentials, type ConnectNatsOptions, type NatsCredentials } from "./nats-connect.js";
 export { exitStatusOf, parseSignal, signalNames, signalNumber } from "./signals.js";
 export { StreamReader } from "./stream/stream-reader.js";
 export { StreamWriter } from "./stream/stream-writer.js";

@@ -1,5 +1,5 @@
 import { readFile, stat } from "node:fs/promises";
-import { connect, nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import { connect, createInbox, nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import { KernelError } from "./errors.js";
 
 /**
@@ -70,13 +70,18 @@ export async function loadCredentials(path: string): Promise<NatsCredentials> {
 /**
  * The inbox prefix of an identity. Replies to an identity arrive under its own prefix, so a
  * subscription permission can keep one identity from reading another's replies (a runtime's reads of
- * the users bucket, a token `auth.issue` hands to admin). Shells keep nats.js's default `_INBOX`: the
- * shell code names `_INBOX.oneos.*` subjects itself.
+ * the users bucket, a token `auth.issue` hands to admin). Shells keep nats.js's default `_INBOX`, and
+ * have process events sent under it (`notifyInbox`).
  */
 export function inboxPrefixOf(identity: string): string {
   if (identity === "shell") return "_INBOX";
   if (identity.startsWith("node-")) return `_INBOX_nodes.${identity.slice("node-".length)}`;
   return `_INBOX_${identity}`;
+}
+
+/** Where a shell has a runtime send a process's events (`notify`): the only inboxes a runtime sends users' events to. */
+export function notifyInbox(): string {
+  return createInbox(`${inboxPrefixOf("shell")}.oneos`);
 }
 
 export interface ConnectNatsOptions extends Omit<ConnectionOptions, "authenticator" | "tls" | "inboxPrefix" | "user" | "pass" | "token"> {

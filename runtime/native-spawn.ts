@@ -21,7 +21,7 @@ const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
  * fork's does) in a new session and process group, stdio from `fds` (-1: /dev/null), with `umask`;
  * with `namespace`, the child enters the node's namespaces and takes the user's ids itself before
  * exec, on a worker thread (see spawn.c). The descriptors must stay open until it resolves. Rejects
- * with an Error with `code` ENOENT or EACCES when the program cannot be started.
+ * with an Error whose `code` is the errno's name (ENOENT, EACCES, ...) when the program cannot be started.
  */
 export async function spawnNative(options: {
   readonly file: string;

@@ -1,11 +1,12 @@
 import type { Readable, Writable } from "node:stream";
-import { createInbox, type Subscription } from "@nats-io/transport-node";
+import type { Subscription } from "@nats-io/transport-node";
 import {
   decode,
   encode,
   guarded,
   KernelError,
   newStreamId,
+  notifyInbox,
   NodeTable,
   parseExitEvent,
   type ExitEvent,
@@ -66,7 +67,7 @@ export class ClusterExecutor implements Executor {
     this.fs = options.fs ?? localFs;
   }
 
-  static async create(kernel: KernelClient, options: ClusterExecutorOptions): Promise<ClusterExecutor> {
+  static async create(kernel: KernelClient, options: ClusterExecutorOptions = {}): Promise<ClusterExecutor> {
     const table = NodeTable.watch(kernel.buckets.nodes, kernel.nc);
     const executor = new ClusterExecutor(kernel, table, options);
     executor.#settings = await openSchedulerBucket(kernel.nc).then((kv) => SchedulerSettings.follow(kv), () => undefined);
@@ -171,7 +172,7 @@ export class ClusterExecutor implements Executor {
         }),
       );
     }
-    const notify = createInbox("_INBOX.oneos");
+    const notify = notifyInbox();
     let resolveExit: (event: ExitEvent) => void = () => undefined;
     const exitEvent = new Promise<ExitEvent>((resolve) => (resolveExit = resolve));
     const sub: Subscription = this.#kernel.nc.subscribe(notify, {

@@ -1,10 +1,10 @@
 import { Writable, type Readable } from "node:stream";
-import { createInbox } from "@nats-io/transport-node";
 import {
   decode,
   fromWireError,
   KernelError,
   newStreamId,
+  notifyInbox,
   parseFileClosed,
   type FileClosed,
   type KernelClient,
@@ -68,7 +68,7 @@ export class NodeFs implements ShellFs {
 
   async openWrite(path: string, options: { readonly append: boolean }): Promise<Writable> {
     const stream = newStreamId();
-    const notify = createInbox("_INBOX.oneos");
+    const notify = notifyInbox();
     let onClosed: (event: FileClosed) => void = () => undefined;
     const closed = new Promise<FileClosed>((resolve) => (onClosed = resolve));
     const sub = this.#kernel.nc.subscribe(notify, {

@@ -137,7 +137,7 @@ export async function runSchedulerBench(options: SchedulerBenchOptions = {}): Pr
       });
       // A root session, issued through the admin identity as for `oneos shell` on the owner's machine.
       kernel.session = await KernelClient.issueSession((await cluster.anyUrl())!, await loadCredentials(cluster.credentialsFile("admin")), "root");
-      const executor = await ClusterExecutor.create(kernel, {});
+      const executor = await ClusterExecutor.create(kernel);
       const perNode = new Map<string, number>();
       const request: LaunchRequest = {
         argv: ["true"],

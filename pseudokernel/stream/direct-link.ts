@@ -21,11 +21,6 @@ export interface DirectOffer {
 const TOKEN_BYTES = 16;
 /** The first bytes of a connection: id length, id, token. Ids are short (≤ 64). */
 const MAX_PREAMBLE_BYTES = 1 + 64 + TOKEN_BYTES;
-/**
- * A frame smaller than this is copied out of the read it came in: a view would keep the whole read
- * (64 KiB) alive for as long as the stream holds the frame, a stalled reader many of them.
- */
-const COPY_BELOW_BYTES = 16 * 1024;
 /** A frame larger than this on a link is a protocol violation (frames are ≤ 512 KiB + header). */
 const MAX_LINK_FRAME_BYTES = 8 * 1024 * 1024;
 /** A connection that does not finish its preamble in this long is dropped. */
@@ -92,7 +87,7 @@ export class DirectServer {
     socket.setTimeout(PREAMBLE_TIMEOUT_MS, () => socket.destroy());
     let registration: Registration | undefined;
     let preamble: Buffer = Buffer.alloc(0);
-    const frames = new FrameAssembler();
+    let frames: FrameReader | undefined;
     socket.on("data", (chunk: Buffer) => {
       if (registration === undefined) {
         preamble = preamble.length === 0 ? chunk : Buffer.concat([preamble, chunk]);
@@ -110,13 +105,14 @@ export class DirectServer {
           return void socket.destroy();
         }
         registration = found;
+        frames = new FrameReader(found.onFrame);
         found.socket = socket;
         socket.setTimeout(0);
         if (found.onClose !== undefined) socket.once("close", found.onClose);
         found.onSocket?.(socket);
         chunk = preamble.subarray(1 + idLength + TOKEN_BYTES);
       }
-      if (!frames.push(chunk, registration.onFrame)) socket.destroy();
+      if (!frames!.push(chunk)) socket.destroy();
     });
   }
 
@@ -124,70 +120,6 @@ export class DirectServer {
     for (const socket of this.#sockets) socket.destroy();
     this.#readers.clear();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-}
-
-/**
- * Cuts a byte stream into length-prefixed frames. Chunks are kept as they come and a frame is copied
- * once, only when it spans chunks; a frame inside one chunk is handed on without a copy.
- */
-class FrameAssembler {
-  #chunks: Buffer[] = [];
-  #length = 0;
-
-  /** Adds a chunk and emits every whole frame; false on a malformed length. */
-  push(chunk: Buffer, emit: (frame: Uint8Array) => void): boolean {
-    if (chunk.length === 0) return true;
-    this.#chunks.push(chunk);
-    this.#length += chunk.length;
-    for (;;) {
-      if (this.#length < 4) return true;
-      const size = this.#peekLength();
-      if (size === 0 || size > MAX_LINK_FRAME_BYTES) return false;
-      if (this.#length < 4 + size) return true;
-      const frame = this.#take(4 + size).subarray(4);
-      emit(size < COPY_BELOW_BYTES ? Buffer.from(frame) : frame);
-    }
-  }
-
-  #peekLength(): number {
-    const first = this.#chunks[0]!;
-    if (first.length >= 4) return first.readUInt32BE(0);
-    return this.#take(4, true).readUInt32BE(0);
-  }
-
-  /** The next `n` bytes; with `peek`, left in place (only used for 4 bytes). */
-  #take(n: number, peek = false): Buffer {
-    const first = this.#chunks[0]!;
-    if (first.length >= n) {
-      const out = first.subarray(0, n);
-      if (!peek) this.#consume(n);
-      return out;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let copied = 0;
-    for (const chunk of this.#chunks) {
-      const m = Math.min(chunk.length, n - copied);
-      chunk.copy(out, copied, 0, m);
-      copied += m;
-      if (copied === n) break;
-    }
-    if (!peek) this.#consume(n);
-    return out;
-  }
-
-  #consume(n: number): void {
-    this.#length -= n;
-    while (n > 0) {
-      const first = this.#chunks[0]!;
-      if (first.length <= n) {
-        this.#chunks.shift();
-        n -= first.length;
-      } else {
-        this.#chunks[0] = first.subarray(n);
-        n = 0;
-      }
-    }
   }
 }
 
@@ -255,9 +187,16 @@ export async function connectDirect(offer: DirectOffer, id: string): Promise<Dir
  * buffers of our choosing). A malformed frame destroys the socket.
  */
 export async function connectReader(offer: DirectOffer, id: string, onFrame: (frame: Buffer) => void): Promise<Socket> {
-  let socket: Socket | undefined;
-  const reader = new FrameReader(onFrame, () => socket?.destroy());
-  socket = await dial(offer, id, { onread: { buffer: () => reader.nextBuffer(), callback: (n: number) => (reader.read(n), true) } });
+  const reader = new FrameReader(onFrame);
+  const socket: Socket = await dial(offer, id, {
+    onread: {
+      buffer: () => reader.nextBuffer(),
+      callback: (n: number) => {
+        if (!reader.read(n)) socket.destroy();
+        return true;
+      },
+    },
+  });
   return socket;
 }
 
@@ -265,9 +204,11 @@ export async function connectReader(offer: DirectOffer, id: string, onFrame: (fr
 const SCRATCH_BYTES = 32 * 1024;
 
 /**
- * Reads length-prefixed frames straight into buffers of their own: once a frame's length is known, the
- * socket's next reads go into what is left of that frame's buffer (Node's `onread` asks for the next
- * buffer after every read), so the bulk of a big frame is never copied and a read never spans frames.
+ * Cuts a connection's bytes into length-prefixed frames, each in a buffer of its own (never a view of a
+ * read, which a stalled reader would keep alive whole). On a socket we connect, reads go where
+ * `nextBuffer` says (Node's `onread` asks after every read): once a frame's length is known, into what
+ * is left of that frame, so the bulk of a big frame is never copied and a read never spans frames. A
+ * socket Node reads itself (one `DirectServer` accepted) hands its chunks to `push`, copied in the same way.
  */
 class FrameReader {
   #scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
@@ -275,30 +216,43 @@ class FrameReader {
   #kept = 0;
   #frame: Buffer | undefined;
   #filled = 0;
+  #broken = false;
   #onFrame: (frame: Buffer) => void;
-  #malformed: () => void;
 
-  constructor(onFrame: (frame: Buffer) => void, malformed: () => void) {
+  constructor(onFrame: (frame: Buffer) => void) {
     this.#onFrame = onFrame;
-    this.#malformed = malformed;
   }
 
   nextBuffer(): Buffer {
     return this.#frame !== undefined ? this.#frame.subarray(this.#filled) : this.#scratch.subarray(this.#kept);
   }
 
-  /** `n` bytes arrived in the buffer `nextBuffer` gave. */
-  read(n: number): void {
+  /** A chunk read elsewhere, taken as if it had been read into `nextBuffer`; false on a malformed length. */
+  push(chunk: Buffer): boolean {
+    for (let at = 0; at < chunk.length; ) {
+      const n = chunk.copy(this.nextBuffer(), 0, at);
+      at += n;
+      if (!this.read(n)) return false;
+    }
+    return true;
+  }
+
+  /** `n` bytes arrived in the buffer `nextBuffer` gave; false on a malformed length (read no more). */
+  read(n: number): boolean {
+    if (this.#broken) return false;
     if (this.#frame !== undefined) {
       this.#filled += n;
       if (this.#filled === this.#frame.length) this.#emit();
-      return;
+      return true;
     }
     const bytes = this.#scratch.subarray(0, this.#kept + n);
     let at = 0;
     while (bytes.length - at >= 4) {
       const size = bytes.readUInt32BE(at);
-      if (size === 0 || size > MAX_LINK_FRAME_BYTES) return this.#malformed();
+      if (size === 0 || size > MAX_LINK_FRAME_BYTES) {
+        this.#broken = true;
+        return false;
+      }
       const available = bytes.length - at - 4;
       if (available >= size) {
         this.#onFrame(Buffer.from(bytes.subarray(at + 4, at + 4 + size))); // the scratch is reused
@@ -308,9 +262,10 @@ class FrameReader {
       this.#frame = Buffer.allocUnsafe(size);
       this.#filled = bytes.copy(this.#frame, 0, at + 4);
       this.#kept = 0;
-      return;
+      return true;
     }
     this.#kept = bytes.copy(this.#scratch, 0, at);
+    return true;
   }
 
   #emit(): void {

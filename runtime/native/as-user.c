@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <node_api.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,24 +79,6 @@ static void Execute(napi_env env, void *data) {
   if (dfd != AT_FDCWD) close(dfd);
 }
 
-static const char *errno_code(int e) {
-  switch (e) {
-    case ENOENT: return "ENOENT";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case EEXIST: return "EEXIST";
-    case EISDIR: return "EISDIR";
-    case ENOTDIR: return "ENOTDIR";
-    case ENOSPC: return "ENOSPC";
-    case EROFS: return "EROFS";
-    case ELOOP: return "ELOOP";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case EMFILE: return "EMFILE";
-    case EIO: return "EIO";
-    default: return "EIO";
-  }
-}
-
 static void Complete(napi_env env, napi_status status, void *data) {
   Job *job = data;
   if (status == napi_ok && job->error == 0) {
@@ -106,7 +87,7 @@ static void Complete(napi_env env, napi_status status, void *data) {
     napi_resolve_deferred(env, job->deferred, value);
   } else {
     int e = job->error != 0 ? job->error : EIO;
-    napi_reject_deferred(env, job->deferred, errno_error(env, errno_code(e), e, NULL));
+    napi_reject_deferred(env, job->deferred, errno_error(env, NULL, e, NULL));
   }
   napi_delete_async_work(env, job->work);
   free(job->path);

@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <node_api.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdlib.h>

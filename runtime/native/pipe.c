@@ -7,7 +7,6 @@
 #include "napi-common.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <node_api.h>
 #include <string.h>
 #include <unistd.h>
 

@@ -19,7 +19,6 @@
 #include "napi-common.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <node_api.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -40,26 +39,35 @@ typedef struct {
   JsCallback on_exit;
 } Watch;
 
-/* What a namespaced child does between clone and exec; `error` is its errno if a step failed. */
+/* What both spawn() and spawnIn() are given: the program, its arguments, environment, cwd and stdio. */
 typedef struct {
-  const char *file;
+  char *file;
   char **argv;
   char **envp;
-  const char *cwd;
-  int fds[3];
+  char *cwd; /* NULL: the runtime's */
+  int fds[3]; /* -1: /dev/null */
+  /*
+   * `/bin/sh file args...`, for a file the kernel will not exec (ENOEXEC: a script without `#!`), as
+   * execvp(3) and a shell do. Built with the command: a cloned child may not allocate. Its strings are argv's.
+   */
+  char **sh_argv;
+} Command;
+
+/* What a namespaced child does between clone and exec; `error` is its errno if a step failed. */
+typedef struct {
+  const Command *cmd;
   int mnt_fd;
   int net_fd;
   int set_ids;
   uid_t uid;
   gid_t gid;
   mode_t umask;
-  /* `/bin/sh file args...`, for a file the kernel will not exec (ENOEXEC: a script without `#!`). */
-  char **sh_argv;
   volatile int error;
 } Plan;
 
 static int child_main(void *arg) {
   Plan *p = arg;
+  const Command *c = p->cmd;
   /* Default dispositions (the runtime's handlers must not run here); every signal is still blocked. */
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
@@ -68,7 +76,7 @@ static int child_main(void *arg) {
   if (setsid() < 0) goto fail;
   for (int i = 0; i < 3; i++) {
     /* Sources are the runtime's pipes and files (all above 2) or -1 for /dev/null. */
-    int src = p->fds[i];
+    int src = c->fds[i];
     if (src < 0) {
       src = open("/dev/null", O_RDWR);
       if (src < 0) goto fail;
@@ -81,16 +89,15 @@ static int child_main(void *arg) {
   }
   if (p->mnt_fd >= 0 && setns(p->mnt_fd, CLONE_NEWNS) != 0) goto fail;
   if (p->net_fd >= 0 && setns(p->net_fd, CLONE_NEWNET) != 0) goto fail;
-  if (p->cwd != NULL && chdir(p->cwd) != 0) goto fail;
+  if (c->cwd != NULL && chdir(c->cwd) != 0) goto fail;
   /* The user's own uid and gid and no supplementary groups, as `nsenter --setgid --setuid` gave. */
   if (p->set_ids && (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setgid, p->gid) != 0 || syscall(SYS_setuid, p->uid) != 0)) goto fail;
   sigset_t none;
   sigemptyset(&none);
   umask(p->umask);
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
-  execve(p->file, p->argv, p->envp);
-  /* As execvp(3) and a shell do. */
-  if (errno == ENOEXEC) execve("/bin/sh", p->sh_argv, p->envp);
+  execve(c->file, c->argv, c->envp);
+  if (errno == ENOEXEC) execve("/bin/sh", c->sh_argv, c->envp);
 fail:
   p->error = errno != 0 ? errno : EIO;
   _exit(127);
@@ -182,24 +189,18 @@ static void on_exit_ready(uv_poll_t *poll, int status, int events) {
   uv_close((uv_handle_t *)poll, on_closed);
 }
 
-/* What both spawn() and spawnIn() are given: the program, its arguments, environment, cwd and stdio. */
-typedef struct {
-  char *file;
-  char **argv;
-  char **envp;
-  char *cwd; /* NULL: the runtime's */
-  int fds[3]; /* -1: /dev/null */
-} Command;
 
 static void free_command(Command *c) {
   free(c->file);
   free(c->cwd);
   free_array(c->argv);
   free_array(c->envp);
+  free(c->sh_argv);
 }
 
 /* Reads args[0..4] (file, argv, env, cwd, fds) into `c`; -1 when they are not strings (`c` is then empty). */
 static int parse_command(napi_env env, const napi_value *args, Command *c) {
+  c->sh_argv = NULL;
   c->file = dup_string(env, args[0]);
   c->argv = string_array(env, args[1]);
   c->envp = string_array(env, args[2]);
@@ -211,7 +212,15 @@ static int parse_command(napi_env env, const napi_value *args, Command *c) {
     c->fds[i] = -1;
     if (napi_get_element(env, args[4], i, &item) == napi_ok) napi_get_value_int32(env, item, &c->fds[i]);
   }
-  if (c->file != NULL && c->argv != NULL && c->envp != NULL) return 0;
+  if (c->file != NULL && c->argv != NULL && c->envp != NULL) {
+    size_t n = 0;
+    while (c->argv[n] != NULL) n++;
+    c->sh_argv = calloc(n + 2, sizeof(char *));
+    c->sh_argv[0] = "/bin/sh";
+    c->sh_argv[1] = c->file;
+    for (size_t i = 1; i < n; i++) c->sh_argv[i + 1] = c->argv[i];
+    return 0;
+  }
   free_command(c);
   memset(c, 0, sizeof *c);
   return -1;
@@ -240,14 +249,11 @@ static int spawn_plain(const Command *c, pid_t *pid) {
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   int error = strchr(file, '/') != NULL ? posix_spawn(pid, file, &actions, &attr, argv, envp)
                                         : posix_spawnp(pid, file, &actions, &attr, argv, envp);
+  /* glibc's posix_spawn no longer falls back to the shell itself. */
+  if (error == ENOEXEC) error = posix_spawn(pid, "/bin/sh", &actions, &attr, c->sh_argv, envp);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   return error;
-}
-
-/* The Error a failed start is reported with: code ENOENT, EACCES or EIO, and the system's message. */
-static napi_value spawn_error(napi_env env, int error) {
-  return errno_error(env, error == ENOENT ? "ENOENT" : error == EACCES ? "EACCES" : "EIO", error, NULL);
 }
 
 /* Watches `pid`'s exit with a pidfd on libuv's loop; onExit is called once. -1 (child killed) if it cannot. */
@@ -292,7 +298,7 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   pid_t pid = 0;
   int error = spawn_plain(&command, &pid);
   if (error != 0) {
-    napi_throw(env, spawn_error(env, error));
+    napi_throw(env, errno_error(env, NULL, error, NULL));
     goto done;
   }
   if (watch_child(env, pid, args[5]) != 0) {
@@ -321,7 +327,6 @@ static void free_job(SpawnJob *job) {
   free_command(&job->command);
   free(job->mnt);
   free(job->net);
-  free(job->plan.sh_argv); /* its strings belong to the command */
   free(job);
 }
 
@@ -346,7 +351,7 @@ static void SpawnInComplete(napi_env env, napi_status status, void *data) {
   napi_value on_exit;
   napi_get_reference_value(env, job->on_exit, &on_exit);
   if (job->error != 0) {
-    napi_reject_deferred(env, job->deferred, spawn_error(env, job->error));
+    napi_reject_deferred(env, job->deferred, errno_error(env, NULL, job->error, NULL));
   } else if (watch_child(env, job->pid, on_exit) != 0) {
     napi_reject_deferred(env, job->deferred, errno_error(env, "EIO", EIO, "spawn: cannot watch the child (pidfd)"));
   } else {
@@ -395,22 +400,11 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
     return NULL;
   }
   Plan *plan = &job->plan;
-  plan->file = c->file;
-  plan->argv = c->argv;
-  plan->envp = c->envp;
-  plan->cwd = c->cwd;
-  for (int i = 0; i < 3; i++) plan->fds[i] = c->fds[i];
+  plan->cmd = c;
   plan->set_ids = uid != 0 || gid != 0;
   plan->uid = uid;
   plan->gid = gid;
   plan->umask = (mode_t)(mask & 0777);
-  /* Built here: the child may not allocate. */
-  size_t n = 0;
-  while (c->argv[n] != NULL) n++;
-  plan->sh_argv = calloc(n + 2, sizeof(char *));
-  plan->sh_argv[0] = "/bin/sh";
-  plan->sh_argv[1] = c->file;
-  for (size_t i = 1; i < n; i++) plan->sh_argv[i + 1] = c->argv[i];
   napi_create_reference(env, args[5], 1, &job->on_exit);
   return queue_promise_work(env, "oneos-spawn-in", SpawnInExecute, SpawnInComplete, job, &job->deferred, &job->work);
 }

@@ -10,6 +10,7 @@ import {
   KernelError,
   replyTo,
   newStreamId,
+  toWireError,
   PeerLink,
   StreamReader,
   StreamWriter,
@@ -324,8 +325,7 @@ export class Netstack {
       const request = parseNetstackRequest(decode(msg.data));
       reply = request.type === "link" ? await this.#answerLink(request) : await this.#open(request, this.#o.transport);
     } catch (error) {
-      const e = error instanceof KernelError ? error : new KernelError("EIO", String(error));
-      reply = { type: "refused", code: e.code, message: e.message };
+      reply = refusal(error);
     }
     replyTo(msg, reply); // a caller that gave up: its streams time out, and ours with them
   }
@@ -364,8 +364,7 @@ export class Netstack {
     } catch (error) {
       streams?.out.destroy(new KernelError("ECONNRESET", "connection refused"));
       streams?.input.destroy();
-      const e = error instanceof KernelError ? error : new KernelError("EIO", String(error));
-      return { type: "refused", code: e.code, message: e.message };
+      return refusal(error);
     }
   }
 
@@ -450,4 +449,10 @@ export class Netstack {
     closeSync(this.#netns);
     await Promise.all([...this.#mine.keys()].map((p) => this.#kv.delete(String(p)).catch(() => undefined)));
   }
+}
+
+/** A refusal carries the error as the wire carries errors (code kept, message bounded). */
+function refusal(error: unknown): ConnectReply {
+  const { code, message } = toWireError(error);
+  return { type: "refused", code, message };
 }
