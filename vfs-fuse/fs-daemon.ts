@@ -8,8 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { connectNats, loadCredentials } from "../pseudokernel/index.js";
-import { DEFAULT_FUSE_TUNING } from "./fuse-options.js";
-import { mountCloudFS, type CloudFsMount } from "./mount.js";
+import { DEFAULT_FUSE_TUNING, mountCloudFS, type CloudFsMount } from "./mount.js";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -43,7 +42,6 @@ async function main(): Promise<void> {
       ...(values["cache-bytes"] !== undefined ? { cacheBytes: Number(values["cache-bytes"]) } : {}),
       ...(values["node-id"] !== undefined ? { nodeId: values["node-id"] } : {}),
       ...(values.replicas !== undefined ? { replicas: Number(values.replicas) } : {}),
-      // > 0 trades close-to-open of sizes (stale for up to that many seconds) for kernel-cached stats.
       ...(values["attr-timeout"] !== undefined
         ? { tuning: { ...DEFAULT_FUSE_TUNING, attrTimeoutSec: Number(values["attr-timeout"]) } }
         : {}),

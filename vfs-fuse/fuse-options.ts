@@ -8,16 +8,24 @@
 export interface FuseMountTuning {
   /** Seconds the kernel caches a name → inode lookup. */
   readonly entryTimeoutSec: number;
-  /** Seconds the kernel caches attributes; 0 makes every stat ask us (our replica answers in µs). */
+  /** Seconds the kernel caches attributes; 0 makes every stat ask us. */
   readonly attrTimeoutSec: number;
 }
 
-export const DEFAULT_FUSE_TUNING: FuseMountTuning = { entryTimeoutSec: 1, attrTimeoutSec: 0 };
+/** Stock fuse-native cannot tell the kernel what changed: no cached attributes, names for 1 s. */
+export const UNCACHED_FUSE_TUNING: FuseMountTuning = { entryTimeoutSec: 1, attrTimeoutSec: 0 };
+
+/**
+ * CloudFS's build of fuse-native tells the kernel what changed (`native/kernel-channel.c`): an inode's
+ * attributes on every open, and any inode or name the metadata watch sees change. The timeouts only
+ * bound a missed invalidation (an inode whose kernel node id was never learnt).
+ */
+export const CACHED_FUSE_TUNING: FuseMountTuning = { entryTimeoutSec: 10, attrTimeoutSec: 10 };
 
 /** 128 KiB: the most the kernel's FUSE (32 pages per request by default) sends in one WRITE/READ. */
 export const FUSE_MAX_IO_BYTES = 128 * 1024;
 
-export function cloudFsMountOptions(tuning: FuseMountTuning = DEFAULT_FUSE_TUNING): string[] {
+export function cloudFsMountOptions(tuning: FuseMountTuning): string[] {
   return [
     "fsname=cloudfs",
     "subtype=cloudfs",

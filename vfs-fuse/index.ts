@@ -19,6 +19,7 @@ export {
   cleanStaleMount,
   createFuse,
   FUSE_KNOWS_CALLER,
+  DEFAULT_FUSE_TUNING,
   type CloudFsMount,
   type MountCloudFsOptions,
   type FuseInstance,

@@ -7,7 +7,9 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CloudFsCore, DEFAULT_OP_TIMEOUT_MS } from "./core.js";
-import { cloudFsMountOptions, DEFAULT_FUSE_TUNING, type FuseMountTuning } from "./fuse-options.js";
+import { CACHED_FUSE_TUNING, cloudFsMountOptions, UNCACHED_FUSE_TUNING, type FuseMountTuning } from "./fuse-options.js";
+import type { MetaStore } from "./meta-store.js";
+import { decodeName } from "./name-codec.js";
 import { makeFuseOps, type FuseOps } from "./fuse-ops.js";
 
 const run = promisify(execFile);
@@ -18,6 +20,10 @@ export interface FuseInstance {
   _fuseOptions(): string;
   /** `[uid, gid]` of the process whose operation is being dispatched (CloudFS's build only). */
   caller?: [number, number];
+  /** Drops the kernel's cached attributes of an inode (CloudFS's build only); false if it has none. */
+  invalidate?(ino: number): boolean;
+  /** Drops the kernel's cached name `name` in directory `parentIno` (CloudFS's build only). */
+  invalidateEntry?(parentIno: number, name: Buffer): boolean;
 }
 interface FuseClass {
   new (mnt: string, ops: FuseOps, opts: Record<string, unknown>): FuseInstance;
@@ -25,8 +31,9 @@ interface FuseClass {
 }
 
 /**
- * CloudFS's build of fuse-native (`native/build.mjs`: stock + the caller's uid/gid) when it has been
- * built, else the stock module, with which files created through the mount belong to root.
+ * CloudFS's build of fuse-native (`native/build.mjs`: stock + the caller's uid/gid + kernel cache
+ * invalidation) when it has been built, else the stock module, with which files created through the
+ * mount belong to root and the kernel caches no attributes.
  */
 function loadFuseNative(): { Fuse: FuseClass; knowsCaller: boolean } {
   const require = createRequire(import.meta.url);
@@ -43,6 +50,9 @@ const { Fuse: FuseNative, knowsCaller } = loadFuseNative();
 
 /** Whether mounts learn the calling process's uid/gid (needs `node vfs-fuse/native/build.mjs`). */
 export const FUSE_KNOWS_CALLER = knowsCaller;
+
+/** The kernel caches what CloudFS's build can invalidate (see `CACHED_FUSE_TUNING`), else nearly nothing. */
+export const DEFAULT_FUSE_TUNING: FuseMountTuning = knowsCaller ? CACHED_FUSE_TUNING : UNCACHED_FUSE_TUNING;
 
 /**
  * A fuse-native file system with extra libfuse options (`big_writes`, `max_write`…) appended to the
@@ -121,18 +131,37 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
     await core.close();
     throw err;
   }
+  const unwatch = invalidateOnChange(core.meta, mounted);
   let closing: Promise<void> | undefined;
   return {
     mountpoint,
     core,
     close() {
       closing ??= (async () => {
+        unwatch();
         await new Promise<void>((res) => mounted.unmount(() => res()));
         await core.close();
       })();
       return closing;
     },
   };
+}
+
+/**
+ * Tells the kernel about every inode and name that changed in the replica — another node's change seen
+ * by the watch, or this node's own through any path — so it never serves them from its cache again.
+ */
+function invalidateOnChange(meta: MetaStore, fuse: FuseInstance): () => void {
+  if (fuse.invalidate === undefined || fuse.invalidateEntry === undefined) return () => {};
+  const invalidate = fuse.invalidate.bind(fuse);
+  const invalidateEntry = fuse.invalidateEntry.bind(fuse);
+  return meta.onChange((key) => {
+    if (key.startsWith("i.")) invalidate(Number(key.slice(2)));
+    else if (key.startsWith("d.")) {
+      const dot = key.indexOf(".", 2);
+      invalidateEntry(Number(key.slice(2, dot)), decodeName(key.slice(dot + 1)));
+    }
+  });
 }
 
 /** Lazily unmounts whatever FUSE file system is (still) mounted at `mountpoint`. */

@@ -4,7 +4,7 @@
  * in its own process like the CloudFS daemon. `--mount DIR`; prints `{"ready":true}`; SIGTERM unmounts.
  */
 import { parseArgs } from "node:util";
-import { cloudFsMountOptions, createFuse, type FuseOps } from "../../vfs-fuse/index.js";
+import { cloudFsMountOptions, createFuse, DEFAULT_FUSE_TUNING, type FuseOps } from "../../vfs-fuse/index.js";
 
 type Cb = (err: number, ...rest: unknown[]) => void;
 interface Node {
@@ -124,7 +124,7 @@ function memOps(): FuseOps {
 const { values } = parseArgs({ options: { mount: { type: "string" } } });
 if (values.mount === undefined) throw new Error("usage: mem-fuse-daemon --mount DIR");
 const mountpoint = values.mount;
-const fuse = createFuse(mountpoint, memOps(), cloudFsMountOptions(), { mkdir: true });
+const fuse = createFuse(mountpoint, memOps(), cloudFsMountOptions(DEFAULT_FUSE_TUNING), { mkdir: true });
 fuse.mount((err) => {
   if (err) {
     process.stdout.write(JSON.stringify({ ready: false, error: err.message }) + "\n");

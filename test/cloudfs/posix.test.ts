@@ -3,7 +3,7 @@ import { constants } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCloudFsCluster, sh, eventually, type CloudFsTestCluster } from "./cloudfs-cluster.js";
-import { FUSE_KNOWS_CALLER } from "../../vfs-fuse/index.js";
+import { DEFAULT_FUSE_TUNING, FUSE_KNOWS_CALLER } from "../../vfs-fuse/index.js";
 
 let c: CloudFsTestCluster;
 let A: string;
@@ -343,6 +343,36 @@ describe("CloudFS across nodes", () => {
     await fsp.unlink(join(d.c, "two"));
     await eventually(async () => (await fsp.readdir(d.a)).length === 0, 1000);
     expect(await code(fsp.readFile(join(d.a, "two")))).toBe("ENOENT");
+  });
+
+  it("attributes and names the kernel caches are dropped when another node changes them", async () => {
+    // With CloudFS's fuse-native build the kernel keeps attributes and names for 10 s; without the
+    // invalidations each stat on B below would see the old answer for that long.
+    expect(DEFAULT_FUSE_TUNING.attrTimeoutSec).toBe(FUSE_KNOWS_CALLER ? 10 : 0);
+    const d = await fresh();
+    await fsp.writeFile(join(d.a, "f"), "x".repeat(10));
+    expect((await fsp.stat(join(d.b, "f"))).size).toBe(10);
+    // Close-to-open: an open on B right after A's close sees the new size, whatever B's kernel had.
+    await fsp.writeFile(join(d.a, "f"), "y".repeat(7000));
+    const fh = await fsp.open(join(d.b, "f"), "r");
+    expect((await fh.stat()).size).toBe(7000);
+    expect((await fh.readFile("utf8")).length).toBe(7000);
+    await fh.close();
+    // A plain stat, with no open: the watch's invalidation.
+    await fsp.writeFile(join(d.a, "f"), "z".repeat(5000));
+    await eventually(async () => (await fsp.stat(join(d.b, "f"))).size === 5000, 1000);
+    await fsp.chmod(join(d.a, "f"), 0o600);
+    await eventually(async () => ((await fsp.stat(join(d.b, "f"))).mode & 0o777) === 0o600, 1000);
+    // A name B's kernel resolved: renamed away on A, it is gone on B too.
+    await fsp.rename(join(d.a, "f"), join(d.a, "g"));
+    await eventually(async () => (await code(fsp.stat(join(d.b, "f")))) === "ENOENT", 1000);
+    expect((await fsp.stat(join(d.b, "g"))).size).toBe(5000);
+    // Replaced by another file: B's cached name now leads to the new inode.
+    await fsp.writeFile(join(d.a, "h"), "new");
+    const before = (await fsp.stat(join(d.b, "g"))).ino;
+    await fsp.rename(join(d.a, "h"), join(d.a, "g"));
+    await eventually(async () => (await fsp.stat(join(d.b, "g"))).ino !== before, 1000);
+    expect(await fsp.readFile(join(d.b, "g"), "utf8")).toBe("new");
   });
 
   it("two nodes racing O_CREAT|O_EXCL on one name: exactly one wins", async () => {

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
-// Builds CloudFS's fuse-native: the stock fuse-native 2.2.6 (MIT) with one addition, the caller's
-// uid/gid. fuse-native never passes fuse_get_context() to JavaScript, so files created through a
-// stock mount belong to root. The patch records the context on the FUSE worker thread for every
-// operation (FUSE_NATIVE_HANDLER runs there) and adds `binding.fuse_native_caller(handle)`, which
-// index.js calls when it dispatches an operation (setting `fuse.caller = [uid, gid]`).
+// Builds CloudFS's fuse-native: the stock fuse-native 2.2.6 (MIT) with two additions.
+// - The caller's uid/gid. fuse-native never passes fuse_get_context() to JavaScript, so files created
+//   through a stock mount belong to root. The patch records the context on the FUSE worker thread for
+//   every operation (FUSE_NATIVE_HANDLER runs there) and adds `binding.fuse_native_caller(handle)`,
+//   which index.js calls when it dispatches an operation (setting `fuse.caller = [uid, gid]`).
+// - Kernel cache invalidation (kernel-channel.c): the session reads /dev/fuse through a channel of
+//   ours, which invalidates an inode's attributes on open and learns node ids, and `fuse.invalidate(ino)`
+//   / `fuse.invalidateEntry(parentIno, name)` tell the kernel what the metadata watch saw change.
 //   node vfs-fuse/native/build.mjs      (needs cc, make, python3, libfuse-dev, node headers)
 // Output: vfs-fuse/native/out/{index.js,build/Release/fuse.node}; mount.ts falls back to the stock
 // module (files owned by root) when it is missing.
@@ -30,6 +33,17 @@ c = patch(
   "  l->op = op_##name;\\\n",
   "  l->op = op_##name;\\\n  { struct fuse_context *cfs_ctx = fuse_get_context(); l->caller_uid = cfs_ctx->uid; l->caller_gid = cfs_ctx->gid; }\\\n",
 );
+c = patch(c, "  struct fuse_chan *ch;\n", "  struct fuse_chan *ch;\n  void *cfs;\n");
+c = patch(c, "static void* start_fuse_thread (void *data) {\n", '#include "kernel-channel.c"\n\nstatic void* start_fuse_thread (void *data) {\n');
+c = patch(
+  c,
+  "  struct fuse *fuse = fuse_new(ch, &args, &ops, sizeof(struct fuse_operations), ft);\n",
+  `  cfs_chan_t *cfs = NULL;
+  struct fuse_chan *served = cfs_chan_over(ch, &cfs);
+  struct fuse *fuse = served == NULL ? NULL : fuse_new(served, &args, &ops, sizeof(struct fuse_operations), ft);
+  ft->cfs = cfs;
+`,
+);
 c = patch(
   c,
   "NAPI_INIT() {\n",
@@ -47,6 +61,8 @@ c = patch(
 
 NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_caller)
+  NAPI_EXPORT_FUNCTION(fuse_native_invalidate)
+  NAPI_EXPORT_FUNCTION(fuse_native_invalidate_entry)
 `,
 );
 
@@ -56,6 +72,20 @@ js = patch(
   js,
   "      return function (nativeHandler, opCode, ...args) {\n",
   "      return function (nativeHandler, opCode, ...args) {\n        self.caller = binding.fuse_native_caller(nativeHandler)\n",
+);
+js = patch(
+  js,
+  "  _close (cb) {\n",
+  `  invalidate (ino) {
+    return this._thread !== null && binding.fuse_native_invalidate(this._thread, ino)
+  }
+
+  invalidateEntry (parentIno, name) {
+    return this._thread !== null && binding.fuse_native_invalidate_entry(this._thread, parentIno, name)
+  }
+
+  _close (cb) {
+`,
 );
 // `path` is required after `binding` in the stock file: hoist our use below its require.
 js = patch(js, "const path = require('path')\n", "");
@@ -77,6 +107,7 @@ const gyp = {
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, "fuse-native.c"), c);
 writeFileSync(join(out, "semaphore.h"), readFileSync(join(stock, "semaphore.h")));
+writeFileSync(join(out, "kernel-channel.c"), readFileSync(join(here, "kernel-channel.c")));
 writeFileSync(join(out, "index.js"), js);
 writeFileSync(join(out, "package.json"), JSON.stringify({ name: "fuse-native-cloudfs", private: true, main: "index.js" }));
 writeFileSync(join(out, "binding.gyp"), JSON.stringify(gyp, null, 2));
