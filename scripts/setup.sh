@@ -61,8 +61,10 @@ if [ ! -f node_modules/.oneos-installed ] || [ package-lock.json -nt node_module
 fi
 
 # CloudFS's fuse-native with the caller's uid/gid (files created through a mount belong to their
-# creator); without it CloudFS falls back to the stock module, where they belong to root.
-if [ ! -f vfs-fuse/native/out/build/Release/fuse.node ] || [ vfs-fuse/native/build.mjs -nt vfs-fuse/native/out/build/Release/fuse.node ]; then
+# creator) and kernel cache invalidation; without it CloudFS falls back to the stock module, where
+# they belong to root and the kernel caches no attributes.
+fuse_node=vfs-fuse/native/out/build/Release/fuse.node
+if [ ! -f $fuse_node ] || [ vfs-fuse/native/build.mjs -nt $fuse_node ] || [ vfs-fuse/native/kernel-channel.c -nt $fuse_node ]; then
   say "building CloudFS's fuse-native"
   node vfs-fuse/native/build.mjs >/dev/null
 fi
