@@ -42,6 +42,8 @@ async function main(): Promise<void> {
       ...(values["cache-bytes"] !== undefined ? { cacheBytes: Number(values["cache-bytes"]) } : {}),
       ...(values["node-id"] !== undefined ? { nodeId: values["node-id"] } : {}),
       ...(values.replicas !== undefined ? { replicas: Number(values.replicas) } : {}),
+      // Overrides how long the kernel caches attributes. Only CloudFS's build of fuse-native tells the
+      // kernel about changes: with the stock module, > 0 leaves sizes stale after another node's close.
       ...(values["attr-timeout"] !== undefined
         ? { tuning: { ...DEFAULT_FUSE_TUNING, attrTimeoutSec: Number(values["attr-timeout"]) } }
         : {}),

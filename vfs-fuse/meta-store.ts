@@ -31,6 +31,14 @@ const WATCHDOG_PERIOD_MS = 1000;
 /** Longest a listing waits for the watch to deliver what the stream already has. */
 const FRESHNESS_WAIT_MS = 500;
 
+/** How a key applied to the replica changed. */
+export interface MetaChange {
+  /** Delivered by the watch (another node's change, or this node's seen before its own write returned). */
+  readonly fromWatch: boolean;
+  /** A directory entry that named an inode now names another one, or nothing. */
+  readonly nameMoved: boolean;
+}
+
 /**
  * The node's replica of the metadata bucket. A KV watch keeps every inode and directory entry in
  * memory (lookups, stats and listings never leave the node), and every change goes to JetStream as a
@@ -48,7 +56,7 @@ export class MetaStore {
   #inoEnd = 0;
   #watch: AsyncIterable<KvEntry> & { stop(): void } | undefined;
   #watchDone: Promise<void> = Promise.resolve();
-  readonly #listeners = new Set<(key: string) => void>();
+  readonly #listeners = new Set<(key: string, change: MetaChange) => void>();
   /** Highest stream revision the watch delivered; `#lastCheckedRev` is its value at the last check. */
   #watchRev = 0;
   #lastCheckedRev = -1;
@@ -178,19 +186,21 @@ export class MetaStore {
     }
   }
 
-  onChange(fn: (key: string) => void): () => void {
+  /** Called for every key applied to the replica: the watch's, this node's own writes, fresh reads. */
+  onChange(fn: (key: string, change: MetaChange) => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
   }
 
   #applyEntry(e: KvEntry): void {
-    this.#apply(e.key, e.revision, e.operation === "PUT" ? e.value : null);
+    this.#apply(e.key, e.revision, e.operation === "PUT" ? e.value : null, true);
   }
 
-  #apply(key: string, rev: number, value: Uint8Array | null): void {
+  #apply(key: string, rev: number, value: Uint8Array | null, fromWatch = false): void {
     const last = this.#revs.get(key) ?? 0;
     if (rev <= last) return;
     this.#revs.set(key, rev);
+    let change: MetaChange = { fromWatch, nameMoved: false };
     if (key.startsWith("i.")) {
       const ino = Number(key.slice(2));
       if (value === null) this.#inodes.delete(ino);
@@ -200,14 +210,19 @@ export class MetaStore {
       const parent = Number(key.slice(2, dot));
       const name = key.slice(dot + 1);
       let dir = this.#dirs.get(parent);
+      const before = dir?.get(name)?.value.ino;
+      let after: number | undefined;
       if (value === null) {
         dir?.delete(name);
       } else {
         if (dir === undefined) this.#dirs.set(parent, (dir = new Map()));
-        dir.set(name, { value: decodeDirEntry(value), rev });
+        const entry = decodeDirEntry(value);
+        after = entry.ino;
+        dir.set(name, { value: entry, rev });
       }
+      change = { fromWatch, nameMoved: before !== undefined && before !== after };
     }
-    for (const l of this.#listeners) l(key);
+    for (const l of this.#listeners) l(key, change);
   }
 
   inode(ino: number): Versioned<InodeRecord> | undefined {

@@ -51,8 +51,12 @@ const { Fuse: FuseNative, knowsCaller } = loadFuseNative();
 /** Whether mounts learn the calling process's uid/gid (needs `node vfs-fuse/native/build.mjs`). */
 export const FUSE_KNOWS_CALLER = knowsCaller;
 
-/** The kernel caches what CloudFS's build can invalidate (see `CACHED_FUSE_TUNING`), else nearly nothing. */
-export const DEFAULT_FUSE_TUNING: FuseMountTuning = knowsCaller ? CACHED_FUSE_TUNING : UNCACHED_FUSE_TUNING;
+/**
+ * The kernel caches what the loaded fuse-native can invalidate (see `CACHED_FUSE_TUNING`), else nearly
+ * nothing: a build from before kernel-channel.c knows the caller but cannot invalidate.
+ */
+export const DEFAULT_FUSE_TUNING: FuseMountTuning =
+  typeof (FuseNative.prototype as FuseInstance).invalidate === "function" ? CACHED_FUSE_TUNING : UNCACHED_FUSE_TUNING;
 
 /**
  * A fuse-native file system with extra libfuse options (`big_writes`, `max_write`…) appended to the
@@ -148,18 +152,24 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
 }
 
 /**
- * Tells the kernel about every inode and name that changed in the replica — another node's change seen
- * by the watch, or this node's own through any path — so it never serves them from its cache again.
+ * Tells the kernel about what changed in the replica, so it does not serve it from its cache again:
+ * the attributes of every inode that changed (another node's change seen by the watch, or this node's
+ * own through any path) and of the directory of every entry that changed (its link count and times);
+ * and each name the watch saw removed or pointed at another inode. A name this node itself changed
+ * is already right in the kernel; dropping it would only cost a lookup, and unhash a directory some
+ * process may have just entered.
  */
 function invalidateOnChange(meta: MetaStore, fuse: FuseInstance): () => void {
   if (fuse.invalidate === undefined || fuse.invalidateEntry === undefined) return () => {};
   const invalidate = fuse.invalidate.bind(fuse);
   const invalidateEntry = fuse.invalidateEntry.bind(fuse);
-  return meta.onChange((key) => {
+  return meta.onChange((key, change) => {
     if (key.startsWith("i.")) invalidate(Number(key.slice(2)));
     else if (key.startsWith("d.")) {
       const dot = key.indexOf(".", 2);
-      invalidateEntry(Number(key.slice(2, dot)), decodeName(key.slice(dot + 1)));
+      const parent = Number(key.slice(2, dot));
+      invalidate(parent);
+      if (change.fromWatch && change.nameMoved) invalidateEntry(parent, decodeName(key.slice(dot + 1)));
     }
   });
 }

@@ -373,6 +373,16 @@ describe("CloudFS across nodes", () => {
     await fsp.rename(join(d.a, "h"), join(d.a, "g"));
     await eventually(async () => (await fsp.stat(join(d.b, "g"))).ino !== before, 1000);
     expect(await fsp.readFile(join(d.b, "g"), "utf8")).toBe("new");
+    // Hard links: the kernel knows the inode under each name; a change reaches both.
+    await fsp.link(join(d.a, "g"), join(d.a, "l"));
+    expect((await fsp.stat(join(d.b, "g"))).nlink).toBe(2);
+    expect((await fsp.stat(join(d.b, "l"))).size).toBe(3);
+    await fsp.appendFile(join(d.a, "l"), "er");
+    await eventually(async () => (await fsp.stat(join(d.b, "g"))).size === 5 && (await fsp.stat(join(d.b, "l"))).size === 5, 1000);
+    // A directory's link count follows subdirectories made elsewhere.
+    const links = (await fsp.stat(d.b)).nlink;
+    await fsp.mkdir(join(d.a, "sub"));
+    await eventually(async () => (await fsp.stat(d.b)).nlink === links + 1, 1000);
   });
 
   it("two nodes racing O_CREAT|O_EXCL on one name: exactly one wins", async () => {

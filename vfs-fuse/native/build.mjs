@@ -41,9 +41,12 @@ c = patch(
   `  cfs_chan_t *cfs = NULL;
   struct fuse_chan *served = cfs_chan_over(ch, &cfs);
   struct fuse *fuse = served == NULL ? NULL : fuse_new(served, &args, &ops, sizeof(struct fuse_operations), ft);
-  ft->cfs = cfs;
+  if (fuse == NULL) cfs_shutdown(cfs); /* the channel's state is left, closed */
+  ft->cfs = fuse == NULL ? NULL : cfs;
 `,
 );
+// The notifiers stop once the loop has ended, before fuse_unmount closes the fd they write to.
+c = patch(c, "  fuse_loop_mt(ft->fuse);\n", "  fuse_loop_mt(ft->fuse);\n  cfs_shutdown(ft->cfs);\n");
 c = patch(
   c,
   "NAPI_INIT() {\n",
