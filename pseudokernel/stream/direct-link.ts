@@ -136,15 +136,29 @@ export interface DirectLink {
   destroy(): void;
 }
 
-/** Writes one length-prefixed frame made of `header` and `payload`; false when the socket wants a 'drain' first. */
+/** Sockets corked until the end of this tick (see `writeFrame`). */
+const corked = new WeakSet<Socket>();
+
+/**
+ * Writes one length-prefixed frame made of `header` and `payload`; false when the socket wants a
+ * 'drain' first. Frames written in the same tick leave in one writev: a connection's set-up writes
+ * several (its request, a reader's credit, a writer's hello), and each write to a loopback socket
+ * runs the peer's receive path and wakes it.
+ */
 export function writeFrame(socket: Socket, header: Uint8Array, payload?: Uint8Array): boolean {
   const prefix = Buffer.allocUnsafe(4);
   prefix.writeUInt32BE(header.byteLength + (payload?.byteLength ?? 0));
-  socket.cork();
+  if (!corked.has(socket)) {
+    corked.add(socket);
+    socket.cork();
+    process.nextTick(() => {
+      corked.delete(socket);
+      socket.uncork();
+    });
+  }
   socket.write(prefix);
   socket.write(header);
   const ok = payload === undefined ? true : socket.write(payload);
-  socket.uncork();
   return ok && !socket.writableNeedDrain;
 }
 
