@@ -55,8 +55,14 @@ export class StreamReader extends Readable {
   /**
    * `initial`: the stream's first bytes, delivered out of band (a netstack connect request carries a
    * client's first bytes); the writer then starts at `initial.length` (its `startOffset`).
+   * `granted`: the writer was given this reader's opening credit by protocol (its `credit`), so the
+   * opening ack is not sent; should the writer stay silent, the hellos still go out.
    */
-  constructor(transport: StreamTransport, id: string, options: { windowBytes?: number; initial?: Uint8Array } = {}) {
+  constructor(
+    transport: StreamTransport,
+    id: string,
+    options: { windowBytes?: number; initial?: Uint8Array; granted?: boolean } = {},
+  ) {
     // Readable's own high-water mark only decides when _read is called; the window bounds memory.
     super({ highWaterMark: 64 * 1024 });
     this.id = id;
@@ -70,7 +76,11 @@ export class StreamReader extends Readable {
     this.#subscription = transport.subscribe(streamDataSubject(id), (data) => this.#onMessage(data));
     this.#tickTimer = setTimeout(() => this.#hello(HELLO_FIRST_MS), HELLO_FIRST_MS);
     this.#tickTimer.unref();
-    this.#sendAck(false);
+    if (options.granted !== true) this.#sendAck(false);
+    else {
+      this.#lastAckReceived = this.#expected;
+      this.#lastAckConsumed = this.#consumed();
+    }
   }
 
   /** Repeats the opening credit with back-off until the writer answers or the connect timeout passes. */

@@ -83,7 +83,8 @@ export class StreamWriter extends Writable {
     this.#timer = setInterval(() => this.#tick(), Math.min(KEEPALIVE_MS, RETRANSMIT_MS) / 4);
     this.#timer.unref();
     // If the reader subscribed before us, its opening credit is gone: this ping makes it repeat it.
-    this.#send(PING_FRAME);
+    // Given that credit, we need nothing from it (our first frame, or keepalive, tells it we exist).
+    if (options.credit === undefined) this.#send(PING_FRAME);
   }
 
   /** Bytes handed to the transport so far. */

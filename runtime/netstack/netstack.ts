@@ -291,8 +291,8 @@ export class Netstack {
     const transport = link ?? this.#o.transport;
     // Our reader first, so its subscription is known (on the link, or cluster-wide) by the time the
     // owner writes: the owner may then send the server's first bytes at once, within the reader's
-    // window (`credit`).
-    const input = new StreamReader(transport, toCaller, { windowBytes: WINDOW_BYTES });
+    // window (its writer's `credit`, so our reader's opening ack is not needed: `granted`).
+    const input = new StreamReader(transport, toCaller, { windowBytes: WINDOW_BYTES, granted: true });
     const data = await inflow.first(EARLY_DATA_WAIT_MS, MAX_EARLY_BYTES);
     // The client gave up (a reset) while we waited: nothing to carry.
     if (socket.destroyed) return void input.destroy();
@@ -304,7 +304,10 @@ export class Netstack {
     // The streams right after the request has gone, not after the reply: bytes flow as soon as the
     // owner's reader grants credit (which cannot be back before this tick ends), and set-up costs one
     // round trip less. A refusal or a silent owner aborts them.
-    const bridge = this.#join(socket, inflow, new StreamWriter(transport, toOwner, { startOffset: data.length }), input, link);
+    // Over a link, frames arrive in order: the owner makes its reader on our request, before our data
+    // reaches it, so we have its opening credit by protocol too (less the bytes the request carried).
+    const credit = link !== undefined ? { credit: WINDOW_BYTES - data.length } : {};
+    const bridge = this.#join(socket, inflow, new StreamWriter(transport, toOwner, { startOffset: data.length, ...credit }), input, link);
     let reply: ConnectReply;
     try {
       reply = parseConnectReply(decode(await answer));
@@ -339,7 +342,11 @@ export class Netstack {
       // Before the local connect: the caller's first bytes and its credit are on their way meanwhile.
       streams = {
         out: new StreamWriter(transport, request.toCaller, { credit: WINDOW_BYTES }),
-        input: new StreamReader(transport, request.toOwner, request.data !== undefined ? { initial: request.data } : {}),
+        input: new StreamReader(transport, request.toOwner, {
+          ...(request.data !== undefined ? { initial: request.data } : {}),
+          // Over a link the caller's writer starts with our opening credit (see #carryToOwner).
+          ...(link !== undefined ? { granted: true } : {}),
+        }),
       };
       // Until the bridge owns them, a reset from the caller must not be an unhandled 'error'.
       streams.out.on("error", () => undefined);
