@@ -127,12 +127,17 @@ export class LocalCluster {
     try {
       const security = await this.#security(state);
       log(`starting ${count} nats-server(s)`);
-      for (const node of state.nodes) node.natsPid = await this.#startNats(node, security);
-      await writeClusterState(this.home, state);
+      // The state is written after each start: should a later one fail, `down` stops the earlier ones.
+      for (const node of state.nodes) {
+        node.natsPid = await this.#startNats(node, security);
+        await writeClusterState(this.home, state);
+      }
       await Promise.all(state.nodes.map((n) => waitForPort(n.nats.clientPort)));
       log(`starting ${count} runtime(s)`);
-      for (const node of state.nodes) node.runtimePid = await this.#startRuntime(node, state.replicas);
-      await writeClusterState(this.home, state);
+      for (const node of state.nodes) {
+        node.runtimePid = await this.#startRuntime(node, state.replicas);
+        await writeClusterState(this.home, state);
+      }
       await this.#waitReady(state, names);
       log("cluster ready");
       return state;
