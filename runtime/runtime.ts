@@ -264,8 +264,11 @@ export class NodeRuntime {
     const netNamespace = fs?.netNamespace;
     const namespacePid = fs?.holderPid;
     if (netNamespace === undefined || namespacePid === undefined) return;
+    const peerLinks = process.env["ONEOS_PEER_LINKS"] !== "off";
+    if (!peerLinks) this.#log.info("netstack: peer links off (ONEOS_PEER_LINKS=off); connections go over NATS");
     try {
       this.#netstack = await Netstack.start({
+        peerLinks,
         nc: this.nc,
         node: this.name,
         transport: this.#transport,

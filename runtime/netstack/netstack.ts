@@ -77,6 +77,11 @@ export interface NetstackOptions {
   readonly isNodeLost: (node: string) => boolean;
   /** The oneos pid of a host pid this runtime supervises. */
   readonly oneosPid: (hostPid: number) => number | undefined;
+  /**
+   * False: no peer links, every connection goes over NATS (runtimes that cannot reach each other's
+   * data ports; with links on they would find out by a 2 s timeout per node). Default true.
+   */
+  readonly peerLinks?: boolean;
 }
 
 /**
@@ -378,7 +383,9 @@ export class Netstack {
   /** The owner's side of a peer link a caller's runtime asks for: its connects then come over it. */
   async #answerLink(request: LinkRequest): Promise<LinkReply> {
     const { directServer, connectReader } = this.#o.transport;
-    if (directServer === undefined || connectReader === undefined || this.#closing) throw new KernelError("EINVAL", "no peer links here");
+    if (directServer === undefined || connectReader === undefined || this.#o.peerLinks === false || this.#closing) {
+      throw new KernelError("EINVAL", "no peer links here");
+    }
     const { link, id, offer } = await PeerLink.answer(directServer, connectReader, request.id, { host: request.host, port: request.port, token: Buffer.from(request.token) });
     link.handle(LINK_CONNECT_SUBJECT, async (bytes) => encode(await this.#open(parseConnectRequest(decode(bytes)), link, link)));
     this.#answered.add(link);
@@ -404,7 +411,7 @@ export class Netstack {
 
   async #dial(node: string): Promise<PeerLink | undefined> {
     const { directServer, connectReader } = this.#o.transport;
-    if (directServer === undefined || connectReader === undefined) return undefined;
+    if (directServer === undefined || connectReader === undefined || this.#o.peerLinks === false) return undefined;
     const asking = PeerLink.ask(directServer);
     try {
       const request = { type: "link", id: asking.id, host: asking.offer.host, port: asking.offer.port, token: asking.offer.token };

@@ -72,13 +72,14 @@ export function runProcess(command: string, args: readonly string[], options: Ru
   return { pid: child.pid ?? 0, done };
 }
 
-export async function startTestCluster(options: { nodes?: number } = {}): Promise<TestCluster> {
+/** `env`: the environment of `oneos cluster up`, which its runtimes inherit. */
+export async function startTestCluster(options: { nodes?: number; env?: Record<string, string> } = {}): Promise<TestCluster> {
   const home = await mkdtemp(join(tmpdir(), "oneos-test-"));
   const env = { ONEOS_HOME: home };
   const start = (args: readonly string[], run: RunOptions = {}): { pid: number; done: Promise<RunResult> } =>
     runProcess(process.execPath, [CLI, ...args], { ...run, env: { ...env, ...run.env } });
   const oneos = (args: readonly string[], run: RunOptions = {}): Promise<RunResult> => start(args, run).done;
-  const up = await oneos(["cluster", "up", "--nodes", String(options.nodes ?? 3)], { timeoutMs: 150_000 });
+  const up = await oneos(["cluster", "up", "--nodes", String(options.nodes ?? 3)], { timeoutMs: 150_000, ...(options.env !== undefined ? { env: options.env } : {}) });
   if (up.status !== 0) {
     const logs = await readFile(join(home, "cluster", "n1", "runtime.log"), "utf8").catch(() => "");
     await oneos(["cluster", "down"]);
