@@ -45,6 +45,8 @@ export async function nodeVerb(options: {
     cloudfs,
     ...(replicas !== undefined ? { replicas } : {}),
     ...(creds !== undefined && creds !== "" ? { credentialsFile: creds } : {}),
+    // Where nodes cannot reach each other's data ports (see README, Netstack).
+    ...(process.env["ONEOS_PEER_LINKS"] === "off" ? { peerLinks: false } : {}),
   });
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();

@@ -94,6 +94,11 @@ export interface RuntimeOptions {
    */
   readonly dataHost?: string;
   /**
+   * False: the netstack makes no peer links and carries every connection over NATS (nodes that cannot
+   * reach each other's `dataHost`; they would otherwise find out by a 2 s timeout per node).
+   */
+  readonly peerLinks?: boolean;
+  /**
    * CloudFS: `required` (the local test cluster: fail to start without it), `auto` (mount when FUSE and
    * root are there, else run without), `off`.
    */
@@ -264,8 +269,8 @@ export class NodeRuntime {
     const netNamespace = fs?.netNamespace;
     const namespacePid = fs?.holderPid;
     if (netNamespace === undefined || namespacePid === undefined) return;
-    const peerLinks = process.env["ONEOS_PEER_LINKS"] !== "off";
-    if (!peerLinks) this.#log.info("netstack: peer links off (ONEOS_PEER_LINKS=off); connections go over NATS");
+    const peerLinks = this.#options.peerLinks !== false;
+    if (!peerLinks) this.#log.info("netstack: peer links off; connections go over NATS");
     try {
       this.#netstack = await Netstack.start({
         peerLinks,

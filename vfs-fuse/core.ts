@@ -109,11 +109,10 @@ export class CloudFsCore {
     private readonly disk: DiskBlockCache,
     readonly nodeId: string,
   ) {
-    this.#unwatch = meta.onChange((key) => {
-      if (!key.startsWith("i.")) return;
-      const ino = Number(key.slice(2));
-      const f = this.#open.get(ino);
-      const cur = meta.inode(ino);
+    this.#unwatch = meta.onChange((change) => {
+      if (change.kind !== "inode") return;
+      const f = this.#open.get(change.ino);
+      const cur = meta.inode(change.ino);
       if (f !== undefined && cur !== undefined && !f.dirty) f.refresh(cur.value);
     });
   }

@@ -31,13 +31,21 @@ const WATCHDOG_PERIOD_MS = 1000;
 /** Longest a listing waits for the watch to deliver what the stream already has. */
 const FRESHNESS_WAIT_MS = 500;
 
-/** How a key applied to the replica changed. */
-export interface MetaChange {
-  /** Delivered by the watch (another node's change, or this node's seen before its own write returned). */
-  readonly fromWatch: boolean;
-  /** A directory entry that named an inode now names another one, or nothing. */
-  readonly nameMoved: boolean;
-}
+/**
+ * An inode or a directory entry applied to the replica. `fromWatch`: delivered by the watch (another
+ * node's change, or this node's seen before its own write returned), not applied by this node itself.
+ */
+export type MetaChange =
+  | { readonly kind: "inode"; readonly ino: number; readonly fromWatch: boolean }
+  | {
+      readonly kind: "entry";
+      readonly parent: number;
+      /** The name as encoded in the key (`decodeName` gives its bytes). */
+      readonly name: string;
+      readonly fromWatch: boolean;
+      /** The entry named an inode and now names another one, or nothing. */
+      readonly nameMoved: boolean;
+    };
 
 /**
  * The node's replica of the metadata bucket. A KV watch keeps every inode and directory entry in
@@ -56,7 +64,7 @@ export class MetaStore {
   #inoEnd = 0;
   #watch: AsyncIterable<KvEntry> & { stop(): void } | undefined;
   #watchDone: Promise<void> = Promise.resolve();
-  readonly #listeners = new Set<(key: string, change: MetaChange) => void>();
+  readonly #listeners = new Set<(change: MetaChange) => void>();
   /** Highest stream revision the watch delivered; `#lastCheckedRev` is its value at the last check. */
   #watchRev = 0;
   #lastCheckedRev = -1;
@@ -186,8 +194,8 @@ export class MetaStore {
     }
   }
 
-  /** Called for every key applied to the replica: the watch's, this node's own writes, fresh reads. */
-  onChange(fn: (key: string, change: MetaChange) => void): () => void {
+  /** Called for every inode and entry applied to the replica: the watch's, this node's own writes, fresh reads. */
+  onChange(fn: (change: MetaChange) => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
   }
@@ -200,11 +208,12 @@ export class MetaStore {
     const last = this.#revs.get(key) ?? 0;
     if (rev <= last) return;
     this.#revs.set(key, rev);
-    let change: MetaChange = { fromWatch, nameMoved: false };
+    let change: MetaChange;
     if (key.startsWith("i.")) {
       const ino = Number(key.slice(2));
       if (value === null) this.#inodes.delete(ino);
       else this.#inodes.set(ino, { value: decodeInode(value), rev });
+      change = { kind: "inode", ino, fromWatch };
     } else if (key.startsWith("d.")) {
       const dot = key.indexOf(".", 2);
       const parent = Number(key.slice(2, dot));
@@ -220,9 +229,11 @@ export class MetaStore {
         after = entry.ino;
         dir.set(name, { value: entry, rev });
       }
-      change = { fromWatch, nameMoved: before !== undefined && before !== after };
+      change = { kind: "entry", parent, name, fromWatch, nameMoved: before !== undefined && before !== after };
+    } else {
+      return; // the inode counter
     }
-    for (const l of this.#listeners) l(key, change);
+    for (const l of this.#listeners) l(change);
   }
 
   inode(ino: number): Versioned<InodeRecord> | undefined {

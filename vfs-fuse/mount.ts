@@ -163,14 +163,10 @@ function invalidateOnChange(meta: MetaStore, fuse: FuseInstance): () => void {
   if (fuse.invalidate === undefined || fuse.invalidateEntry === undefined) return () => {};
   const invalidate = fuse.invalidate.bind(fuse);
   const invalidateEntry = fuse.invalidateEntry.bind(fuse);
-  return meta.onChange((key, change) => {
-    if (key.startsWith("i.")) invalidate(Number(key.slice(2)));
-    else if (key.startsWith("d.")) {
-      const dot = key.indexOf(".", 2);
-      const parent = Number(key.slice(2, dot));
-      invalidate(parent);
-      if (change.fromWatch && change.nameMoved) invalidateEntry(parent, decodeName(key.slice(dot + 1)));
-    }
+  return meta.onChange((change) => {
+    if (change.kind === "inode") return void invalidate(change.ino);
+    invalidate(change.parent);
+    if (change.fromWatch && change.nameMoved) invalidateEntry(change.parent, decodeName(change.name));
   });
 }
 

@@ -15,6 +15,8 @@ import {
   StreamReader,
   StreamWriter,
   WINDOW_BYTES,
+  type ConnectReader,
+  type DirectServer,
   type StreamTransport,
 } from "../../pseudokernel/index.js";
 import { addon } from "../native-addon.js";
@@ -382,15 +384,20 @@ export class Netstack {
 
   /** The owner's side of a peer link a caller's runtime asks for: its connects then come over it. */
   async #answerLink(request: LinkRequest): Promise<LinkReply> {
-    const { directServer, connectReader } = this.#o.transport;
-    if (directServer === undefined || connectReader === undefined || this.#o.peerLinks === false || this.#closing) {
-      throw new KernelError("EINVAL", "no peer links here");
-    }
-    const { link, id, offer } = await PeerLink.answer(directServer, connectReader, request.id, { host: request.host, port: request.port, token: Buffer.from(request.token) });
+    const parts = this.#linkParts();
+    if (parts === undefined || this.#closing) throw new KernelError("EINVAL", "no peer links here");
+    const { link, id, offer } = await PeerLink.answer(parts.directServer, parts.connectReader, request.id, { host: request.host, port: request.port, token: Buffer.from(request.token) });
     link.handle(LINK_CONNECT_SUBJECT, async (bytes) => encode(await this.#open(parseConnectRequest(decode(bytes)), link, link)));
     this.#answered.add(link);
     link.onClose(() => this.#answered.delete(link));
     return { type: "linked", id, host: offer.host, port: offer.port, token: offer.token };
+  }
+
+  /** What making a peer link takes, or undefined where there are none (no direct server, or links off). */
+  #linkParts(): { directServer: DirectServer; connectReader: ConnectReader } | undefined {
+    const { directServer, connectReader } = this.#o.transport;
+    if (directServer === undefined || connectReader === undefined || this.#o.peerLinks === false) return undefined;
+    return { directServer, connectReader };
   }
 
   /** Our link to `node`, made once (undefined while one cannot be made: NATS carries then). */
@@ -410,14 +417,14 @@ export class Netstack {
   }
 
   async #dial(node: string): Promise<PeerLink | undefined> {
-    const { directServer, connectReader } = this.#o.transport;
-    if (directServer === undefined || connectReader === undefined || this.#o.peerLinks === false) return undefined;
-    const asking = PeerLink.ask(directServer);
+    const parts = this.#linkParts();
+    if (parts === undefined) return undefined;
+    const asking = PeerLink.ask(parts.directServer);
     try {
       const request = { type: "link", id: asking.id, host: asking.offer.host, port: asking.offer.port, token: asking.offer.token };
       const msg = await this.#o.nc.request(netstackConnectSubject(node), encode(request), { timeout: LINK_TIMEOUT_MS });
       const reply = parseLinkReply(decode(msg.data));
-      const link = await asking.complete(connectReader, reply.id, { host: reply.host, port: reply.port, token: Buffer.from(reply.token) });
+      const link = await asking.complete(parts.connectReader, reply.id, { host: reply.host, port: reply.port, token: Buffer.from(reply.token) });
       if (this.#closing) link.close();
       return link;
     } catch (error) {

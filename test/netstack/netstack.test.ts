@@ -1,49 +1,18 @@
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, startTestCluster, type RunResult, type TestCluster } from "../harness/oneos-cluster.js";
-
-/** Servers and clients that know nothing about oneos: plain sockets in Python. */
-const TOOL = fileURLToPath(new URL("./programs/tcp-tool.py", import.meta.url));
+import { eventually, startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
+import { TcpTool, TOOL } from "./tcp-tool.js";
 
 let cluster: TestCluster;
-const background: Promise<RunResult>[] = [];
+let net: TcpTool;
 
 beforeAll(async () => {
   cluster = await startTestCluster();
+  net = new TcpTool(cluster);
 });
 
 afterAll(async () => {
   await cluster?.close();
 });
-
-interface PortRow {
-  port: number;
-  node: string;
-  pid: number | null;
-  command: string;
-  addresses: string[];
-}
-
-async function ports(): Promise<PortRow[]> {
-  const r = await cluster.oneos(["ports", "--json"]);
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as PortRow[];
-}
-
-/** Starts `tcp-tool.py ARGS` on a node in the background and waits until the cluster lists its port. */
-async function serve(node: string, port: number, args: string): Promise<{ done: Promise<RunResult> }> {
-  const { done } = cluster.start(["shell", "-c", `@${node} python3 ${TOOL} server ${port} ${args}`]);
-  background.push(done);
-  await eventually(async () => ((await ports()).some((p) => p.port === port && p.node === node) ? true : undefined), 10_000, `port ${port} on ${node}`);
-  return { done };
-}
-
-async function tool(node: string, args: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
-  const r = await cluster.sh(`@${node} python3 ${TOOL} ${args}`, { timeoutMs });
-  expect(r.status, r.stderr).toBe(0);
-  const lines = r.stdout.trim().split("\n");
-  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
-}
 
 describe("netstack", () => {
   it("each node has its own loopback: its own network namespace", async () => {
@@ -52,9 +21,8 @@ describe("netstack", () => {
   });
 
   it("an HTTP server on n1 answers curl on localhost from n2 and n3; `oneos ports` lists it", async () => {
-    const { done } = cluster.start(["shell", "-c", "@n1 python3 -m http.server 8000"]);
-    background.push(done);
-    const row = await eventually(async () => (await ports()).find((p) => p.port === 8000), 10_000, "port 8000");
+    cluster.start(["shell", "-c", "@n1 python3 -m http.server 8000"]);
+    const row = await eventually(async () => (await net.ports()).find((p) => p.port === 8000), 10_000, "port 8000");
     expect(row).toMatchObject({ port: 8000, node: "n1" });
     expect(row.pid).toBeGreaterThan(0);
     expect(row.command).toContain("http.server");
@@ -72,9 +40,8 @@ describe("netstack", () => {
   });
 
   it("redis-benchmark on n3 works against redis-server on n1", async () => {
-    const { done } = cluster.start(["shell", "-c", "@n1 redis-server --port 6379 --save '' --appendonly no"]);
-    background.push(done);
-    await eventually(async () => ((await ports()).some((p) => p.port === 6379 && p.node === "n1") ? true : undefined), 10_000, "port 6379");
+    cluster.start(["shell", "-c", "@n1 redis-server --port 6379 --save '' --appendonly no"]);
+    await eventually(async () => ((await net.ports()).some((p) => p.port === 6379 && p.node === "n1") ? true : undefined), 10_000, "port 6379");
     const r = await cluster.sh("@n3 redis-benchmark -p 6379 -q -n 2000 -c 10 -t set,get", { timeoutMs: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     // One line per test, e.g. "SET: 12345.68 requests per second, p50=0.5 msec".
@@ -86,22 +53,22 @@ describe("netstack", () => {
   });
 
   it("a second listener on the same port on another node fails with EADDRINUSE", async () => {
-    expect(await tool("n2", "bind 8000")).toEqual({ bind: "EADDRINUSE" });
-    expect(await tool("n3", "bind 8000")).toEqual({ bind: "EADDRINUSE" });
+    expect(await net.run("n2", "bind 8000")).toEqual({ bind: "EADDRINUSE" });
+    expect(await net.run("n3", "bind 8000")).toEqual({ bind: "EADDRINUSE" });
     const r = await cluster.sh("@n3 python3 -m http.server 8000");
     expect(r.status).not.toBe(0);
     expect(r.stderr + r.stdout).toContain("Address already in use");
   });
 
   it("200 MB go through one connection byte-exact in both directions", async () => {
-    await serve("n1", 9100, "echo");
-    const r = await tool("n2", `transfer 9100 ${200_000_000}`);
+    await net.serve("n1", 9100, "echo");
+    const r = await net.run("n2", `transfer 9100 ${200_000_000}`);
     expect(r).toMatchObject({ sent: 200_000_000, received: 200_000_000, same: true });
   });
 
   it("half-close: the client shuts down writing and still reads the server's reply", async () => {
-    await serve("n1", 9101, "collect 1");
-    const r = (await tool("n3", "halfclose 9101")) as { reply: { got: number; sha: string }; expect: string };
+    await net.serve("n1", 9101, "collect 1");
+    const r = (await net.run("n3", "halfclose 9101")) as { reply: { got: number; sha: string }; expect: string };
     expect(r.reply.got).toBe(24);
     expect(r.reply.sha).toBe(r.expect);
   });
@@ -111,19 +78,19 @@ describe("netstack", () => {
     // the caller then sees EOF. A reset must come through within three tries.
     let saw: Record<string, unknown> = {};
     for (let attempt = 0; attempt < 3 && saw["client_saw"] !== "reset"; attempt++) {
-      await serve("n1", 9102, "rst 1");
-      saw = await tool("n2", "rstread 9102");
+      await net.serve("n1", 9102, "rst 1");
+      saw = await net.run("n2", "rstread 9102");
     }
     expect(saw).toEqual({ client_saw: "reset" });
-    const probe = await serve("n1", 9103, "probe 1");
-    expect(await tool("n2", "rstclient 9103")).toEqual({ rst: true });
+    const probe = await net.serve("n1", 9103, "probe 1");
+    expect(await net.run("n2", "rstclient 9103")).toEqual({ rst: true });
     const server = await probe.done;
     expect(server.stdout).toContain('"server_saw": "reset"');
   });
 
   it("1,000 concurrent short connections all succeed, and none is left open afterwards", async () => {
-    await serve("n1", 9104, "echo");
-    const r = await tool("n3", "many 9104 1000");
+    await net.serve("n1", 9104, "echo");
+    const r = await net.run("n3", "many 9104 1000");
     expect(r).toMatchObject({ ok: 1000, n: 1000, errors: [] });
     // No leak: the proxies' and the owner's connections to the port are all closed.
     for (const node of ["n1", "n3"]) {
@@ -143,20 +110,20 @@ describe("netstack", () => {
   });
 
   it("when the server exits, the port is released everywhere within 1 s; connecting is then refused", async () => {
-    const { done } = await serve("n1", 9105, "echo 1");
-    expect(await tool("n2", "transfer 9105 1000")).toMatchObject({ same: true });
+    const { done } = await net.serve("n1", 9105, "echo 1");
+    expect(await net.run("n2", "transfer 9105 1000")).toMatchObject({ same: true });
     await done;
     const exited = Date.now();
-    await eventually(async () => ((await ports()).some((p) => p.port === 9105) ? undefined : true), 5000, "port 9105 released");
+    await eventually(async () => ((await net.ports()).some((p) => p.port === 9105) ? undefined : true), 5000, "port 9105 released");
     // The CLI itself takes a few hundred ms per call: the registry is checked, then the proxies.
     expect(Date.now() - exited).toBeLessThan(2500);
     // The other nodes' proxies let go a moment after the registry: refused within a few seconds.
-    await eventually(async () => ((await tool("n2", "connect 9105")).connect === "ConnectionRefusedError" ? true : undefined), 5000, "connect refused");
-    expect(await tool("n2", "bind 9105")).toEqual({ bind: "ok" });
+    await eventually(async () => ((await net.run("n2", "connect 9105")).connect === "ConnectionRefusedError" ? true : undefined), 5000, "connect refused");
+    expect(await net.run("n2", "bind 9105")).toEqual({ bind: "ok" });
   });
 
   it("owner node killed: an open connection ends with an error, the port is forgotten, new connections are refused", async () => {
-    await serve("n3", 9106, "echo");
+    await net.serve("n3", 9106, "echo");
     const client = cluster.start(["shell", "-c", `@n2 python3 ${TOOL} recv 9106`]);
     await new Promise((r) => setTimeout(r, 1500));
     expect((await cluster.oneos(["cluster", "kill", "n3"])).status).toBe(0);
@@ -171,6 +138,6 @@ describe("netstack", () => {
       return r.status === 0 ? (JSON.parse(r.stdout) as PortRow[]) : undefined;
     };
     await eventually(async () => ((await listed())?.some((p) => p.node === "n3") === false ? true : undefined), 30_000, "n3's ports removed");
-    await eventually(async () => ((await tool("n2", "connect 9106", 10_000)).connect === "ConnectionRefusedError" ? true : undefined), 20_000, "connect refused");
+    await eventually(async () => ((await net.run("n2", "connect 9106", 10_000)).connect === "ConnectionRefusedError" ? true : undefined), 20_000, "connect refused");
   });
 });
