@@ -312,7 +312,8 @@ export class Netstack {
     // owner's reader grants credit (which cannot be back before this tick ends), and set-up costs one
     // round trip less. A refusal or a silent owner aborts them.
     // Over a link, frames arrive in order: the owner makes its reader on our request, before our data
-    // reaches it, so we have its opening credit by protocol too (less the bytes the request carried).
+    // reaches it, so we have its opening credit by protocol too (less the bytes the request carried):
+    // that reader's window is the default, WINDOW_BYTES (see #open).
     const credit = link !== undefined ? { credit: WINDOW_BYTES - data.length } : {};
     const bridge = this.#join(socket, inflow, new StreamWriter(transport, toOwner, { startOffset: data.length, ...credit }), input, link);
     let reply: ConnectReply;
