@@ -14,17 +14,15 @@ export const MAX_BLOCK_VALUE_BYTES = BLOCK_SIZE;
  */
 export const MEMORY_BLOCK_CACHE_BYTES = 64 * 1024 * 1024;
 
-/** Extra attempts of a block put that timed out: a loaded cluster can take seconds to ack 1 MiB at R3. */
-const PUT_RETRIES = 2;
-
 /** A fresh, unique, immutable block id (128 random bits, key-alphabet safe). */
 export function newBlockId(): string {
   return randomBytes(16).toString("base64url");
 }
 
 /**
- * Immutable blocks in a KV bucket with two cache levels (memory, then local disk). Because a block id
- * is never reused, a cached block is never stale.
+ * Reads immutable blocks from a KV bucket through two cache levels (memory, then local disk), after
+ * the blocks this node wrote and still stages. Because a block id is never reused, a cached block is
+ * never stale. Writes go through the write-back (write-back.ts).
  */
 export class BlockStore {
   readonly #memory = new LruMap<string, Buffer>(MEMORY_BLOCK_CACHE_BYTES);
@@ -35,6 +33,8 @@ export class BlockStore {
     private readonly kv: KV,
     private readonly disk: DiskBlockCache,
     private readonly opTimeoutMs: number,
+    /** Blocks written on this node and not yet (or only just) stored: the write-back's. */
+    private readonly staged: (id: string) => Promise<Buffer | undefined> = async () => undefined,
   ) {}
 
   get(id: string): Promise<Buffer> {
@@ -55,7 +55,7 @@ export class BlockStore {
   }
 
   async #load(id: string): Promise<Buffer> {
-    const local = await this.disk.get(id);
+    const local = (await this.staged(id)) ?? (await this.disk.get(id));
     if (local !== undefined) {
       this.#memory.set(id, local, local.length);
       return local;
@@ -71,32 +71,6 @@ export class BlockStore {
       }
       if (attempt >= 5) throw new FsError("EIO", `block ${id} is missing`);
       await new Promise((r) => setTimeout(r, 20 * (attempt + 1)));
-    }
-  }
-
-  async put(data: Buffer): Promise<string> {
-    const id = newBlockId();
-    // A block id is unique, so a put that timed out (its ack lost in a busy cluster) is simply sent
-    // again; nats.js's own 5 s publish timeout is lifted to ours.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await withTimeout(`put block`, this.opTimeoutMs, () => this.kv.put(id, data, { timeout: this.opTimeoutMs }));
-        break;
-      } catch (err) {
-        if (attempt >= PUT_RETRIES) throw err;
-      }
-    }
-    this.#memory.set(id, data, data.length);
-    this.#track(this.disk.put(id, data).catch(() => {}));
-    return id;
-  }
-
-  /** Removes blocks no inode refers to any more; failures only leak space, so they are not fatal. */
-  release(ids: readonly string[]): void {
-    for (const id of ids) {
-      this.#memory.delete(id);
-      this.disk.delete(id);
-      this.#track(withTimeout(`purge block`, this.opTimeoutMs, () => this.kv.purge(id)).catch(() => {}));
     }
   }
 

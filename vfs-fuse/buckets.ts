@@ -70,7 +70,7 @@ export async function ensureCloudFsBuckets(
   );
   const now = Date.now();
   await createIfMissing(meta, inodeKey(ROOT_INO), encodeInode({ ...newInode("dir", 0o755, 0, 0, now), nlink: 3 }));
-  await createIfMissing(meta, inodeKey(2), encodeInode(newInode("dir", 0o755, 0, 0, now)));
+  await createIfMissing(meta, inodeKey(2), encodeInode({ ...newInode("dir", 0o755, 0, 0, now), home: ROOT_INO }));
   await createIfMissing(meta, dirEntryKey(ROOT_INO, encodeName("home")), encodeDirEntry({ ino: 2, type: "dir" }));
   await createIfMissing(meta, INO_COUNTER_KEY, new TextEncoder().encode(String(FIRST_FREE_INO)));
   return { meta, blocks, locks };

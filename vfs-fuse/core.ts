@@ -4,11 +4,14 @@ import { BlockStore } from "./block-store.js";
 import { ensureCloudFsBuckets, type CloudFsBuckets } from "./buckets.js";
 import { DiskBlockCache } from "./disk-block-cache.js";
 import { FsError } from "./errors.js";
-import { MetaStore, isWrongRevision, type Versioned } from "./meta-store.js";
+import { DirectoryLeases } from "./leases.js";
+import { cloneInode, MetaStore, type Versioned } from "./meta-store.js";
 import { decodeName, encodeName, NAME_MAX_BYTES, splitPath } from "./name-codec.js";
-import { OpenFile } from "./open-file.js";
+import { OpenFile, type InodeCommit } from "./open-file.js";
+import { servePeerRequests, type CloudFsNodeStatus } from "./peer-service.js";
 import { isOwnerOrRoot, mayAccess, R_OK, ROOT_CRED, W_OK, X_OK, type Cred } from "./permissions.js";
-import { newInode, ROOT_INO, typeBits, type DirEntryRecord, type InodeRecord } from "./records.js";
+import { homeOf, leaseKey, newInode, ROOT_INO, typeBits, type DirEntryRecord, type InodeRecord } from "./records.js";
+import { WriteBack, type WriteBackStatus } from "./write-back.js";
 
 export interface FsStat {
   readonly ino: number;
@@ -52,7 +55,17 @@ export interface CloudFsCoreOptions {
   readonly opTimeoutMs?: number;
   /** Already opened buckets (skips `ensureCloudFsBuckets`). */
   readonly buckets?: CloudFsBuckets;
+  /**
+   * The node's journal and dirty blocks, kept across restarts (a restart stores what a crash left);
+   * default: `<cacheDir>-journal`.
+   */
+  readonly journalDir?: string;
+  /** Strict mode: every change, and so every close, waits until JetStream has stored it. */
+  readonly strict?: boolean;
 }
+
+/** Longest a clean close waits for the write-back to store what the node still holds. */
+const CLOSE_SYNC_MS = 60_000;
 
 /** Default per-op bound on waiting for NATS: long enough for a leader election, short enough for a user. */
 export const DEFAULT_OP_TIMEOUT_MS = 10_000;
@@ -69,6 +82,9 @@ const O_RDWR = 2;
 const O_CREAT = 0o100;
 const O_EXCL = 0o200;
 const O_TRUNC = 0o1000;
+
+/** A lease changed hands while an operation looked: it looks again. */
+class Moved extends Error {}
 
 /** Who owns a new node. */
 export interface Owner {
@@ -102,12 +118,16 @@ export class CloudFsCore {
   #nextFh = 1;
   #closed = false;
   readonly #unwatch: () => void;
+  #unserve: () => void = () => {};
 
   private constructor(
     readonly meta: MetaStore,
     readonly blocks: BlockStore,
     private readonly disk: DiskBlockCache,
     readonly nodeId: string,
+    private readonly writeBack: WriteBack,
+    private readonly leases: DirectoryLeases,
+    readonly strict: boolean,
   ) {
     this.#unwatch = meta.onChange((change) => {
       if (change.kind !== "inode") return;
@@ -125,20 +145,120 @@ export class CloudFsCore {
         ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
         timeoutMs: opTimeoutMs,
       }));
+    const nodeId = options.nodeId ?? `node-${Math.random().toString(36).slice(2)}`;
+    const strict = options.strict ?? false;
     const meta = new MetaStore(buckets.meta, buckets.locks, opTimeoutMs);
     await meta.start();
     const disk = await DiskBlockCache.open(options.cacheDir, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
-    const blocks = new BlockStore(buckets.blocks, disk, opTimeoutMs);
-    const core = new CloudFsCore(meta, blocks, disk, options.nodeId ?? `node-${Math.random().toString(36).slice(2)}`);
-    await core.#collectOwnOrphans();
+    const { writeBack, leftover } = await WriteBack.open({
+      nc: options.nc,
+      meta: buckets.meta,
+      blocks: buckets.blocks,
+      dir: options.journalDir ?? `${options.cacheDir}-journal`,
+      disk,
+      onStored: (op, rev) => meta.onStored(op, rev),
+    });
+    const leases = new DirectoryLeases(options.nc, buckets.meta, meta, writeBack, nodeId, opTimeoutMs);
+    meta.attach({ writeBack, strict, onLeaseRecord: (dir, value, rev) => leases.onLeaseRecord(dir, value, rev) });
+    // Re-read the leases as JetStream has them now: the replica loaded them at start.
+    const blocks = new BlockStore(buckets.blocks, disk, opTimeoutMs, (id) => writeBack.staged(id));
+    const core = new CloudFsCore(meta, blocks, disk, nodeId, writeBack, leases, strict);
+    try {
+      await leases.start();
+      await core.#resume(leftover);
+      core.#unserve = servePeerRequests(options.nc, nodeId, {
+        recall: (req) => leases.serveRecall(req),
+        status: () => core.status(),
+      });
+      await core.#collectOwnOrphans();
+    } catch (err) {
+      leases.close();
+      await writeBack.close();
+      await meta.close();
+      throw err;
+    }
     return core;
+  }
+
+  /**
+   * Sends again what a previous run journaled and did not store (a crash of the software loses
+   * nothing), except what was made under a lease another node holds now: this node was lost for
+   * longer than the lease TTL and the directory went on without it.
+   */
+  async #resume(leftover: Awaited<ReturnType<typeof WriteBack.open>>["leftover"]): Promise<void> {
+    const kept = leftover.filter((op) => this.leases.otherHolder(op.lease) === undefined);
+    const own = new Set(kept.filter((op) => op.key.startsWith("l.")).map((op) => Number(op.key.slice(2))));
+    for (const op of kept) this.meta.applyReplayed(op);
+    this.writeBack.resume(kept);
+    // A lease whose record JetStream lacks (and the journal does not bring) is taken again first.
+    for (const dir of new Set(kept.map((op) => op.lease))) {
+      if (own.has(dir) || this.leases.heldBySelf(dir)) continue;
+      await this.leases.withLeases([dir], async () => {});
+    }
+    if (leftover.length > kept.length) {
+      process.stderr.write(`cloudfs: ${leftover.length - kept.length} journaled changes dropped: their directories were taken over while this node was lost\n`);
+    }
+  }
+
+  /** The node's write-back state: dirty bytes, oldest unstored change, leases held. */
+  status(): CloudFsNodeStatus {
+    return { ...this.writeBack.status(), node: this.nodeId, leases: this.leases.heldCount(), strict: this.strict };
+  }
+
+  writeBackStatus(): WriteBackStatus {
+    return this.writeBack.status();
+  }
+
+  /** Resolves once everything this node did so far is stored in JetStream (syncfs). */
+  async sync(): Promise<void> {
+    await this.writeBack.sync();
   }
 
   /** Deletes inodes this node left unlinked-but-open when it last stopped without closing them. */
   async #collectOwnOrphans(): Promise<void> {
     for (const [ino, v] of [...this.meta.allInodes()]) {
-      if (v.value.nlink === 0 && v.value.orphanOf === this.nodeId) await this.#destroyInode(ino, v.value);
+      if (v.value.nlink === 0 && v.value.orphanOf === this.nodeId) {
+        await this.leases.withLeases([homeOf(v.value)], () => this.#destroyInode(ino, v.value));
+      }
     }
+  }
+
+  /**
+   * A name in a directory, as current as close-to-open needs: from the replica when it has it or this
+   * node holds the directory's lease (then a miss is authoritative); else after the holder stored what
+   * it did there, or from JetStream when nobody holds it.
+   */
+  async #lookup(dir: number, name: string): Promise<Versioned<DirEntryRecord> | undefined> {
+    const e = this.meta.entry(dir, name);
+    if (e !== undefined || this.leases.heldBySelf(dir)) return e;
+    if (await this.#catchUp(dir)) return this.meta.entry(dir, name);
+    return this.meta.fetchEntry(dir, name);
+  }
+
+  /**
+   * Brings what another node did under `dir`'s lease into the replica; false when nobody else holds
+   * it (then JetStream has it all). The lease record may not have reached this replica yet (the
+   * directory was found with a direct read): it is read from JetStream then.
+   */
+  async #catchUp(dir: number): Promise<boolean> {
+    if (this.leases.heldBySelf(dir)) return false;
+    if (this.leases.otherHolder(dir) === undefined) await this.meta.fetchKey(leaseKey(dir)).catch(() => {});
+    return this.leases.catchUp(dir);
+  }
+
+  /** Read-modify-write of an inode whose home lease the caller holds. */
+  async #mutateInode(ino: number, fn: (rec: InodeRecord) => void): Promise<InodeRecord> {
+    const cur = this.meta.inode(ino);
+    if (cur === undefined) throw new FsError("ENOENT", `inode ${ino} is gone`);
+    const rec = cloneInode(cur.value);
+    fn(rec);
+    await this.meta.putInode(ino, rec, homeOf(rec));
+    return rec;
+  }
+
+  /** Takes the inode's home lease and changes the record. */
+  #changeInode(ino: number, rec: InodeRecord, fn: (rec: InodeRecord) => void): Promise<InodeRecord> {
+    return this.leases.withLeases([homeOf(rec)], () => this.#mutateInode(ino, fn));
   }
 
   // ---- path resolution ------------------------------------------------------------------------
@@ -161,7 +281,7 @@ export class CloudFsCore {
         return this.#resolve(up, cred, followLast, depth);
       }
       const name = encodeName(part);
-      const e = this.meta.entry(cur.ino, name) ?? (await this.meta.fetchEntry(cur.ino, name));
+      const e = await this.#lookup(cur.ino, name);
       if (e === undefined) throw new FsError("ENOENT", path);
       const inode = this.meta.inode(e.value.ino) ?? (await this.meta.fetchInode(e.value.ino));
       if (inode === undefined) throw new FsError("ENOENT", path);
@@ -222,14 +342,30 @@ export class CloudFsCore {
   // ---- metadata operations --------------------------------------------------------------------
 
   async getattr(path: string, cred: Cred = ROOT_CRED): Promise<FsStat> {
-    const r = await this.#resolve(path, cred, false);
-    return this.#stat(r.ino, r.inode.value);
+    return this.#freshStat(path, cred, false);
   }
 
   /** Like `getattr` but follows a final symlink (stat vs lstat). */
   async stat(path: string, cred: Cred = ROOT_CRED): Promise<FsStat> {
-    const r = await this.#resolve(path, cred, true);
-    return this.#stat(r.ino, r.inode.value);
+    return this.#freshStat(path, cred, true);
+  }
+
+  /**
+   * Attributes as the lease holders last changed them: the name's directory and the inode's home are
+   * caught up first when another node holds them (a stat after another node's rename or close sees
+   * it; concurrent stats share the round trip).
+   */
+  async #freshStat(path: string, cred: Cred, followLast: boolean): Promise<FsStat> {
+    let r = await this.#resolve(path, cred, followLast);
+    if (r.parent !== undefined && (await this.#catchUp(r.parent))) r = await this.#resolve(path, cred, followLast);
+    const home = homeOf(r.inode.value);
+    if (home !== r.parent && !this.#open.get(r.ino)?.dirty) await this.#catchUp(home);
+    return this.#stat(r.ino, this.meta.inode(r.ino)?.value ?? r.inode.value);
+  }
+
+  /** Read-modify-write of one inode under its home lease (the way every inode change is made). */
+  async mutateInode(ino: number, fn: (rec: InodeRecord) => void): Promise<InodeRecord> {
+    return this.#changeInode(ino, this.#inode(ino).value, fn);
   }
 
   async fgetattr(fh: number): Promise<FsStat> {
@@ -246,8 +382,8 @@ export class CloudFsCore {
 
   /** Names in a directory (without `.` and `..`), each with its attributes. */
   async readdir(path: string, cred: Cred = ROOT_CRED): Promise<{ name: string; stat: FsStat }[]> {
-    await this.meta.ensureFresh();
     const r = await this.#resolve(path, cred);
+    if (!this.leases.heldBySelf(r.ino) && !(await this.#catchUp(r.ino))) await this.meta.ensureFresh();
     if (r.inode.value.type !== "dir") throw new FsError("ENOTDIR", path);
     if (!mayAccess(r.inode.value, cred, R_OK)) throw new FsError("EACCES", path);
     const out: { name: string; stat: FsStat }[] = [];
@@ -262,29 +398,28 @@ export class CloudFsCore {
   async #makeNode(path: string, rec: InodeRecord, cred: Cred): Promise<number> {
     const { dir, name } = await this.#parentFor(path, cred);
     this.#checkWritableDir(dir, cred);
-    if (this.meta.entry(dir.ino, name) !== undefined) throw new FsError("EEXIST", path);
-    // setgid directories hand their group down, as on ext4.
-    if ((dir.inode.value.mode & 0o2000) !== 0) {
-      rec.gid = dir.inode.value.gid;
-      if (rec.type === "dir") rec.mode |= 0o2000;
-    }
-    const ino = await this.meta.allocateIno();
-    // The kernel holds the directory's lock from LOOKUP to the end of CREATE, so creates in one
-    // directory are serial: the inode and the entry are written in parallel to halve that time. Another
-    // node that finds the entry a moment before the inode re-reads the inode from the stream.
-    const [inode, entry] = await Promise.allSettled([
-      this.meta.createInode(ino, rec),
-      this.meta.createEntry(dir.ino, name, { ino, type: rec.type }),
-    ]);
-    if (inode.status === "rejected" || entry.status === "rejected") {
-      if (inode.status === "fulfilled") await this.meta.deleteInode(ino).catch(() => {});
-      if (entry.status === "fulfilled") {
-        const e = this.meta.entry(dir.ino, name);
-        if (e !== undefined) await this.meta.deleteEntry(dir.ino, name, e.rev).catch(() => {});
+    return this.leases.withLeases([dir.ino], async () => {
+      // Under the lease this node's replica is the directory: a miss here is authoritative.
+      if (this.meta.entry(dir.ino, name) !== undefined) throw new FsError("EEXIST", path);
+      // setgid directories hand their group down, as on ext4.
+      if ((dir.inode.value.mode & 0o2000) !== 0) {
+        rec.gid = dir.inode.value.gid;
+        if (rec.type === "dir") rec.mode |= 0o2000;
       }
-      throw entry.status === "rejected" ? entry.reason : (inode as PromiseRejectedResult).reason;
-    }
-    return ino;
+      const ino = await this.meta.allocateIno();
+      rec.home = dir.ino;
+      // Journaled in this order (the calls are made in one turn), so JetStream never holds an entry
+      // whose inode or, for a directory, whose lease record it lacks.
+      const writes = [this.meta.putInode(ino, rec, dir.ino)];
+      if (rec.type === "dir") {
+        // A new directory is this node's from the start: nobody else can see it before its entry.
+        this.leases.adoptNew(ino);
+        writes.push(this.meta.writeKey(leaseKey(ino), DirectoryLeases.encode(this.nodeId), ino));
+      }
+      writes.push(this.meta.putEntry(dir.ino, name, { ino, type: rec.type }));
+      await Promise.all(writes);
+      return ino;
+    });
   }
 
   /** `owner` (default: `cred`'s ids) owns the new node: the FUSE adapter passes the calling process. */
@@ -333,10 +468,13 @@ export class CloudFsCore {
     if (rec.type === "dir" && acc !== 0) throw new FsError("EISDIR", path);
     const want = (acc === 0 ? R_OK : 0) | (acc === O_WRONLY ? W_OK : 0) | (acc === O_RDWR ? R_OK | W_OK : 0);
     if (!mayAccess(rec, cred, want)) throw new FsError("EACCES", path);
-    // Close-to-open: the inode as JetStream has it now, not as the watch last told us.
-    // While JetStream elects a new leader after a server loss this may time out: the watched replica
-    // (milliseconds behind at most) then answers, so reads stay available during a fail-over.
-    if (!this.#open.get(r.ino)?.dirty) await this.meta.fetchInode(r.ino).catch(() => undefined);
+    // Close-to-open: the inode as its lease holder last closed it (it stores that first), or as
+    // JetStream has it now when nobody else holds it. While JetStream elects a new leader after a
+    // server loss this may time out: the watched replica then answers, so reads stay available.
+    const home = homeOf(rec);
+    if (!this.#open.get(r.ino)?.dirty && !this.leases.heldBySelf(home) && !(await this.#catchUp(home))) {
+      await this.meta.fetchInode(r.ino).catch(() => undefined);
+    }
     const fh = this.#openIno(r.ino, flags);
     if ((flags & O_TRUNC) !== 0 && acc !== 0 && rec.type === "file") {
       const f = this.#handle(fh).file;
@@ -349,13 +487,26 @@ export class CloudFsCore {
     const rec = this.#inode(ino).value;
     let file = this.#open.get(ino);
     if (file === undefined) {
-      file = new OpenFile(ino, rec, this.meta, this.blocks);
+      file = new OpenFile(ino, rec, this.#commitFor(ino), this.blocks, this.writeBack);
       this.#open.set(ino, file);
     } else if (!file.dirty) file.refresh(rec);
     file.refs++;
     const fh = this.#nextFh++;
     this.#handles.set(fh, { file, flags });
     return fh;
+  }
+
+  /** How an open file commits its blocks and size: under its home lease, to the latest record. */
+  #commitFor(ino: number): InodeCommit {
+    return (apply) => {
+      const home = homeOf(this.#inode(ino).value);
+      return this.leases.withLeases([home], async () => {
+        const rec = cloneInode(this.#inode(ino).value);
+        const { blocks, free } = apply(rec);
+        await this.meta.putInode(ino, rec, homeOf(rec), { blocks, free });
+        return rec;
+      });
+    };
   }
 
   #handle(fh: number): Handle {
@@ -389,13 +540,18 @@ export class CloudFsCore {
     }
   }
 
-  /** Makes the file's bytes durable in JetStream (and visible to other nodes' next open). */
+  /**
+   * close(2): commits the file's bytes and size on this node (journaled; other nodes' next open asks
+   * for them). In strict mode, and with fsync, they are stored in JetStream before this returns.
+   */
   async flush(fh: number): Promise<void> {
     await this.#handle(fh).file.flush();
   }
 
+  /** fsync(2)/fdatasync(2): the file's data and metadata, and all before them, stored at R3. */
   async fsync(fh: number): Promise<void> {
     await this.flush(fh);
+    await this.writeBack.sync();
   }
 
   async release(fh: number): Promise<void> {
@@ -409,20 +565,27 @@ export class CloudFsCore {
       if (f.refs === 0) {
         this.#open.delete(f.ino);
         const rec = this.meta.inode(f.ino)?.value;
-        if (rec !== undefined && rec.nlink === 0) await this.#destroyInode(f.ino, rec);
+        if (rec !== undefined && rec.nlink === 0) {
+          await this.leases.withLeases([homeOf(rec)], async () => {
+            const cur = this.meta.inode(f.ino)?.value;
+            if (cur !== undefined && cur.nlink === 0 && !this.#open.has(f.ino)) await this.#destroyInode(f.ino, cur);
+          });
+        }
       }
     }
   }
 
+  /** Deletes an inode (its home lease held); its blocks are purged once that is stored. */
   async #destroyInode(ino: number, rec: InodeRecord): Promise<void> {
-    await this.meta.deleteInode(ino);
-    this.blocks.release(Object.values(rec.blocks));
+    const writes = [this.meta.deleteInode(ino, homeOf(rec), Object.values(rec.blocks))];
+    if (rec.type === "dir" && this.leases.heldBySelf(ino)) writes.push(this.meta.writeKey(leaseKey(ino), null, ino));
+    await Promise.all(writes);
   }
 
-  /** Drops one link; the inode goes when the last link and the last local open are gone. */
+  /** Drops one link (the inode's home lease held); the inode goes with its last link and local open. */
   async #dropLink(ino: number): Promise<void> {
     const open = this.#open.has(ino);
-    const rec = await this.meta.mutateInode(ino, (r) => {
+    const rec = await this.#mutateInode(ino, (r) => {
       r.nlink = Math.max(0, r.nlink - (r.type === "dir" ? r.nlink : 1));
       r.ctimeMs = Date.now();
       if (r.nlink === 0 && open) r.orphanOf = this.nodeId;
@@ -435,28 +598,34 @@ export class CloudFsCore {
     if (hidden !== undefined && !wantDir) {
       this.#hidden.delete(path);
       const rec = this.meta.inode(hidden)?.value;
-      if (rec !== undefined && rec.nlink === 0 && !this.#open.has(hidden)) await this.#destroyInode(hidden, rec);
+      if (rec !== undefined && rec.nlink === 0 && !this.#open.has(hidden)) {
+        await this.leases.withLeases([homeOf(rec)], () => this.#destroyInode(hidden, rec));
+      }
       return;
     }
-    for (let attempt = 0; ; attempt++) {
+    for (;;) {
       const { dir, name } = await this.#parentFor(path, cred);
       this.#checkWritableDir(dir, cred);
-      const e = this.meta.entry(dir.ino, name) ?? (await this.meta.fetchEntry(dir.ino, name));
-      if (e === undefined) throw new FsError("ENOENT", path);
-      const inode = this.#inode(e.value.ino).value;
-      this.#checkSticky(dir.inode.value, inode, cred);
-      if (wantDir) {
-        if (inode.type !== "dir") throw new FsError("ENOTDIR", path);
-        if (this.meta.entries(e.value.ino).size > 0) throw new FsError("ENOTEMPTY", path);
-      } else if (inode.type === "dir") throw new FsError("EISDIR", path);
+      const seen = await this.#lookup(dir.ino, name);
+      if (seen === undefined) throw new FsError("ENOENT", path);
+      const target = this.#inode(seen.value.ino).value;
       try {
-        await this.meta.deleteEntry(dir.ino, name, e.rev);
+        await this.leases.withLeases([dir.ino, homeOf(target)], async () => {
+          const e = this.meta.entry(dir.ino, name);
+          if (e === undefined) throw new FsError("ENOENT", path);
+          if (e.value.ino !== seen.value.ino) throw new Moved();
+          const inode = this.#inode(e.value.ino).value;
+          this.#checkSticky(dir.inode.value, inode, cred);
+          if (wantDir) {
+            if (inode.type !== "dir") throw new FsError("ENOTDIR", path);
+            if (this.meta.entries(e.value.ino).size > 0) throw new FsError("ENOTEMPTY", path);
+          } else if (inode.type === "dir") throw new FsError("EISDIR", path);
+          await Promise.all([this.meta.deleteEntry(dir.ino, name), this.#dropLink(e.value.ino)]);
+        });
+        return;
       } catch (err) {
-        if (isWrongRevision(err) && attempt < 5) continue;
-        throw err;
+        if (!(err instanceof Moved)) throw err;
       }
-      await this.#dropLink(e.value.ino);
-      return;
     }
   }
 
@@ -480,41 +649,55 @@ export class CloudFsCore {
     if (src.inode.value.type === "dir") throw new FsError("EPERM", "hard link to a directory");
     const { dir, name } = await this.#parentFor(newPath, cred);
     this.#checkWritableDir(dir, cred);
-    if (this.meta.entry(dir.ino, name) !== undefined) throw new FsError("EEXIST", newPath);
-    await this.meta.mutateInode(src.ino, (r) => {
-      if (r.nlink === 0) throw new FsError("ENOENT", existing);
-      r.nlink++;
-      r.ctimeMs = Date.now();
+    await this.leases.withLeases([dir.ino, homeOf(src.inode.value)], async () => {
+      if (this.meta.entry(dir.ino, name) !== undefined) throw new FsError("EEXIST", newPath);
+      await Promise.all([
+        this.#mutateInode(src.ino, (r) => {
+          if (r.nlink === 0) throw new FsError("ENOENT", existing);
+          r.nlink++;
+          r.ctimeMs = Date.now();
+        }),
+        this.meta.putEntry(dir.ino, name, { ino: src.ino, type: src.inode.value.type }),
+      ]);
     });
-    try {
-      await this.meta.createEntry(dir.ino, name, { ino: src.ino, type: src.inode.value.type });
-    } catch (err) {
-      await this.meta.mutateInode(src.ino, (r) => void (r.nlink = Math.max(1, r.nlink - 1))).catch(() => {});
-      throw err;
-    }
   }
 
   /**
-   * Renames atomically as far as readers of the target name go: an existing target is replaced by one
-   * compare-and-set on its entry (never missing in between), then the source entry is removed. Works
-   * across directories (never EXDEV inside CloudFS).
+   * Renames atomically: the target's entry is replaced in one change (the name never disappears),
+   * then the source entry is removed, both under the leases of the two directories, journaled in that
+   * order. Works across directories (never EXDEV inside CloudFS).
    */
   async rename(from: string, to: string, cred: Cred = ROOT_CRED): Promise<void> {
+    for (;;) {
+      try {
+        return await this.#renameOnce(from, to, cred);
+      } catch (err) {
+        if (!(err instanceof Moved)) throw err;
+      }
+    }
+  }
+
+  async #renameOnce(from: string, to: string, cred: Cred): Promise<void> {
     const toParts = splitPath(to);
     const toName = toParts[toParts.length - 1];
     const src = await this.#parentFor(from, cred);
     this.#checkWritableDir(src.dir, cred);
-    const se = this.meta.entry(src.dir.ino, src.name) ?? (await this.meta.fetchEntry(src.dir.ino, src.name));
-    if (se === undefined) throw new FsError("ENOENT", from);
-    const srcInode = this.#inode(se.value.ino).value;
+    const se0 = await this.#lookup(src.dir.ino, src.name);
+    if (se0 === undefined) throw new FsError("ENOENT", from);
+    const srcInode = this.#inode(se0.value.ino).value;
     this.#checkSticky(src.dir.inode.value, srcInode, cred);
+    const sourceStill = (): void => {
+      if (this.meta.entry(src.dir.ino, src.name)?.value.ino !== se0.value.ino) throw new Moved();
+    };
 
     if (toName !== undefined && FUSE_HIDDEN.test(toName) && srcInode.type !== "dir") {
       // libfuse hides an open file it must unlink: we unlink it for real and remember the hidden path
       // locally, so the name never shows in any listing nor on any other node.
-      await this.meta.deleteEntry(src.dir.ino, src.name, se.rev);
-      this.#hidden.set("/" + toParts.join("/"), se.value.ino);
-      await this.#dropLink(se.value.ino);
+      await this.leases.withLeases([src.dir.ino, homeOf(srcInode)], async () => {
+        sourceStill();
+        this.#hidden.set("/" + toParts.join("/"), se0.value.ino);
+        await Promise.all([this.meta.deleteEntry(src.dir.ino, src.name), this.#dropLink(se0.value.ino)]);
+      });
       return;
     }
 
@@ -526,36 +709,37 @@ export class CloudFsCore {
     if (srcInode.type === "dir" && toNorm.startsWith(fromNorm + "/")) {
       throw new FsError("EINVAL", "cannot move a directory into itself");
     }
-    const de = this.meta.entry(dst.dir.ino, dst.name) ?? (await this.meta.fetchEntry(dst.dir.ino, dst.name));
-    const newEntry: DirEntryRecord = { ino: se.value.ino, type: srcInode.type };
-    if (de !== undefined) {
-      if (de.value.ino === se.value.ino) return; // two links to one inode: POSIX says do nothing
-      const dstInode = this.#inode(de.value.ino).value;
-      this.#checkSticky(dst.dir.inode.value, dstInode, cred);
-      if (srcInode.type === "dir" && dstInode.type !== "dir") throw new FsError("ENOTDIR", to);
-      if (srcInode.type !== "dir" && dstInode.type === "dir") throw new FsError("EISDIR", to);
-      if (dstInode.type === "dir" && this.meta.entries(de.value.ino).size > 0) throw new FsError("ENOTEMPTY", to);
-      await this.meta.replaceEntry(dst.dir.ino, dst.name, newEntry, de.rev);
-      await this.meta.deleteEntry(src.dir.ino, src.name, se.rev);
-      await this.#dropLink(de.value.ino);
-    } else {
-      await this.meta.createEntry(dst.dir.ino, dst.name, newEntry);
-      try {
-        await this.meta.deleteEntry(src.dir.ino, src.name, se.rev);
-      } catch (err) {
-        // Someone moved or removed the source meanwhile: undo our half so no name is duplicated.
-        const mine = this.meta.entry(dst.dir.ino, dst.name);
-        if (mine !== undefined) await this.meta.deleteEntry(dst.dir.ino, dst.name, mine.rev).catch(() => {});
-        throw err;
+    const de0 = await this.#lookup(dst.dir.ino, dst.name);
+    const dstInode0 = de0 === undefined ? undefined : this.#inode(de0.value.ino).value;
+    const leases = [src.dir.ino, dst.dir.ino, homeOf(srcInode)];
+    if (dstInode0 !== undefined) leases.push(homeOf(dstInode0));
+    await this.leases.withLeases(leases, async () => {
+      sourceStill();
+      const de = this.meta.entry(dst.dir.ino, dst.name);
+      if (de?.value.ino !== de0?.value.ino) throw new Moved();
+      const newEntry: DirEntryRecord = { ino: se0.value.ino, type: srcInode.type };
+      const writes: Promise<unknown>[] = [];
+      if (de !== undefined) {
+        if (de.value.ino === se0.value.ino) return; // two links to one inode: POSIX says do nothing
+        const dstInode = this.#inode(de.value.ino).value;
+        this.#checkSticky(dst.dir.inode.value, dstInode, cred);
+        if (srcInode.type === "dir" && dstInode.type !== "dir") throw new FsError("ENOTDIR", to);
+        if (srcInode.type !== "dir" && dstInode.type === "dir") throw new FsError("EISDIR", to);
+        if (dstInode.type === "dir" && this.meta.entries(de.value.ino).size > 0) throw new FsError("ENOTEMPTY", to);
+        writes.push(this.meta.putEntry(dst.dir.ino, dst.name, newEntry), this.meta.deleteEntry(src.dir.ino, src.name));
+        writes.push(this.#dropLink(de.value.ino));
+      } else {
+        writes.push(this.meta.putEntry(dst.dir.ino, dst.name, newEntry), this.meta.deleteEntry(src.dir.ino, src.name));
       }
-    }
-    await this.meta.mutateInode(se.value.ino, (r) => void (r.ctimeMs = Date.now())).catch(() => {});
+      writes.push(this.#mutateInode(se0.value.ino, (r) => void (r.ctimeMs = Date.now())));
+      await Promise.all(writes);
+    });
   }
 
   async chmod(path: string, mode: number, cred: Cred = ROOT_CRED): Promise<void> {
     const r = await this.#resolve(path, cred);
     if (!isOwnerOrRoot(r.inode.value, cred)) throw new FsError("EPERM", path);
-    await this.meta.mutateInode(r.ino, (rec) => {
+    await this.#changeInode(r.ino, r.inode.value, (rec) => {
       rec.mode = mode & 0o7777;
       rec.ctimeMs = Date.now();
     });
@@ -570,7 +754,7 @@ export class CloudFsCore {
       if (!keepUid || cred.uid !== r.inode.value.uid) throw new FsError("EPERM", path);
       if (!keepGid && gid !== cred.gid && !(cred.groups ?? []).includes(gid)) throw new FsError("EPERM", path);
     }
-    await this.meta.mutateInode(r.ino, (rec) => {
+    await this.#changeInode(r.ino, r.inode.value, (rec) => {
       if (!keepUid) rec.uid = uid;
       if (!keepGid) rec.gid = gid;
       // As Linux does: changing the owner of a non-directory drops setuid/setgid.
@@ -582,7 +766,7 @@ export class CloudFsCore {
   async utimens(path: string, atimeMs: number, mtimeMs: number, cred: Cred = ROOT_CRED): Promise<void> {
     const r = await this.#resolve(path, cred);
     if (!isOwnerOrRoot(r.inode.value, cred) && !mayAccess(r.inode.value, cred, W_OK)) throw new FsError("EPERM", path);
-    await this.meta.mutateInode(r.ino, (rec) => {
+    await this.#changeInode(r.ino, r.inode.value, (rec) => {
       rec.atimeMs = atimeMs;
       rec.mtimeMs = mtimeMs;
       rec.ctimeMs = Date.now();
@@ -636,11 +820,20 @@ export class CloudFsCore {
     }
   }
 
-  /** Flushes every open file, closes the watch and the caches. Open handles are dropped. */
+  /**
+   * Flushes every open file, stores what the node holds (bounded: what is left stays in the journal
+   * for the next start), closes the watch and the caches. Open handles are dropped.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const fh of [...this.#handles.keys()]) await this.release(fh).catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.writeBack.sync(), new Promise((r) => (timer = setTimeout(r, CLOSE_SYNC_MS)))]);
+    clearTimeout(timer);
+    this.#unserve();
+    this.leases.close();
+    await this.writeBack.close();
     this.#unwatch();
     await this.meta.close();
     await this.blocks.close();

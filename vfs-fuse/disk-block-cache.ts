@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile, unlink } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { LruMap } from "./lru.js";
 
@@ -42,6 +42,20 @@ export class DiskBlockCache {
     if (this.#lru.has(id) || data.length > this.#lru.capacityBytes) return;
     await writeFile(join(this.dir, id), data);
     this.#lru.set(id, true, data.length);
+  }
+
+  /** Takes over a block file written elsewhere on the same file system (a stored write-back block). */
+  async adopt(id: string, path: string, bytes: number): Promise<void> {
+    if (this.#lru.has(id) || bytes > this.#lru.capacityBytes) {
+      await unlink(path).catch(() => {});
+      return;
+    }
+    try {
+      await rename(path, join(this.dir, id));
+      this.#lru.set(id, true, bytes);
+    } catch {
+      await unlink(path).catch(() => {});
+    }
   }
 
   delete(id: string): void {

@@ -2,7 +2,10 @@
 /**
  * CloudFS in its own process, so a slow file system never blocks the runtime's event loop:
  *   node dist/vfs-fuse/fs-daemon.js --nats URL[,URL…] --mount DIR --cache DIR [--cache-bytes N]
- *     [--node-id ID] [--replicas N] [--attr-timeout SECONDS] [--creds FILE]
+ *     [--node-id ID] [--replicas N] [--attr-timeout SECONDS] [--creds FILE] [--journal DIR] [--strict]
+ * `--journal`: the node's journal and dirty blocks (default `<cache>-journal`), kept across restarts:
+ * a daemon started again after a crash stores what the last one had not. `--strict`: close(2)
+ * waits until JetStream has stored the file.
  * Prints one JSON line `{"ready":true,"mount":DIR}` once mounted; SIGTERM/SIGINT unmount cleanly and
  * exit 0. On a failure it prints `{"ready":false,"error":…}` and exits 1.
  */
@@ -22,6 +25,8 @@ async function main(): Promise<void> {
       "attr-timeout": { type: "string" },
       // The node's credentials (nkey + CA): the daemon connects as its runtime's identity.
       creds: { type: "string" },
+      journal: { type: "string" },
+      strict: { type: "boolean" },
     },
   });
   if (values.nats === undefined || values.mount === undefined || values.cache === undefined) {
@@ -42,6 +47,8 @@ async function main(): Promise<void> {
       ...(values["cache-bytes"] !== undefined ? { cacheBytes: Number(values["cache-bytes"]) } : {}),
       ...(values["node-id"] !== undefined ? { nodeId: values["node-id"] } : {}),
       ...(values.replicas !== undefined ? { replicas: Number(values.replicas) } : {}),
+      ...(values.journal !== undefined ? { journalDir: values.journal } : {}),
+      ...(values.strict === true ? { strict: true } : {}),
       // Overrides how long the kernel caches attributes. Only CloudFS's build of fuse-native tells the
       // kernel about changes: with the stock module, > 0 leaves sizes stale after another node's close.
       ...(values["attr-timeout"] !== undefined

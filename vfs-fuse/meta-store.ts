@@ -1,5 +1,6 @@
 import type { KV, KvEntry } from "@nats-io/kv";
 import { FsError } from "./errors.js";
+import type { JournalOp } from "./journal-log.js";
 import {
   decodeDirEntry,
   decodeInode,
@@ -12,14 +13,17 @@ import {
   type InodeRecord,
 } from "./records.js";
 import { withTimeout } from "./with-timeout.js";
+import type { WriteBack } from "./write-back.js";
 
 export interface Versioned<T> {
   readonly value: T;
   readonly rev: number;
 }
 
-/** Inode numbers a node reserves per round trip on the shared counter. */
-const INO_RANGE = 256;
+/** Inode numbers a node reserves per round trip on the shared counter (a tar makes thousands). */
+const INO_RANGE = 4096;
+/** The next range is reserved in the background once this few numbers are left of the current one. */
+const INO_RANGE_REFILL_AT = 1024;
 /**
  * Compare-and-set retries before giving up with EIO (each retry re-reads the latest revision, after a
  * random back-off growing with the attempt so a crowd of racers spreads out).
@@ -47,13 +51,21 @@ export type MetaChange =
       readonly nameMoved: boolean;
     };
 
+/** What the write path needs besides the bucket: the journal, and the lease table told of `l.` keys. */
+export interface MetaWritePath {
+  readonly writeBack: WriteBack;
+  readonly onLeaseRecord: (dir: number, value: Uint8Array | null, rev: number) => void;
+  /** Strict mode: every change waits until JetStream has stored it. */
+  readonly strict: boolean;
+}
+
 /**
  * The node's replica of the metadata bucket. A KV watch keeps every inode and directory entry in
- * memory (lookups, stats and listings never leave the node), and every change goes to JetStream as a
- * compare-and-set on the key's revision, so concurrent changes from different nodes never lose an
- * update. What the node writes is applied locally at once (read-your-writes); the watch applies the
- * others' changes within milliseconds. Revisions order both paths: an older revision never overwrites
- * a newer one.
+ * memory (lookups, stats and listings never leave the node). A change is made under the lease of the
+ * directory that covers it (leases.ts), so this node is its only writer: it is applied here at once
+ * and journaled, and the write-back stores it in JetStream behind (`writeKey`). While a key has
+ * changes not yet stored, the watch's older values of it are ignored; once stored, revisions order
+ * everything: an older revision never overwrites a newer one.
  */
 export class MetaStore {
   readonly #inodes = new Map<number, Versioned<InodeRecord>>();
@@ -62,6 +74,8 @@ export class MetaStore {
   readonly #revs = new Map<string, number>();
   #inoNext = 0;
   #inoEnd = 0;
+  /** A reserved range not yet in use: [first, end). */
+  #spare: [number, number] | undefined;
   #watch: AsyncIterable<KvEntry> & { stop(): void } | undefined;
   #watchDone: Promise<void> = Promise.resolve();
   readonly #listeners = new Set<(change: MetaChange) => void>();
@@ -71,6 +85,10 @@ export class MetaStore {
   #watchdog: NodeJS.Timeout | undefined;
   #checking = false;
   #closed = false;
+  /** Changes per key journaled and not yet stored. */
+  readonly #pending = new Map<string, number>();
+  #path: MetaWritePath | undefined;
+  #refill: Promise<void> | undefined;
 
   constructor(
     readonly kv: KV,
@@ -91,8 +109,8 @@ export class MetaStore {
   }
 
   /** Runs the guarded write; if it fails for another reason than a conflict, frees the claim. */
-  async #guarded<T>(what: string, key: string, rev: number, write: () => Promise<T>, preclaimed = false): Promise<T> {
-    if (!preclaimed) await this.#claim(what, key, rev);
+  async #guarded<T>(what: string, key: string, rev: number, write: () => Promise<T>): Promise<T> {
+    await this.#claim(what, key, rev);
     try {
       return await withTimeout(what, this.opTimeoutMs, write);
     } catch (err) {
@@ -208,7 +226,18 @@ export class MetaStore {
     const last = this.#revs.get(key) ?? 0;
     if (rev <= last) return;
     this.#revs.set(key, rev);
+    // This node is the key's only writer until its own changes are stored: they are newer.
+    if (this.#pending.has(key)) return;
+    this.#set(key, rev, value, fromWatch);
+  }
+
+  /** Puts a value into the replica and tells the listeners. */
+  #set(key: string, rev: number, value: Uint8Array | null, fromWatch: boolean): void {
     let change: MetaChange;
+    if (key.startsWith("l.")) {
+      this.#path?.onLeaseRecord(Number(key.slice(2)), value, rev);
+      return;
+    }
     if (key.startsWith("i.")) {
       const ino = Number(key.slice(2));
       if (value === null) this.#inodes.delete(ino);
@@ -231,9 +260,79 @@ export class MetaStore {
       }
       change = { kind: "entry", parent, name, fromWatch, nameMoved: before !== undefined && before !== after };
     } else {
-      return; // the inode counter
+      return; // the inode counter, liveness records
     }
     for (const l of this.#listeners) l(change);
+  }
+
+  /** Connects the write path; until then the replica only reads. */
+  attach(path: MetaWritePath): void {
+    this.#path = path;
+  }
+
+  /**
+   * Makes a change under `lease` (which the caller holds): applied here at once, journaled on disk,
+   * stored in JetStream behind (in strict mode: before this returns). `blocks` must be stored first;
+   * `free` are purged once it is.
+   */
+  async writeKey(
+    key: string,
+    value: Uint8Array | null,
+    lease: number,
+    extra: { readonly blocks?: readonly string[]; readonly free?: readonly string[]; readonly purge?: boolean } = {},
+  ): Promise<void> {
+    const path = this.#path;
+    if (path === undefined) throw new FsError("EROFS", "CloudFS has no write path");
+    this.#pending.set(key, (this.#pending.get(key) ?? 0) + 1);
+    this.#set(key, this.#revs.get(key) ?? 0, value, false);
+    const seq = await path.writeBack.append({ key, value, lease, ...extra });
+    if (path.strict) await path.writeBack.stored(seq);
+  }
+
+  /** A change a previous run journaled and did not store, applied again before it is resent. */
+  applyReplayed(op: JournalOp): void {
+    this.#pending.set(op.key, (this.#pending.get(op.key) ?? 0) + 1);
+    this.#set(op.key, this.#revs.get(op.key) ?? 0, op.value, false);
+  }
+
+  /** The write-back stored a change: once a key has none left, the watch's values count again. */
+  onStored(op: JournalOp, rev: number): void {
+    const n = (this.#pending.get(op.key) ?? 1) - 1;
+    if (n > 0) this.#pending.set(op.key, n);
+    else this.#pending.delete(op.key);
+    this.#revs.set(op.key, Math.max(this.#revs.get(op.key) ?? 0, rev));
+  }
+
+  /** Waits until the watch has delivered the stream up to `rev` (bounded: then the replica answers). */
+  async waitWatch(rev: number): Promise<void> {
+    const deadline = Date.now() + this.opTimeoutMs;
+    while (this.#watchRev < rev && !this.#closed) {
+      if (Date.now() > deadline) {
+        await this.#restartWatch().catch(() => {});
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  /** An exclusive create straight to JetStream (a lease); a conflict is a wrong-revision error. */
+  async createDirect(key: string, value: Uint8Array): Promise<number> {
+    const rev = await this.#createKey("create " + key, key, value);
+    this.#apply(key, rev, value);
+    return rev;
+  }
+
+  /** A compare-and-set straight to JetStream (taking over a lost node's lease). */
+  async updateDirect(key: string, value: Uint8Array, rev: number): Promise<number> {
+    const newRev = await this.#guarded("update " + key, key, rev, () => this.kv.update(key, value, rev));
+    this.#apply(key, newRev, value);
+    return newRev;
+  }
+
+  /** Reads one key from JetStream into the replica. */
+  async fetchKey(key: string): Promise<void> {
+    const e = await withTimeout("get " + key, this.opTimeoutMs, () => this.kv.get(key));
+    if (e !== null) this.#apply(key, e.revision, e.operation === "PUT" ? e.value : null);
   }
 
   inode(ino: number): Versioned<InodeRecord> | undefined {
@@ -242,10 +341,7 @@ export class MetaStore {
 
   /** The inode as JetStream has it now (one round trip): used on open for close-to-open consistency. */
   async fetchInode(ino: number): Promise<Versioned<InodeRecord> | undefined> {
-    const key = inodeKey(ino);
-    const e = await withTimeout("get inode", this.opTimeoutMs, () => this.kv.get(key));
-    if (e === null) return this.#inodes.get(ino);
-    this.#apply(key, e.revision, e.operation === "PUT" ? e.value : null);
+    await this.fetchKey(inodeKey(ino));
     return this.#inodes.get(ino);
   }
 
@@ -255,9 +351,7 @@ export class MetaStore {
 
   /** Looks a name up in JetStream itself, for a miss that may only be the watch lagging. */
   async fetchEntry(parent: number, encodedName: string): Promise<Versioned<DirEntryRecord> | undefined> {
-    const key = dirEntryKey(parent, encodedName);
-    const e = await withTimeout("get entry", this.opTimeoutMs, () => this.kv.get(key));
-    if (e !== null) this.#apply(key, e.revision, e.operation === "PUT" ? e.value : null);
+    await this.fetchKey(dirEntryKey(parent, encodedName));
     return this.entry(parent, encodedName);
   }
 
@@ -280,124 +374,57 @@ export class MetaStore {
     return this.#inodes.entries();
   }
 
+  /** A fresh inode number from this node's range; the next range is reserved before this one ends. */
   async allocateIno(): Promise<number> {
-    if (this.#inoNext >= this.#inoEnd) {
-      for (let i = 0; ; i++) {
-        const e = await withTimeout("get inode counter", this.opTimeoutMs, () => this.kv.get(INO_COUNTER_KEY));
-        if (e === null) throw new FsError("EIO", "inode counter missing");
-        const next = Number(new TextDecoder().decode(e.value));
-        try {
-          await this.#guarded("reserve inodes", INO_COUNTER_KEY, e.revision, () =>
-            this.kv.update(INO_COUNTER_KEY, new TextEncoder().encode(String(next + INO_RANGE)), e.revision),
-          );
-          this.#inoNext = next;
-          this.#inoEnd = next + INO_RANGE;
-          break;
-        } catch (err) {
-          if (!isWrongRevision(err) || i >= MAX_CAS_RETRIES) throw err;
-        }
+    for (;;) {
+      if (this.#inoNext >= this.#inoEnd && this.#spare !== undefined) {
+        [this.#inoNext, this.#inoEnd] = this.#spare;
+        this.#spare = undefined;
       }
+      const left = this.#inoEnd - this.#inoNext;
+      if (left <= INO_RANGE_REFILL_AT && this.#spare === undefined) {
+        this.#refill ??= this.#reserveRange().finally(() => (this.#refill = undefined));
+      }
+      if (left > 0) break;
+      await this.#refill;
     }
     if (this.#inoEnd > 0xffff_ffff) throw new FsError("ENOSPC", "inode numbers exhausted");
     return this.#inoNext++;
   }
 
-  async createInode(ino: number, rec: InodeRecord): Promise<number> {
-    const key = inodeKey(ino);
-    const value = encodeInode(rec);
-    const rev = await this.#createKey("create inode", key, value);
-    this.#apply(key, rev, value);
-    return rev;
-  }
-
-  /** CAS on the inode; EIO-free retry is the caller's (see `mutateInode`). */
-  async updateInode(ino: number, rec: InodeRecord, rev: number, preclaimed = false): Promise<number> {
-    const key = inodeKey(ino);
-    const value = encodeInode(rec);
-    const newRev = await this.#guarded("update inode", key, rev, () => this.kv.update(key, value, rev), preclaimed);
-    this.#apply(key, newRev, value);
-    return newRev;
-  }
-
-  /**
-   * Read-modify-write of one inode with compare-and-set: `fn` gets a copy of the latest record and
-   * changes it (or throws an FsError); on a revision conflict the latest record is fetched and `fn` runs
-   * again, so no concurrent update is lost.
-   */
-  async mutateInode(ino: number, fn: (rec: InodeRecord) => void, claimedRev?: number): Promise<InodeRecord> {
-    let cur = this.#inodes.get(ino) ?? (await this.fetchInode(ino));
+  async #reserveRange(): Promise<void> {
     for (let i = 0; ; i++) {
-      if (cur === undefined) throw new FsError("ENOENT", `inode ${ino} is gone`);
-      const rec = cloneInode(cur.value);
-      fn(rec);
+      const e = await withTimeout("get inode counter", this.opTimeoutMs, () => this.kv.get(INO_COUNTER_KEY));
+      if (e === null) throw new FsError("EIO", "inode counter missing");
+      const next = Number(new TextDecoder().decode(e.value));
       try {
-        await this.updateInode(ino, rec, cur.rev, i === 0 && claimedRev === cur.rev);
-        return rec;
+        await this.#guarded("reserve inodes", INO_COUNTER_KEY, e.revision, () =>
+          this.kv.update(INO_COUNTER_KEY, new TextEncoder().encode(String(next + INO_RANGE)), e.revision),
+        );
+        this.#spare = [next, next + INO_RANGE];
+        return;
       } catch (err) {
         if (!isWrongRevision(err) || i >= MAX_CAS_RETRIES) throw err;
-        // Back off a little: the winner's update may still be on its way to the stream.
-        await new Promise((r) => setTimeout(r, 1 + Math.random() * Math.min(50, 3 * i)));
-        cur = await this.fetchInode(ino);
       }
     }
   }
 
-  /**
-   * Claims the inode's current revision ahead of an update (a file's close claims while its last
-   * blocks upload, saving a round trip); `undefined` if someone else holds it. An unused claim expires.
-   */
-  async claimInode(ino: number): Promise<number | undefined> {
-    const cur = this.#inodes.get(ino);
-    if (cur === undefined) return undefined;
-    try {
-      await this.#claim("claim inode", inodeKey(ino), cur.rev);
-      return cur.rev;
-    } catch {
-      return undefined;
-    }
+  /** Writes an inode record under `lease`. */
+  putInode(ino: number, rec: InodeRecord, lease: number, extra: { blocks?: readonly string[]; free?: readonly string[] } = {}): Promise<void> {
+    return this.writeKey(inodeKey(ino), encodeInode(rec), lease, extra);
   }
 
-  releaseInodeClaim(ino: number, rev: number): void {
-    void this.locks.purge(`${inodeKey(ino)}.${rev}`).catch(() => {});
+  /** Deletes an inode record under `lease`; `free` (its blocks) are purged once that is stored. */
+  deleteInode(ino: number, lease: number, free: readonly string[] = []): Promise<void> {
+    return this.writeKey(inodeKey(ino), null, lease, { purge: true, free });
   }
 
-  async deleteInode(ino: number): Promise<void> {
-    const key = inodeKey(ino);
-    await withTimeout("delete inode", this.opTimeoutMs, () => this.kv.purge(key));
-    this.#apply(key, Number.MAX_SAFE_INTEGER, null);
+  putEntry(parent: number, encodedName: string, e: DirEntryRecord): Promise<void> {
+    return this.writeKey(dirEntryKey(parent, encodedName), encodeDirEntry(e), parent);
   }
 
-  /** Creates a directory entry; exactly one of several racing creators wins, the others get EEXIST. */
-  async createEntry(parent: number, encodedName: string, e: DirEntryRecord): Promise<void> {
-    const key = dirEntryKey(parent, encodedName);
-    const value = encodeDirEntry(e);
-    try {
-      const rev = await this.#createKey("create entry", key, value);
-      this.#apply(key, rev, value);
-    } catch (err) {
-      if (isWrongRevision(err)) {
-        await this.fetchEntry(parent, encodedName).catch(() => undefined);
-        throw new FsError("EEXIST", "file exists", { cause: err });
-      }
-      throw err;
-    }
-  }
-
-  /** Points an existing entry at another inode, if it is still at `rev` (rename over a target). */
-  async replaceEntry(parent: number, encodedName: string, e: DirEntryRecord, rev: number): Promise<void> {
-    const key = dirEntryKey(parent, encodedName);
-    const value = encodeDirEntry(e);
-    const newRev = await this.#guarded("replace entry", key, rev, () => this.kv.update(key, value, rev));
-    this.#apply(key, newRev, value);
-  }
-
-  /** Removes an entry if it is still at `rev`; a conflict means another node changed it first. */
-  async deleteEntry(parent: number, encodedName: string, rev: number): Promise<void> {
-    const key = dirEntryKey(parent, encodedName);
-    await this.#guarded("delete entry", key, rev, () => this.kv.delete(key, { previousSeq: rev }));
-    // The delete marker's revision is unknown here; the watch delivers it, and nothing older can follow.
-    const r = (this.#revs.get(key) ?? rev) + 1;
-    this.#apply(key, Math.max(r, rev + 1), null);
+  deleteEntry(parent: number, encodedName: string): Promise<void> {
+    return this.writeKey(dirEntryKey(parent, encodedName), null, parent);
   }
 
   async close(): Promise<void> {

@@ -93,6 +93,10 @@ export interface MountCloudFsOptions {
   readonly replicas?: number;
   readonly opTimeoutMs?: number;
   readonly tuning?: FuseMountTuning;
+  /** The node's journal and dirty blocks, kept across restarts; default `<cacheDir>-journal`. */
+  readonly journalDir?: string;
+  /** Strict mode: close(2) returns once JetStream has stored the file (see the README). */
+  readonly strict?: boolean;
 }
 
 export interface CloudFsMount {
@@ -119,6 +123,8 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
     ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
     ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {}),
     ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
+    ...(options.journalDir !== undefined ? { journalDir: options.journalDir } : {}),
+    ...(options.strict !== undefined ? { strict: options.strict } : {}),
   });
   const Fuse = fuseClassWith(cloudFsMountOptions(options.tuning ?? DEFAULT_FUSE_TUNING));
   let fuse: FuseInstance | undefined = undefined;

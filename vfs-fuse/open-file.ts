@@ -1,9 +1,9 @@
 import { BLOCK_SIZE, blockSlices } from "./block-math.js";
 import type { BlockStore } from "./block-store.js";
-import type { MetaStore } from "./meta-store.js";
 import type { InodeRecord } from "./records.js";
+import type { WriteBack } from "./write-back.js";
 
-/** Full blocks uploading at once per file: enough to keep an R3 stream busy; bounds write memory to (this + dirty) MiB. */
+/** Full blocks being written to the node's disk at once per file; bounds write memory to (this + dirty) MiB. */
 const MAX_UPLOADS_IN_FLIGHT = 8;
 /** Dirty (partly written) blocks a file may hold before they are all flushed (random writers). */
 const MAX_DIRTY_BLOCKS = 16;
@@ -11,10 +11,16 @@ const MAX_DIRTY_BLOCKS = 16;
 const READAHEAD_BLOCKS = 8;
 
 /**
+ * What a commit changes in the inode: given the latest record, set the new block map and size; says
+ * which new blocks the record now points at (stored before it) and which it no longer does (freed).
+ */
+export type InodeCommit = (apply: (rec: InodeRecord) => { readonly blocks: string[]; readonly free: string[] }) => Promise<InodeRecord>;
+
+/**
  * The node's state of one open inode, shared by all its handles on this node (so writes are visible
  * to every reader on the node at once). Writes go to 1 MiB dirty buffers; a completed block is
- * uploaded as a new immutable block right away (bounded in flight); `flush()` uploads the rest and
- * commits the new block map and size with one compare-and-set on the inode.
+ * staged as a new immutable block on the node's disk right away (the write-back stores it behind);
+ * `flush()` stages the rest and commits the new block map and size to the inode, under its lease.
  */
 export class OpenFile {
   refs = 0;
@@ -35,11 +41,15 @@ export class OpenFile {
   #lastReadBlock = -2;
   #commitChain: Promise<void> = Promise.resolve();
 
+  /** Staged blocks replaced before any commit pointed at them: freed with the next commit. */
+  #unreferenced: string[] = [];
+
   constructor(
     readonly ino: number,
     private rec: InodeRecord,
-    private readonly meta: MetaStore,
+    private readonly commit: InodeCommit,
     private readonly blocks: BlockStore,
+    private readonly writeBack: WriteBack,
   ) {
     this.size = rec.size;
   }
@@ -135,11 +145,14 @@ export class OpenFile {
     this.#latestGen.set(index, gen);
     // A block is stored only up to the file's end (small files stay small); reads zero-fill the rest.
     const valid = Math.min(BLOCK_SIZE, Math.max(0, this.size - index * BLOCK_SIZE));
-    const p = this.blocks.put(valid === BLOCK_SIZE ? block : Buffer.from(block.subarray(0, valid))).then(
+    const p = this.writeBack.stage(valid === BLOCK_SIZE ? block : Buffer.from(block.subarray(0, valid))).then(
       (id) => {
         // A later rewrite of the same block may have finished first: only the newest upload counts.
-        if (this.#latestGen.get(index) === gen) this.#uploaded.set(index, id);
-        else this.blocks.release([id]);
+        if (this.#latestGen.get(index) === gen) {
+          const old = this.#uploaded.get(index);
+          if (old !== undefined) this.#unreferenced.push(old);
+          this.#uploaded.set(index, id);
+        } else this.#unreferenced.push(id);
       },
       (err: unknown) => {
         this.#uploadError ??= err;
@@ -173,7 +186,7 @@ export class OpenFile {
       for (const [index, id] of [...this.#uploaded]) {
         if (index * BLOCK_SIZE >= size) {
           this.#uploaded.delete(index);
-          this.blocks.release([id]);
+          this.#unreferenced.push(id);
         }
       }
       this.#truncatedTo = Math.min(this.#truncatedTo ?? Infinity, size);
@@ -202,7 +215,7 @@ export class OpenFile {
     this.#changed = true;
   }
 
-  /** Uploads every buffered byte and commits block map + size in one CAS on the inode. */
+  /** Stages every buffered byte and commits block map + size to the inode. */
   flush(): Promise<void> {
     const run = this.#commitChain.then(() => this.#flushNow());
     this.#commitChain = run.catch(() => {});
@@ -211,41 +224,45 @@ export class OpenFile {
 
   async #flushNow(): Promise<void> {
     if (!this.#changed) return;
-    const [claim, upload] = await Promise.allSettled([this.meta.claimInode(this.ino), this.#uploadAll()]);
-    const claimedRev = claim.status === "fulfilled" ? claim.value : undefined;
-    if (upload.status === "rejected") {
-      if (claimedRev !== undefined) this.meta.releaseInodeClaim(this.ino, claimedRev);
-      throw upload.reason;
-    }
+    await this.#uploadAll();
     const uploaded = new Map(this.#uploaded);
     const truncatedTo = this.#truncatedTo;
     const size = this.size;
-    const replaced: string[] = [];
+    const unreferenced = this.#unreferenced.splice(0);
     const now = Date.now();
-    const rec = await this.meta.mutateInode(this.ino, (r) => {
-      replaced.length = 0;
-      if (truncatedTo !== undefined) {
-        for (const [k, id] of Object.entries(r.blocks)) {
-          if (Number(k) * BLOCK_SIZE >= truncatedTo && !uploaded.has(Number(k))) {
-            replaced.push(id);
-            delete r.blocks[k];
+    let rec: InodeRecord;
+    try {
+      rec = await this.commit((r) => {
+        const free = [...unreferenced];
+        if (truncatedTo !== undefined) {
+          for (const [k, id] of Object.entries(r.blocks)) {
+            if (Number(k) * BLOCK_SIZE >= truncatedTo && !uploaded.has(Number(k))) {
+              free.push(id);
+              delete r.blocks[k];
+            }
           }
         }
-      }
-      for (const [index, id] of uploaded) {
-        const old = r.blocks[String(index)];
-        if (old !== undefined && old !== id) replaced.push(old);
-        r.blocks[String(index)] = id;
-      }
-      r.size = size;
-      r.mtimeMs = now;
-      r.ctimeMs = now;
-    }, claimedRev);
+        const added: string[] = [];
+        for (const [index, id] of uploaded) {
+          const old = r.blocks[String(index)];
+          if (old === id) continue;
+          if (old !== undefined) free.push(old);
+          r.blocks[String(index)] = id;
+          added.push(id);
+        }
+        r.size = size;
+        r.mtimeMs = now;
+        r.ctimeMs = now;
+        return { blocks: added, free };
+      });
+    } catch (err) {
+      this.#unreferenced.unshift(...unreferenced);
+      throw err;
+    }
     for (const index of uploaded.keys()) this.#uploaded.delete(index);
     if (this.#truncatedTo === truncatedTo) this.#truncatedTo = undefined;
     this.rec = rec;
     this.#changed = this.#dirty.size > 0 || this.#uploaded.size > 0 || this.#inflight.size > 0 || this.size !== rec.size;
-    this.blocks.release(replaced);
   }
 
   /** Block ids of the committed record, for deleting a file's data. */

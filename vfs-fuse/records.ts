@@ -25,6 +25,11 @@ export interface InodeRecord {
   target?: string;
   /** Node that holds an unlinked-but-open inode (nlink 0); it deletes the inode at close or next mount. */
   orphanOf?: string;
+  /**
+   * The directory the inode was made in: its lease covers this record (see leases.ts). Kept across
+   * renames and links; absent on `/` and `/home`, which `/`'s lease covers.
+   */
+  home?: number;
 }
 
 /** A directory entry under `d.<parent>.<encoded name>`. */
@@ -81,6 +86,13 @@ export const ROOT_INO = 1;
 export const INO_COUNTER_KEY = "ino-next";
 export const inodeKey = (ino: number): string => `i.${ino}`;
 export const dirEntryKey = (parent: number, encodedName: string): string => `d.${parent}.${encodedName}`;
+/** A directory's lease: which node may change it without asking (leases.ts). */
+export const leaseKey = (dir: number): string => `l.${dir}`;
+/** A node's liveness record, renewed every second while it holds leases. */
+export const heartbeatKey = (node: string): string => `n.${node}`;
+
+/** The directory whose lease covers an inode's record. */
+export const homeOf = (rec: InodeRecord): number => rec.home ?? ROOT_INO;
 
 export function newInode(type: InodeType, mode: number, uid: number, gid: number, now = Date.now()): InodeRecord {
   return {

@@ -414,16 +414,17 @@ describe("CloudFS across nodes", () => {
     expect(s.uid).toBe(42);
   });
 
-  it("read-modify-write of one inode from three nodes at once loses no update (CAS holds on R3)", async () => {
+  it("read-modify-write of one inode from three nodes at once loses no update (its lease makes one writer at a time)", async () => {
     const d = await fresh();
     await fsp.writeFile(join(d.a, "counter"), "");
     const ino = (await fsp.stat(join(d.a, "counter"))).ino;
     const before = c.nodes[0]!.mount.core.meta.inode(ino)!.value.atimeMs;
     await Promise.all(
       c.nodes.flatMap((n) =>
-        Array.from({ length: 15 }, () => n.mount.core.meta.mutateInode(ino, (r) => void (r.atimeMs += 1))),
+        Array.from({ length: 15 }, () => n.mount.core.mutateInode(ino, (r) => void (r.atimeMs += 1))),
       ),
     );
+    await Promise.all(c.nodes.map((n) => n.mount.core.sync()));
     const after = await c.nodes[1]!.mount.core.meta.fetchInode(ino);
     expect(after!.value.atimeMs - before).toBe(45);
   });

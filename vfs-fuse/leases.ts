@@ -1,0 +1,260 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
+import { pack, unpack } from "msgpackr";
+import { FsError } from "./errors.js";
+import { isWrongRevision } from "./meta-store.js";
+import type { MetaStore } from "./meta-store.js";
+import { heartbeatKey, leaseKey } from "./records.js";
+import { withTimeout } from "./with-timeout.js";
+import type { WriteBack } from "./write-back.js";
+
+/**
+ * A holder whose liveness record JetStream has not had renewed for this long is lost: another node
+ * may take its leases over. The holder itself stops trusting its leases after half of it without an
+ * acknowledged renewal, so the two can never both act on one directory.
+ */
+export const LEASE_TTL_MS = 6_000;
+/** How often a node renews its liveness record (`n.<node>`). */
+const HEARTBEAT_MS = 1_000;
+/** Longest a recall waits for the holder, which may first have to store a large backlog. */
+const RECALL_TIMEOUT_MS = 15_000;
+
+/** What a lease record (`l.<dir>`) holds. */
+interface LeaseRecord {
+  readonly node: string;
+}
+
+export const recallSubject = (node: string): string => `oneos.cloudfs.${node}.recall`;
+export const statusSubject = (node: string): string => `oneos.cloudfs.${node}.status`;
+
+/** A recall request, as it travels (JSON). */
+export type RecallRequest = { readonly type: "release" | "flush"; readonly dir: number };
+
+/**
+ * Directory leases: the node holding a directory's lease answers lookups there from its own state
+ * (negative ones too) and changes it without waiting for JetStream (its changes go through the
+ * write-back journal, in order). A lease is a metadata key `l.<dir>` taken with an exclusive create,
+ * handed over on request (the holder stores what it did under the lease, then deletes the key through
+ * the same journal, so the next holder sees all of it), and taken over by compare-and-set once its
+ * holder's liveness record is older than `LEASE_TTL_MS`. The inode of a file is covered by the lease
+ * of the directory it was created in (`home`); see core.ts.
+ */
+export class DirectoryLeases {
+  readonly #holders = new Map<number, { node: string; rev: number }>();
+  readonly #pins = new Map<number, number>();
+  readonly #unpinWaiters = new Map<number, (() => void)[]>();
+  readonly #releasing = new Map<number, Promise<void>>();
+  /** When the last acknowledged liveness renewal was sent. */
+  #beatAt = 0;
+  #beating: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** Catch-up requests out per directory, and the one that callers arriving meanwhile wait for. */
+  readonly #catchUpOut = new Map<number, Promise<boolean>>();
+  readonly #catchUpNext = new Map<number, Promise<boolean>>();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly kv: KV,
+    private readonly meta: MetaStore,
+    private readonly writeBack: WriteBack,
+    readonly nodeId: string,
+    private readonly opTimeoutMs: number,
+  ) {}
+
+  /** Renews liveness now and every `HEARTBEAT_MS`. */
+  async start(): Promise<void> {
+    await this.#beat();
+    this.#timer = setInterval(() => void this.#beat().catch(() => {}), HEARTBEAT_MS);
+  }
+
+  #beat(): Promise<void> {
+    this.#beating ??= (async () => {
+      const sent = Date.now();
+      try {
+        await withTimeout("renew liveness", this.opTimeoutMs, () => this.kv.put(heartbeatKey(this.nodeId), pack({ t: sent })));
+        this.#beatAt = sent;
+      } finally {
+        this.#beating = undefined;
+      }
+    })();
+    return this.#beating;
+  }
+
+  /** Told by the metadata replica of every lease record it applies (`node` undefined: released). */
+  onLeaseRecord(dir: number, value: Uint8Array | null, rev: number): void {
+    if (value === null) return void this.#holders.delete(dir);
+    const rec = unpack(value) as Partial<LeaseRecord> | null;
+    if (rec === null || typeof rec !== "object" || typeof rec.node !== "string") return;
+    this.#holders.set(dir, { node: rec.node, rev });
+  }
+
+  static encode(node: string): Uint8Array {
+    return pack({ node } satisfies LeaseRecord);
+  }
+
+  /** This node may act on `dir` without asking anyone. */
+  heldBySelf(dir: number): boolean {
+    return (
+      this.#holders.get(dir)?.node === this.nodeId &&
+      !this.#releasing.has(dir) &&
+      Date.now() - this.#beatAt < LEASE_TTL_MS / 2
+    );
+  }
+
+  /** Another node that holds `dir`'s lease, as far as this replica knows. */
+  otherHolder(dir: number): string | undefined {
+    const h = this.#holders.get(dir)?.node;
+    return h === undefined || h === this.nodeId ? undefined : h;
+  }
+
+  /** Leases this node holds, for `oneos df`. */
+  heldCount(): number {
+    let n = 0;
+    for (const h of this.#holders.values()) if (h.node === this.nodeId) n++;
+    return n;
+  }
+
+  /** Records a lease this node took by making the directory (its record goes out through the journal). */
+  adoptNew(dir: number): void {
+    this.#holders.set(dir, { node: this.nodeId, rev: 0 });
+  }
+
+  /**
+   * Runs `fn` holding the leases of `dirs`: they are all taken first, then pinned together (a recall
+   * waits for a pinned lease, never the other way round, so two nodes wanting each other's leases
+   * cannot deadlock: neither pins before it has both).
+   */
+  async withLeases<T>(dirs: readonly number[], fn: () => Promise<T>): Promise<T> {
+    const wanted = [...new Set(dirs)].sort((a, b) => a - b);
+    const deadline = Date.now() + this.opTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      for (const d of wanted) await this.#acquire(d, deadline);
+      if (wanted.every((d) => this.heldBySelf(d))) break;
+      if (Date.now() > deadline) throw new FsError("EIO", `leases on directories ${wanted.join(",")} not obtained`);
+      await sleep(Math.random() * Math.min(50, 2 * attempt));
+    }
+    for (const d of wanted) this.#pins.set(d, (this.#pins.get(d) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      for (const d of wanted) {
+        const n = (this.#pins.get(d) ?? 1) - 1;
+        if (n > 0) this.#pins.set(d, n);
+        else {
+          this.#pins.delete(d);
+          for (const w of this.#unpinWaiters.get(d)?.splice(0) ?? []) w();
+        }
+      }
+    }
+  }
+
+  async #acquire(dir: number, deadline: number): Promise<void> {
+    const key = leaseKey(dir);
+    for (;;) {
+      await this.#releasing.get(dir)?.catch(() => {});
+      if (this.heldBySelf(dir)) return;
+      const cur = this.#holders.get(dir);
+      try {
+        if (cur?.node === this.nodeId) {
+          await this.#beat();
+          if (this.heldBySelf(dir)) return;
+        } else if (cur !== undefined) {
+          if (await this.#isLost(cur.node)) {
+            const rev = await this.meta.updateDirect(key, DirectoryLeases.encode(this.nodeId), cur.rev);
+            await this.meta.waitWatch(rev);
+            continue;
+          }
+          await this.#recall(cur.node, { type: "release", dir });
+          await this.meta.fetchKey(key);
+        } else {
+          const rev = await this.meta.createDirect(key, DirectoryLeases.encode(this.nodeId));
+          // Everything the previous holder stored comes before our record: wait to have it all.
+          await this.meta.waitWatch(rev);
+          continue;
+        }
+      } catch (err) {
+        if (!isWrongRevision(err) && !(err instanceof FsError && err.code === "EEXIST")) {
+          if (Date.now() > deadline) throw err;
+          await sleep(50);
+        }
+        await this.meta.fetchKey(key).catch(() => {});
+      }
+      if (Date.now() > deadline) throw new FsError("EIO", `lease on directory ${dir} not obtained`);
+    }
+  }
+
+  /** Whether `node`'s liveness record is older than the lease TTL (JetStream's own timestamp). */
+  async #isLost(node: string): Promise<boolean> {
+    const e = await withTimeout("read liveness", this.opTimeoutMs, () => this.kv.get(heartbeatKey(node)));
+    if (e === null || e.operation !== "PUT") return true;
+    return Date.now() - e.created.getTime() > LEASE_TTL_MS;
+  }
+
+  /** Asks `node` to release or flush a lease; resolves with the stream revision to wait for. */
+  async #recall(node: string, req: RecallRequest): Promise<number> {
+    const reply = await this.nc.request(recallSubject(node), JSON.stringify(req), { timeout: RECALL_TIMEOUT_MS });
+    const r = JSON.parse(new TextDecoder().decode(reply.data)) as { ok?: boolean; rev?: number; error?: string };
+    if (r.ok !== true || typeof r.rev !== "number") throw new FsError("EIO", `recall from ${node}: ${r.error ?? "refused"}`);
+    return r.rev;
+  }
+
+  /**
+   * Makes this replica show everything another node did in `dir` (close-to-open for names and files
+   * it holds dirty). A holder that does not answer is lost or restarting: what JetStream has is all
+   * anyone has, and the caller reads that. Callers that come while a request is out share the next
+   * one (not the one out: it may have left before their cause happened), so a burst of stats costs
+   * two round trips, not one each.
+   */
+  catchUp(dir: number): Promise<boolean> {
+    const holder = this.otherHolder(dir);
+    if (holder === undefined) return Promise.resolve(false);
+    const queued = this.#catchUpNext.get(dir);
+    if (queued !== undefined) return queued;
+    const ask = async (): Promise<boolean> => {
+      this.#catchUpNext.delete(dir);
+      try {
+        await this.meta.waitWatch(await this.#recall(holder, { type: "flush", dir }));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const out = this.#catchUpOut.get(dir);
+    const p = (out === undefined ? ask() : out.then(ask)).finally(() => {
+      if (this.#catchUpOut.get(dir) === p) this.#catchUpOut.delete(dir);
+    });
+    if (out !== undefined) this.#catchUpNext.set(dir, p);
+    this.#catchUpOut.set(dir, p);
+    return p;
+  }
+
+  /** Serves a recall: stores what this node did under the lease, and for "release" lets go of it. */
+  async serveRecall(req: RecallRequest): Promise<number> {
+    if (req.type === "flush" || this.#holders.get(req.dir)?.node !== this.nodeId) {
+      return this.writeBack.flushLease(req.dir);
+    }
+    let p = this.#releasing.get(req.dir);
+    if (p === undefined) {
+      p = (async () => {
+        while ((this.#pins.get(req.dir) ?? 0) > 0) {
+          await new Promise<void>((r) => {
+            const list = this.#unpinWaiters.get(req.dir) ?? [];
+            list.push(r);
+            this.#unpinWaiters.set(req.dir, list);
+          });
+        }
+        await this.meta.writeKey(leaseKey(req.dir), null, req.dir);
+        await this.writeBack.flushLease(req.dir);
+      })().finally(() => this.#releasing.delete(req.dir));
+      this.#releasing.set(req.dir, p);
+    }
+    await p;
+    return this.writeBack.flushLease(req.dir);
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

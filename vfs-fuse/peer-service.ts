@@ -1,0 +1,61 @@
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { recallSubject, statusSubject, type RecallRequest } from "./leases.js";
+import type { WriteBackStatus } from "./write-back.js";
+
+/** What `oneos.cloudfs.<node>.status` answers (JSON). */
+export interface CloudFsNodeStatus extends WriteBackStatus {
+  readonly node: string;
+  readonly leases: number;
+  readonly strict: boolean;
+}
+
+export interface PeerHandlers {
+  readonly recall: (req: RecallRequest) => Promise<number>;
+  readonly status: () => CloudFsNodeStatus;
+}
+
+/**
+ * The node's CloudFS subjects for its peers: recalls of the leases it holds (`…recall`: store what
+ * was done in a directory, and for "release" let go of it) and its write-back state (`…status`, for
+ * `oneos df` and the metrics). Requests are validated here; anything malformed is answered with an
+ * error, never acted on.
+ */
+export function servePeerRequests(nc: NatsConnection, nodeId: string, handlers: PeerHandlers): () => void {
+  const subs: Subscription[] = [
+    nc.subscribe(recallSubject(nodeId), {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const req = parseRecall(msg.data);
+        if (req === undefined) return void msg.respond(JSON.stringify({ ok: false, error: "EBADMSG: malformed recall" }));
+        handlers.recall(req).then(
+          (rev) => msg.respond(JSON.stringify({ ok: true, rev })),
+          (e: unknown) => msg.respond(JSON.stringify({ ok: false, error: (e as Error).message ?? String(e) })),
+        );
+      },
+    }),
+    nc.subscribe(statusSubject(nodeId), {
+      callback: (err, msg) => {
+        if (err === null) msg.respond(JSON.stringify(handlers.status()));
+      },
+    }),
+  ];
+  return () => {
+    for (const s of subs) s.unsubscribe();
+  };
+}
+
+/** A recall request, if `data` is one: `{"type":"release"|"flush","dir":<inode number>}`. */
+export function parseRecall(data: Uint8Array): RecallRequest | undefined {
+  if (data.length > 256) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+  if (v === null || typeof v !== "object") return undefined;
+  const r = v as { type?: unknown; dir?: unknown };
+  if (r.type !== "release" && r.type !== "flush") return undefined;
+  if (typeof r.dir !== "number" || !Number.isSafeInteger(r.dir) || r.dir < 1) return undefined;
+  return { type: r.type, dir: r.dir };
+}

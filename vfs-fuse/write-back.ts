@@ -1,0 +1,371 @@
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { newBlockId } from "./block-store.js";
+import { META_BUCKET } from "./buckets.js";
+import type { DiskBlockCache } from "./disk-block-cache.js";
+import { FsError } from "./errors.js";
+import { JournalLog, type JournalOp } from "./journal-log.js";
+
+/**
+ * Dirty file data a node may hold before writers wait: blocks written to its disk and not yet stored
+ * in JetStream. Bounds the disk (and the loss if the machine goes) while leaving room for a whole
+ * 1 GiB write to land at disk speed.
+ */
+export const MAX_DIRTY_BYTES = 1024 * 1024 * 1024;
+/** Of the dirty blocks, this much is also kept in memory so the upload need not read them back. */
+const MAX_DIRTY_IN_MEMORY_BYTES = 64 * 1024 * 1024;
+/** Block uploads at once: enough to keep an R3 stream busy (it peaks near 8 in flight here). */
+const MAX_UPLOADS_IN_FLIGHT = 8;
+/**
+ * Metadata changes published and not yet acknowledged: a tar's creates go out pipelined; far beyond
+ * this JetStream only queues them (and a failure resends this many).
+ */
+const MAX_OPS_IN_FLIGHT = 512;
+/** Wait before resending after JetStream refused or timed out (leader election, server gone). */
+const RETRY_DELAY_MS = 250;
+/** Longest wait for one publish's acknowledgement before it is counted as failed and resent. */
+const PUBLISH_TIMEOUT_MS = 10_000;
+
+export interface WriteBackStatus {
+  /** Bytes of file data written on this node and not yet stored in JetStream. */
+  readonly dirtyBytes: number;
+  readonly dirtyCapBytes: number;
+  /** Age of the oldest change not yet stored (0 when none). */
+  readonly oldestDirtyAgeMs: number;
+  /** Metadata changes not yet stored. */
+  readonly pendingOps: number;
+}
+
+interface Staged {
+  readonly bytes: number;
+  data: Buffer | undefined;
+  readonly stored: Promise<void>;
+}
+
+interface Pending {
+  readonly op: JournalOp;
+  stored: boolean;
+}
+
+/**
+ * The node's write-back: changes are journaled on local disk and stored in JetStream behind the
+ * caller, in order. File data is staged as immutable blocks on disk and uploaded in parallel; a
+ * metadata change is published only after the blocks it points at are stored (so JetStream never
+ * holds an inode pointing at a missing block) and after every change journaled before it (so what
+ * JetStream holds is always a prefix of what the node did). Publishes are pipelined; on any failure
+ * everything from the failed one on is sent again in order, which leaves each key with its last value.
+ */
+export class WriteBack {
+  readonly #queue: Pending[] = [];
+  #next = 0;
+  #inflight = 0;
+  #epoch = 0;
+  #nextSeq: number;
+  /** Every op up to this seq is stored. */
+  #storedUpTo: number;
+  #lastSeq: number;
+  readonly #waiters: { seq: number; resolve: () => void }[] = [];
+  readonly #lastSeqOfLease = new Map<number, number>();
+  /** Stream revision of the last stored change per lease, for a recalling node to wait on. */
+  readonly #lastRevOfLease = new Map<number, number>();
+  readonly #staged = new Map<string, Staged>();
+  #dirtyBytes = 0;
+  #dirtyInMemory = 0;
+  #spaceWaiters: (() => void)[] = [];
+  #uploads = 0;
+  #uploadQueue: (() => void)[] = [];
+  #pumping = false;
+  #slotWaiter: (() => void) | undefined;
+  #closed = false;
+  readonly #js: JetStreamClient;
+
+  private constructor(
+    nc: NatsConnection,
+    private readonly meta: KV,
+    private readonly blocksKv: KV,
+    private readonly log: JournalLog,
+    private readonly blockDir: string,
+    private readonly disk: DiskBlockCache,
+    nextSeq: number,
+    /** Told of each change once stored, with its stream revision. */
+    private readonly onStored: (op: JournalOp, rev: number) => void,
+  ) {
+    this.#js = jetstream(nc);
+    this.#nextSeq = nextSeq;
+    this.#storedUpTo = nextSeq - 1;
+    this.#lastSeq = nextSeq - 1;
+  }
+
+  /**
+   * Opens the journal in `dir` and the blocks staged there. Returns the changes a previous run left
+   * unstored; the caller decides which still hold (`resume`) before anything is published.
+   */
+  static async open(options: {
+    readonly nc: NatsConnection;
+    readonly meta: KV;
+    readonly blocks: KV;
+    readonly dir: string;
+    readonly disk: DiskBlockCache;
+    readonly onStored: (op: JournalOp, rev: number) => void;
+  }): Promise<{ writeBack: WriteBack; leftover: JournalOp[] }> {
+    const blockDir = join(options.dir, "blocks");
+    await mkdir(blockDir, { recursive: true });
+    const { log, pending, nextSeq } = await JournalLog.open(join(options.dir, "log"));
+    const wb = new WriteBack(options.nc, options.meta, options.blocks, log, blockDir, options.disk, nextSeq, options.onStored);
+    for (const id of await readdir(blockDir)) {
+      const bytes = (await stat(join(blockDir, id))).size;
+      wb.#dirtyBytes += bytes;
+      wb.#staged.set(id, { bytes, data: undefined, stored: quiet(wb.#upload(id, bytes)) });
+    }
+    return { writeBack: wb, leftover: pending };
+  }
+
+  /** Queues the changes a previous run left unstored (those the caller found still hold), in order. */
+  resume(ops: readonly JournalOp[]): void {
+    for (const op of ops) this.#enqueue(op);
+    if (ops.length === 0 && this.#queue.length === 0) this.log.markStored(this.#storedUpTo);
+    this.#pump();
+  }
+
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  status(): WriteBackStatus {
+    const head = this.#queue[0];
+    return {
+      dirtyBytes: this.#dirtyBytes,
+      dirtyCapBytes: MAX_DIRTY_BYTES,
+      oldestDirtyAgeMs: head === undefined ? 0 : Math.max(0, Date.now() - head.op.t),
+      pendingOps: this.#queue.length,
+    };
+  }
+
+  // ---- file data ------------------------------------------------------------------------------
+
+  /**
+   * Writes a block to the node's disk and starts storing it; resolves with its id once it is on disk.
+   * Waits while the node already holds `MAX_DIRTY_BYTES` of unstored data.
+   */
+  async stage(data: Buffer): Promise<string> {
+    while (this.#dirtyBytes > 0 && this.#dirtyBytes + data.length > MAX_DIRTY_BYTES) {
+      await new Promise<void>((r) => this.#spaceWaiters.push(r));
+      if (this.#closed) throw new FsError("EIO", "CloudFS is closing");
+    }
+    const id = newBlockId();
+    this.#dirtyBytes += data.length;
+    try {
+      await writeFile(join(this.blockDir, id), data);
+    } catch (err) {
+      this.#dirtyBytes -= data.length;
+      const code = (err as NodeJS.ErrnoException).code === "ENOSPC" ? "ENOSPC" : "EIO";
+      throw new FsError(code, `staging a block: ${(err as Error).message}`, { cause: err });
+    }
+    const keep = this.#dirtyInMemory + data.length <= MAX_DIRTY_IN_MEMORY_BYTES;
+    if (keep) this.#dirtyInMemory += data.length;
+    this.#staged.set(id, { bytes: data.length, data: keep ? data : undefined, stored: quiet(this.#upload(id, data.length)) });
+    return id;
+  }
+
+  /** A block still staged on this node (not yet stored, or stored and not yet moved to the cache). */
+  async staged(id: string): Promise<Buffer | undefined> {
+    const s = this.#staged.get(id);
+    if (s === undefined) return undefined;
+    if (s.data !== undefined) return s.data;
+    return readFile(join(this.blockDir, id)).catch(() => undefined);
+  }
+
+  /** Stores a staged block, retrying until JetStream takes it; then it moves to the block cache. */
+  async #upload(id: string, bytes: number): Promise<void> {
+    await this.#uploadSlot();
+    try {
+      const path = join(this.blockDir, id);
+      for (let attempt = 0; ; attempt++) {
+        if (this.#closed) throw new FsError("EIO", "CloudFS is closing");
+        try {
+          const data = this.#staged.get(id)?.data ?? (await readFile(path));
+          await this.blocksKv.put(id, data, { timeout: PUBLISH_TIMEOUT_MS });
+          break;
+        } catch (err) {
+          if (err instanceof FsError) throw err;
+          await sleep(Math.min(2000, RETRY_DELAY_MS * (attempt + 1)));
+        }
+      }
+      const s = this.#staged.get(id);
+      if (s?.data !== undefined) this.#dirtyInMemory -= s.bytes;
+      this.#staged.delete(id);
+      await this.disk.adopt(id, path, bytes);
+      this.#dirtyBytes -= bytes;
+      for (const w of this.#spaceWaiters.splice(0)) w();
+    } finally {
+      this.#uploads--;
+      this.#uploadQueue.shift()?.();
+    }
+  }
+
+  async #uploadSlot(): Promise<void> {
+    if (this.#uploads < MAX_UPLOADS_IN_FLIGHT) {
+      this.#uploads++;
+      return;
+    }
+    await new Promise<void>((r) => this.#uploadQueue.push(r));
+    this.#uploads++;
+  }
+
+  // ---- metadata changes -----------------------------------------------------------------------
+
+  /** Journals a change; resolves with its seq once it is on disk. JetStream gets it behind. */
+  async append(change: Omit<JournalOp, "seq" | "t">): Promise<number> {
+    if (this.#closed) throw new FsError("EIO", "CloudFS is closing");
+    const op: JournalOp = { ...change, seq: this.#nextSeq++, t: Date.now() };
+    this.#enqueue(op);
+    await this.log.append(op);
+    this.#pump();
+    return op.seq;
+  }
+
+  #enqueue(op: JournalOp): void {
+    this.#queue.push({ op, stored: false });
+    this.#lastSeq = op.seq;
+    this.#lastSeqOfLease.set(op.lease, op.seq);
+  }
+
+  /** Resolves once every change up to `seq` is stored. */
+  stored(seq: number): Promise<void> {
+    if (seq <= this.#storedUpTo) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ seq, resolve }));
+  }
+
+  /** Stores everything journaled so far. */
+  sync(): Promise<void> {
+    return this.stored(this.#lastSeq);
+  }
+
+  /** Stores every change made under `lease`; resolves with the stream revision a reader must reach. */
+  async flushLease(lease: number): Promise<number> {
+    await this.stored(this.#lastSeqOfLease.get(lease) ?? 0);
+    return this.#lastRevOfLease.get(lease) ?? 0;
+  }
+
+  #pump(): void {
+    if (this.#pumping || this.#closed) return;
+    this.#pumping = true;
+    void (async () => {
+      try {
+        while (this.#next < this.#queue.length && !this.#closed) {
+          if (this.#inflight >= MAX_OPS_IN_FLIGHT) {
+            await new Promise<void>((r) => (this.#slotWaiter = r));
+            continue;
+          }
+          const p = this.#queue[this.#next]!;
+          const epoch = this.#epoch;
+          const waits = (p.op.blocks ?? []).map((id) => this.#staged.get(id)?.stored).filter((w) => w !== undefined);
+          if (waits.length > 0) await Promise.all(waits).catch(() => {});
+          if (epoch !== this.#epoch || this.#closed) continue;
+          this.#next++;
+          this.#send(p, epoch);
+        }
+      } finally {
+        this.#pumping = false;
+      }
+    })();
+  }
+
+  #send(p: Pending, epoch: number): void {
+    this.#inflight++;
+    const { op } = p;
+    const subject = `$KV.${META_BUCKET}.${op.key}`;
+    let sent: Promise<{ seq: number }>;
+    if (op.value !== null) {
+      sent = this.#js.publish(subject, op.value, { timeout: PUBLISH_TIMEOUT_MS });
+    } else {
+      const h = headers();
+      h.set("KV-Operation", op.purge === true ? "PURGE" : "DEL");
+      if (op.purge === true) h.set("Nats-Rollup", "sub");
+      sent = this.#js.publish(subject, new Uint8Array(0), { headers: h, timeout: PUBLISH_TIMEOUT_MS });
+    }
+    sent.then(
+      (ack) => {
+        this.#settle();
+        if (epoch !== this.#epoch) return;
+        p.stored = true;
+        this.#lastRevOfLease.set(op.lease, Math.max(this.#lastRevOfLease.get(op.lease) ?? 0, ack.seq));
+        this.onStored(op, ack.seq);
+        this.#advance();
+      },
+      () => {
+        this.#settle();
+        if (epoch !== this.#epoch || this.#closed) return;
+        // Resend from the failed change on, in order, once what is in flight has settled.
+        this.#epoch++;
+        const at = this.#queue.indexOf(p);
+        for (let i = Math.max(0, at); i < this.#queue.length; i++) this.#queue[i]!.stored = false;
+        void (async () => {
+          while (this.#inflight > 0) await new Promise<void>((r) => (this.#slotWaiter = r));
+          await sleep(RETRY_DELAY_MS);
+          this.#next = Math.max(0, this.#queue.indexOf(p));
+          this.#pump();
+        })();
+      },
+    );
+  }
+
+  #settle(): void {
+    this.#inflight--;
+    const w = this.#slotWaiter;
+    this.#slotWaiter = undefined;
+    w?.();
+  }
+
+  #advance(): void {
+    let moved = false;
+    while (this.#queue[0]?.stored === true) {
+      const p = this.#queue.shift()!;
+      this.#next--;
+      this.#storedUpTo = p.op.seq;
+      moved = true;
+      if (p.op.free !== undefined && p.op.free.length > 0) this.#free(p.op.free);
+    }
+    if (!moved) return;
+    this.log.markStored(this.#storedUpTo);
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const w = this.#waiters[i]!;
+      if (w.seq <= this.#storedUpTo) {
+        this.#waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  /** Purges blocks no stored inode points at any more (after the change that dropped them is stored). */
+  #free(ids: readonly string[]): void {
+    for (const id of ids) {
+      const staged = this.#staged.get(id);
+      void (staged?.stored ?? Promise.resolve())
+        .then(() => {
+          this.disk.delete(id);
+          return this.blocksKv.purge(id);
+        })
+        .catch(() => {});
+    }
+  }
+
+  /** Stops publishing. What is not stored stays in the journal for the next start. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const w of this.#spaceWaiters.splice(0)) w();
+    this.#slotWaiter?.();
+    await this.log.close();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** An upload fails only when CloudFS closes; its waiters see that, nobody else need. */
+function quiet(p: Promise<void>): Promise<void> {
+  p.catch(() => {});
+  return p;
+}
