@@ -156,6 +156,7 @@ export class CloudFsCore {
       blocks: buckets.blocks,
       dir: options.journalDir ?? `${options.cacheDir}-journal`,
       disk,
+      publishTimeoutMs: opTimeoutMs,
       onStored: (op, rev) => meta.onStored(op, rev),
     });
     const leases = new DirectoryLeases(options.nc, buckets.meta, meta, writeBack, nodeId, opTimeoutMs);
@@ -230,7 +231,7 @@ export class CloudFsCore {
    */
   async #lookup(dir: number, name: string): Promise<Versioned<DirEntryRecord> | undefined> {
     const e = this.meta.entry(dir, name);
-    if (e !== undefined || this.leases.heldBySelf(dir)) return e;
+    if (e !== undefined || this.leases.heldOrStale(dir)) return e;
     if (await this.#catchUp(dir)) return this.meta.entry(dir, name);
     return this.meta.fetchEntry(dir, name);
   }
@@ -241,7 +242,7 @@ export class CloudFsCore {
    * directory was found with a direct read): it is read from JetStream then.
    */
   async #catchUp(dir: number): Promise<boolean> {
-    if (this.leases.heldBySelf(dir)) return false;
+    if (this.leases.heldOrStale(dir)) return false;
     if (this.leases.otherHolder(dir) === undefined) await this.meta.fetchKey(leaseKey(dir)).catch(() => {});
     return this.leases.catchUp(dir);
   }

@@ -16,8 +16,6 @@ import type { WriteBack } from "./write-back.js";
 export const LEASE_TTL_MS = 6_000;
 /** How often a node renews its liveness record (`n.<node>`). */
 const HEARTBEAT_MS = 1_000;
-/** Longest a recall waits for the holder, which may first have to store a large backlog. */
-const RECALL_TIMEOUT_MS = 15_000;
 
 /** What a lease record (`l.<dir>`) holds. */
 interface LeaseRecord {
@@ -101,6 +99,11 @@ export class DirectoryLeases {
     );
   }
 
+  /** This node holds `dir`'s lease, perhaps gone stale (for answering lookups: nobody else can have it yet). */
+  heldOrStale(dir: number): boolean {
+    return this.#holders.get(dir)?.node === this.nodeId && !this.#releasing.has(dir);
+  }
+
   /** Another node that holds `dir`'s lease, as far as this replica knows. */
   otherHolder(dir: number): string | undefined {
     const h = this.#holders.get(dir)?.node;
@@ -156,7 +159,10 @@ export class DirectoryLeases {
       const cur = this.#holders.get(dir);
       try {
         if (cur?.node === this.nodeId) {
-          await this.#beat();
+          // Our own lease, gone stale: JetStream must hear from us again (or the op fails now).
+          await this.#beat().catch((err: unknown) => {
+            throw new FsError("EIO", `lease on directory ${dir}: cannot renew (${(err as Error).message})`, { cause: err });
+          });
           if (this.heldBySelf(dir)) return;
         } else if (cur !== undefined) {
           if (await this.#isLost(cur.node)) {
@@ -173,6 +179,7 @@ export class DirectoryLeases {
           continue;
         }
       } catch (err) {
+        if (err instanceof FsError && /cannot renew/.test(err.message)) throw err;
         if (!isWrongRevision(err) && !(err instanceof FsError && err.code === "EEXIST")) {
           if (Date.now() > deadline) throw err;
           await sleep(50);
@@ -192,7 +199,7 @@ export class DirectoryLeases {
 
   /** Asks `node` to release or flush a lease; resolves with the stream revision to wait for. */
   async #recall(node: string, req: RecallRequest): Promise<number> {
-    const reply = await this.nc.request(recallSubject(node), JSON.stringify(req), { timeout: RECALL_TIMEOUT_MS });
+    const reply = await this.nc.request(recallSubject(node), JSON.stringify(req), { timeout: this.opTimeoutMs });
     const r = JSON.parse(new TextDecoder().decode(reply.data)) as { ok?: boolean; rev?: number; error?: string };
     if (r.ok !== true || typeof r.rev !== "number") throw new FsError("EIO", `recall from ${node}: ${r.error ?? "refused"}`);
     return r.rev;

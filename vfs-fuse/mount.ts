@@ -11,6 +11,7 @@ import { CACHED_FUSE_TUNING, cloudFsMountOptions, UNCACHED_FUSE_TUNING, type Fus
 import type { MetaStore } from "./meta-store.js";
 import { decodeName } from "./name-codec.js";
 import { makeFuseOps, type FuseOps } from "./fuse-ops.js";
+import { announceChanges } from "./change-notices.js";
 
 const run = promisify(execFile);
 
@@ -141,7 +142,18 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
     await core.close();
     throw err;
   }
-  const unwatch = invalidateOnChange(core.meta, mounted);
+  const unwatchOwn = invalidateOnChange(core.meta, mounted);
+  const unannounce =
+    mounted.invalidate === undefined || mounted.invalidateEntry === undefined
+      ? () => {}
+      : announceChanges(options.nc, core.meta, core.nodeId, {
+          inode: (ino) => void mounted.invalidate!(ino),
+          entry: (parent, name) => void mounted.invalidateEntry!(parent, decodeName(name)),
+        });
+  const unwatch = (): void => {
+    unwatchOwn();
+    unannounce();
+  };
   let closing: Promise<void> | undefined;
   return {
     mountpoint,

@@ -26,8 +26,6 @@ const MAX_UPLOADS_IN_FLIGHT = 8;
 const MAX_OPS_IN_FLIGHT = 512;
 /** Wait before resending after JetStream refused or timed out (leader election, server gone). */
 const RETRY_DELAY_MS = 250;
-/** Longest wait for one publish's acknowledgement before it is counted as failed and resent. */
-const PUBLISH_TIMEOUT_MS = 10_000;
 
 export interface WriteBackStatus {
   /** Bytes of file data written on this node and not yet stored in JetStream. */
@@ -80,6 +78,7 @@ export class WriteBack {
   #pumping = false;
   #slotWaiter: (() => void) | undefined;
   #closed = false;
+  #publishTimeoutMs = 10_000;
   readonly #js: JetStreamClient;
 
   private constructor(
@@ -109,12 +108,15 @@ export class WriteBack {
     readonly blocks: KV;
     readonly dir: string;
     readonly disk: DiskBlockCache;
+    /** Longest wait for one publish's acknowledgement before it is counted as failed and resent. */
+    readonly publishTimeoutMs: number;
     readonly onStored: (op: JournalOp, rev: number) => void;
   }): Promise<{ writeBack: WriteBack; leftover: JournalOp[] }> {
     const blockDir = join(options.dir, "blocks");
     await mkdir(blockDir, { recursive: true });
     const { log, pending, nextSeq } = await JournalLog.open(join(options.dir, "log"));
     const wb = new WriteBack(options.nc, options.meta, options.blocks, log, blockDir, options.disk, nextSeq, options.onStored);
+    wb.#publishTimeoutMs = options.publishTimeoutMs;
     for (const id of await readdir(blockDir)) {
       const bytes = (await stat(join(blockDir, id))).size;
       wb.#dirtyBytes += bytes;
@@ -187,7 +189,7 @@ export class WriteBack {
         if (this.#closed) throw new FsError("EIO", "CloudFS is closing");
         try {
           const data = this.#staged.get(id)?.data ?? (await readFile(path));
-          await this.blocksKv.put(id, data, { timeout: PUBLISH_TIMEOUT_MS });
+          await this.blocksKv.put(id, data, { timeout: this.#publishTimeoutMs });
           break;
         } catch (err) {
           if (err instanceof FsError) throw err;
@@ -280,12 +282,12 @@ export class WriteBack {
     const subject = `$KV.${META_BUCKET}.${op.key}`;
     let sent: Promise<{ seq: number }>;
     if (op.value !== null) {
-      sent = this.#js.publish(subject, op.value, { timeout: PUBLISH_TIMEOUT_MS });
+      sent = this.#js.publish(subject, op.value, { timeout: this.#publishTimeoutMs });
     } else {
       const h = headers();
       h.set("KV-Operation", op.purge === true ? "PURGE" : "DEL");
       if (op.purge === true) h.set("Nats-Rollup", "sub");
-      sent = this.#js.publish(subject, new Uint8Array(0), { headers: h, timeout: PUBLISH_TIMEOUT_MS });
+      sent = this.#js.publish(subject, new Uint8Array(0), { headers: h, timeout: this.#publishTimeoutMs });
     }
     sent.then(
       (ack) => {
