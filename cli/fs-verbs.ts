@@ -66,6 +66,12 @@ export async function dfVerb(options: { json?: boolean; nats?: string }): Promis
         [["cloudfs", mib(u.blockBytes), String(u.blocks), mib(u.metaBytes), String(u.metaRecords), String(u.replicas), mib((u.blockBytes + u.metaBytes) * u.replicas)]],
       ),
     );
+    if (u.nodes.length > 0) {
+      process.stdout.write("\n" + formatTable(
+        ["Node", "Mode", "Dirty", "Dirty cap", "Oldest dirty", "Unstored changes", "Leases"],
+        u.nodes.map((n) => [n.node, n.strict ? "strict" : "write-back", mib(n.dirtyBytes), mib(n.dirtyCapBytes), `${(n.oldestDirtyAgeMs / 1000).toFixed(1)} s`, String(n.pendingOps), String(n.leases)]),
+      ));
+    }
     return 0;
   } finally {
     await kernel.close();
