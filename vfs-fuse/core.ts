@@ -10,7 +10,8 @@ import { decodeName, encodeName, NAME_MAX_BYTES, splitPath } from "./name-codec.
 import { OpenFile, type InodeCommit } from "./open-file.js";
 import { servePeerRequests, type CloudFsNodeStatus } from "./peer-service.js";
 import { isOwnerOrRoot, mayAccess, R_OK, ROOT_CRED, W_OK, X_OK, type Cred } from "./permissions.js";
-import { homeOf, leaseKey, newInode, ROOT_INO, typeBits, type DirEntryRecord, type InodeRecord } from "./records.js";
+import { decodeDirEntry, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, typeBits, type DirEntryRecord, type InodeRecord } from "./records.js";
+import type { JournalOp } from "./journal-log.js";
 import { WriteBack, type WriteBackStatus } from "./write-back.js";
 
 export interface FsStat {
@@ -119,6 +120,8 @@ export class CloudFsCore {
   #closed = false;
   readonly #unwatch: () => void;
   #unserve: () => void = () => {};
+  /** Files made here and not yet committed: their names wait for the first commit (write-back.ts). */
+  readonly #newFiles = new Map<number, { readonly done: Promise<string | undefined>; readonly resolve: (key: string | undefined) => void }>();
 
   private constructor(
     readonly meta: MetaStore,
@@ -148,7 +151,6 @@ export class CloudFsCore {
     const nodeId = options.nodeId ?? `node-${Math.random().toString(36).slice(2)}`;
     const strict = options.strict ?? false;
     const meta = new MetaStore(buckets.meta, buckets.locks, opTimeoutMs);
-    await meta.start();
     const disk = await DiskBlockCache.open(options.cacheDir, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
     const { writeBack, leftover } = await WriteBack.open({
       nc: options.nc,
@@ -160,10 +162,12 @@ export class CloudFsCore {
       onStored: (op, rev) => meta.onStored(op, rev),
     });
     const leases = new DirectoryLeases(options.nc, buckets.meta, meta, writeBack, nodeId, opTimeoutMs);
+    // Attached before the replica loads, so the lease table sees every lease record.
     meta.attach({ writeBack, strict, onLeaseRecord: (dir, value, rev) => leases.onLeaseRecord(dir, value, rev) });
-    // Re-read the leases as JetStream has them now: the replica loaded them at start.
+    await meta.start();
     const blocks = new BlockStore(buckets.blocks, disk, opTimeoutMs, (id) => writeBack.staged(id));
     const core = new CloudFsCore(meta, blocks, disk, nodeId, writeBack, leases, strict);
+    writeBack.holdBack = (op) => core.#holdBack(op);
     try {
       await leases.start();
       await core.#resume(leftover);
@@ -199,6 +203,17 @@ export class CloudFsCore {
     if (leftover.length > kept.length) {
       process.stderr.write(`cloudfs: ${leftover.length - kept.length} journaled changes dropped: their directories were taken over while this node was lost\n`);
     }
+  }
+
+  #holdBack(op: JournalOp): Promise<string | undefined> | undefined {
+    // Strict mode stores each change before returning: nothing may wait for a later one.
+    if (this.strict || !op.key.startsWith("d.") || op.value === null || this.#newFiles.size === 0) return undefined;
+    return this.#newFiles.get(decodeDirEntry(op.value).ino)?.done;
+  }
+
+  #newFileDone(ino: number, commitKey: string | undefined): void {
+    this.#newFiles.get(ino)?.resolve(commitKey);
+    this.#newFiles.delete(ino);
   }
 
   /** The node's write-back state: dirty bytes, oldest unstored change, leases held. */
@@ -396,7 +411,7 @@ export class CloudFsCore {
     return out;
   }
 
-  async #makeNode(path: string, rec: InodeRecord, cred: Cred): Promise<number> {
+  async #makeNode(path: string, rec: InodeRecord, cred: Cred, beforeJournal?: (ino: number) => void): Promise<number> {
     const { dir, name } = await this.#parentFor(path, cred);
     this.#checkWritableDir(dir, cred);
     return this.leases.withLeases([dir.ino], async () => {
@@ -409,6 +424,7 @@ export class CloudFsCore {
       }
       const ino = await this.meta.allocateIno();
       rec.home = dir.ino;
+      beforeJournal?.(ino);
       // Journaled in this order (the calls are made in one turn), so JetStream never holds an entry
       // whose inode or, for a directory, whose lease record it lacks.
       const writes = [this.meta.putInode(ino, rec, dir.ino)];
@@ -444,7 +460,11 @@ export class CloudFsCore {
   /** Creates a regular file exclusively (O_CREAT|O_EXCL: of racing nodes exactly one wins) and opens it. */
   async create(path: string, mode: number, cred: Cred = ROOT_CRED, flags = O_RDWR, owner: Owner = cred): Promise<number> {
     const rec = newInode("file", mode, owner.uid, owner.gid);
-    const ino = await this.#makeNode(path, rec, cred);
+    const ino = await this.#makeNode(path, rec, cred, (made) => {
+      let resolve: (key: string | undefined) => void = () => {};
+      const done = new Promise<string | undefined>((r) => (resolve = r));
+      this.#newFiles.set(made, { done, resolve });
+    });
     return this.#openIno(ino, flags);
   }
 
@@ -504,7 +524,9 @@ export class CloudFsCore {
       return this.leases.withLeases([home], async () => {
         const rec = cloneInode(this.#inode(ino).value);
         const { blocks, free } = apply(rec);
-        await this.meta.putInode(ino, rec, homeOf(rec), { blocks, free });
+        const stored = this.meta.putInode(ino, rec, homeOf(rec), { blocks, free });
+        this.#newFileDone(ino, inodeKey(ino));
+        await stored;
         return rec;
       });
     };
@@ -565,6 +587,7 @@ export class CloudFsCore {
       f.refs--;
       if (f.refs === 0) {
         this.#open.delete(f.ino);
+        this.#newFileDone(f.ino, undefined);
         const rec = this.meta.inode(f.ino)?.value;
         if (rec !== undefined && rec.nlink === 0) {
           await this.leases.withLeases([homeOf(rec)], async () => {
@@ -829,6 +852,8 @@ export class CloudFsCore {
     if (this.#closed) return;
     this.#closed = true;
     for (const fh of [...this.#handles.keys()]) await this.release(fh).catch(() => {});
+    // Hand the leases back, so other nodes need not wait for them to expire.
+    await Promise.all(this.leases.ownedDirs().map((dir) => this.meta.writeKey(leaseKey(dir), null, dir))).catch(() => {});
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.writeBack.sync(), new Promise((r) => (timer = setTimeout(r, CLOSE_SYNC_MS)))]);
     clearTimeout(timer);

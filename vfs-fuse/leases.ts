@@ -112,9 +112,14 @@ export class DirectoryLeases {
 
   /** Leases this node holds, for `oneos df`. */
   heldCount(): number {
-    let n = 0;
-    for (const h of this.#holders.values()) if (h.node === this.nodeId) n++;
-    return n;
+    return this.ownedDirs().length;
+  }
+
+  /** The directories whose leases this node holds. */
+  ownedDirs(): number[] {
+    const out: number[] = [];
+    for (const [dir, h] of this.#holders) if (h.node === this.nodeId) out.push(dir);
+    return out;
   }
 
   /** Records a lease this node took by making the directory (its record goes out through the journal). */
@@ -170,7 +175,10 @@ export class DirectoryLeases {
             await this.meta.waitWatch(rev);
             continue;
           }
-          await this.#recall(cur.node, { type: "release", dir });
+          await this.#recall(cur.node, { type: "release", dir }).catch((err: unknown) => {
+            if (process.env.CLOUDFS_DEBUG) process.stderr.write(`cloudfs ${this.nodeId}: recall of ${dir} from ${cur.node}: ${(err as Error).message}\n`);
+            throw err;
+          });
           await this.meta.fetchKey(key);
         } else {
           const rev = await this.meta.createDirect(key, DirectoryLeases.encode(this.nodeId));
@@ -179,6 +187,7 @@ export class DirectoryLeases {
           continue;
         }
       } catch (err) {
+        if (process.env.CLOUDFS_DEBUG) process.stderr.write(`cloudfs ${this.nodeId}: lease ${dir} (holder ${cur?.node}): ${(err as Error).message}\n`);
         if (err instanceof FsError && /cannot renew/.test(err.message)) throw err;
         if (!isWrongRevision(err) && !(err instanceof FsError && err.code === "EEXIST")) {
           if (Date.now() > deadline) throw err;

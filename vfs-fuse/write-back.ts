@@ -46,7 +46,21 @@ interface Staged {
 interface Pending {
   readonly op: JournalOp;
   stored: boolean;
+  /** Already held back once (see `holdBack`). */
+  held?: boolean;
 }
+
+/**
+ * Longest a new file's name is held back waiting for its first close, so that a node lost right
+ * after closing it leaves the file whole or absent, never empty; a file open longer shows empty.
+ */
+const NEW_FILE_HOLD_MS = 200;
+
+/**
+ * For a change that names a new file: resolves when its first commit is journaled (or it is closed
+ * without one), with that commit's key; `undefined` for every other change.
+ */
+export type HoldBack = (op: JournalOp) => Promise<string | undefined> | undefined;
 
 /**
  * The node's write-back: changes are journaled on local disk and stored in JetStream behind the
@@ -76,9 +90,14 @@ export class WriteBack {
   #uploads = 0;
   #uploadQueue: (() => void)[] = [];
   #pumping = false;
-  #slotWaiter: (() => void) | undefined;
+  /** Who waits for an in-flight publish to settle (the pump for a slot, a resend for all). */
+  #slotWaiters: (() => void)[] = [];
   #closed = false;
   #publishTimeoutMs = 10_000;
+  /** Set by the core: which changes wait for a new file's first commit. */
+  holdBack: HoldBack = () => undefined;
+  /** Ends the hold the pump is in (someone now waits for storage). */
+  #holdWake: () => void = () => {};
   readonly #js: JetStreamClient;
 
   private constructor(
@@ -238,7 +257,9 @@ export class WriteBack {
   /** Resolves once every change up to `seq` is stored. */
   stored(seq: number): Promise<void> {
     if (seq <= this.#storedUpTo) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ seq, resolve }));
+    const p = new Promise<void>((resolve) => this.#waiters.push({ seq, resolve }));
+    this.#holdWake();
+    return p;
   }
 
   /** Stores everything journaled so far. */
@@ -259,11 +280,29 @@ export class WriteBack {
       try {
         while (this.#next < this.#queue.length && !this.#closed) {
           if (this.#inflight >= MAX_OPS_IN_FLIGHT) {
-            await new Promise<void>((r) => (this.#slotWaiter = r));
+            await new Promise<void>((r) => this.#slotWaiters.push(r));
             continue;
           }
           const p = this.#queue[this.#next]!;
           const epoch = this.#epoch;
+          // Someone waits for storage (fsync, a recall): no name is held back then.
+          const hold = p.held === true || this.#waiters.length > 0 ? undefined : this.holdBack(p.op);
+          if (hold !== undefined) {
+            p.held = true;
+            let timer: NodeJS.Timeout | undefined;
+            const commitKey = await Promise.race([
+              hold,
+              new Promise<undefined>((r) => {
+                timer = setTimeout(() => r(undefined), NEW_FILE_HOLD_MS);
+                this.#holdWake = () => r(undefined);
+              }),
+            ]);
+            this.#holdWake = () => {};
+            clearTimeout(timer);
+            if (epoch !== this.#epoch || this.#closed) continue;
+            if (commitKey !== undefined) this.#moveAfter(this.#next, commitKey);
+            continue;
+          }
           const waits = (p.op.blocks ?? []).map((id) => this.#staged.get(id)?.stored).filter((w) => w !== undefined);
           if (waits.length > 0) await Promise.all(waits).catch(() => {});
           if (epoch !== this.#epoch || this.#closed) continue;
@@ -306,7 +345,7 @@ export class WriteBack {
         const at = this.#queue.indexOf(p);
         for (let i = Math.max(0, at); i < this.#queue.length; i++) this.#queue[i]!.stored = false;
         void (async () => {
-          while (this.#inflight > 0) await new Promise<void>((r) => (this.#slotWaiter = r));
+          while (this.#inflight > 0) await new Promise<void>((r) => this.#slotWaiters.push(r));
           await sleep(RETRY_DELAY_MS);
           this.#next = Math.max(0, this.#queue.indexOf(p));
           this.#pump();
@@ -315,11 +354,27 @@ export class WriteBack {
     );
   }
 
+  /**
+   * Moves the change at `at` to just after the next change of `afterKey` (a new file's name after its
+   * first commit: stored together, the file appears whole), unless another change of the same key
+   * comes between (their order must hold).
+   */
+  #moveAfter(at: number, afterKey: string): void {
+    const p = this.#queue[at]!;
+    for (let j = at + 1; j < this.#queue.length; j++) {
+      const q = this.#queue[j]!.op;
+      if (q.key === p.op.key) return;
+      if (q.key === afterKey) {
+        this.#queue.splice(at, 1);
+        this.#queue.splice(j, 0, p);
+        return;
+      }
+    }
+  }
+
   #settle(): void {
     this.#inflight--;
-    const w = this.#slotWaiter;
-    this.#slotWaiter = undefined;
-    w?.();
+    for (const w of this.#slotWaiters.splice(0)) w();
   }
 
   #advance(): void {
@@ -327,11 +382,14 @@ export class WriteBack {
     while (this.#queue[0]?.stored === true) {
       const p = this.#queue.shift()!;
       this.#next--;
-      this.#storedUpTo = p.op.seq;
       moved = true;
       if (p.op.free !== undefined && p.op.free.length > 0) this.#free(p.op.free);
     }
     if (!moved) return;
+    // Held-back names leave the queue out of seq order: stored up to just below the lowest left.
+    let lowest = this.#lastSeq + 1;
+    for (const q of this.#queue) if (q.op.seq < lowest) lowest = q.op.seq;
+    this.#storedUpTo = Math.max(this.#storedUpTo, lowest - 1);
     this.log.markStored(this.#storedUpTo);
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       const w = this.#waiters[i]!;
@@ -359,7 +417,7 @@ export class WriteBack {
   async close(): Promise<void> {
     this.#closed = true;
     for (const w of this.#spaceWaiters.splice(0)) w();
-    this.#slotWaiter?.();
+    for (const w of this.#slotWaiters.splice(0)) w();
     await this.log.close();
   }
 }
