@@ -88,8 +88,10 @@ export function permissionsOf(identity: string): SubjectPermissions {
         ...CLOUDFS_BUCKETS.flatMap((bucket) => kvReadWriteApi(bucket)),
         // Account usage (counts and bytes, no contents): nats.js asks before creating a bucket.
         "$JS.API.INFO",
+        // Its Files window is a CloudFS writer like a node: lease recalls, status, change notices.
+        "oneos.cloudfs.>",
       ],
-      subscribe: [`${inboxPrefixOf("desktop")}.>`],
+      subscribe: [`${inboxPrefixOf("desktop")}.>`, "oneos.cloudfs.*.recall", "oneos.cloudfs.*.status", "oneos.cloudfs.changes"],
     };
   }
   // Never a default: an empty allow-list means "no restriction" to nats-server.

@@ -11,6 +11,59 @@ export async function timeShell(line: string): Promise<number> {
   return performance.now() - started;
 }
 
+export interface SpawnResult {
+  /** Wall time from spawn to exit. */
+  readonly ms: number;
+  /** Lines the program wrote to stdout (counted as they stream, not kept). */
+  readonly lines: number;
+  /** The start of its stdout, for programs whose answer is short (`du -s`, `git rev-parse`). */
+  readonly head: string;
+}
+
+/**
+ * Runs a program (no shell) as a child process and resolves when it exits 0, with its wall time;
+ * rejects with the end of its stderr otherwise, or when it runs past `timeoutMs` (it is killed).
+ * Async: safe against a FUSE mount another process serves, and never blocks this event loop.
+ */
+export async function spawnTimed(
+  file: string,
+  args: readonly string[],
+  options: { readonly cwd?: string; readonly timeoutMs?: number } = {},
+): Promise<SpawnResult> {
+  const started = performance.now();
+  return await new Promise<SpawnResult>((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], ...(options.cwd !== undefined ? { cwd: options.cwd } : {}) });
+    let lines = 0;
+    let head = "";
+    let stderr = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+      if (head.length < 4096) head += chunk.toString("utf8", 0, Math.min(chunk.length, 4096 - head.length));
+    });
+    child.stderr!.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-2000);
+    });
+    const timeoutMs = options.timeoutMs ?? 15 * 60_000;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      const ms = performance.now() - started;
+      if (code === 0) return resolve({ ms, lines, head });
+      const said = stderr.trim().split("\n").slice(-2).join(" / ");
+      const why = timedOut ? `killed after ${Math.round(timeoutMs / 1000)} s` : signal !== null ? `killed by ${signal}` : `exit ${code}`;
+      reject(new Error(`${[file, ...args].join(" ")}: ${why}${said ? `: ${said}` : ""}`));
+    });
+  });
+}
+
 /** The p-th percentile (0–100) of the values, nearest-rank. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return NaN;

@@ -1,5 +1,6 @@
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCloudFsCluster, sh, type CloudFsTestCluster } from "./cloudfs-cluster.js";
 
@@ -15,6 +16,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await c?.close();
 });
+
+/** A path as one shell word (a clone may live under a path with spaces or quotes). */
+const q = (path: string): string => `'${path.replaceAll("'", "'\\''")}'`;
 
 const ok = async (script: string, cwd: string): Promise<string> => {
   const r = await sh(script, { cwd, timeoutMs: 110_000 });
@@ -45,12 +49,13 @@ describe("real programs inside CloudFS", () => {
   });
 
   it("tar extract of a source tree, diff -r against the original from another node", async () => {
-    const src = "/work/main/node_modules/@nats-io";
+    // This checkout's own dependency tree, wherever the clone is: a real source tree of some size.
+    const src = fileURLToPath(new URL("../../node_modules/@nats-io", import.meta.url));
     await fsp.mkdir(join(A, "home", "tree"));
     const tarball = join(c.dir, "src.tar");
-    await ok(`tar -cf ${tarball} -C ${src} .`, "/");
-    await ok(`tar -xf ${tarball}`, join(A, "home", "tree"));
-    const r = await sh(`diff -r ${src} ${join(B, "home", "tree")}`, { timeoutMs: 110_000 });
+    await ok(`tar -cf ${q(tarball)} -C ${q(src)} .`, "/");
+    await ok(`tar -xf ${q(tarball)}`, join(A, "home", "tree"));
+    const r = await sh(`diff -r ${q(src)} ${q(join(B, "home", "tree"))}`, { timeoutMs: 110_000 });
     expect(r.stdout + r.stderr).toBe("");
     expect(r.code).toBe(0);
   });

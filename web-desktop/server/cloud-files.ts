@@ -46,7 +46,14 @@ export class CloudFiles {
     this.#core ??= (async () => {
       const cacheDir = await mkdtemp(join(tmpdir(), "oneos-desktop-cache-"));
       try {
-        const core = await CloudFsCore.open({ nc: this.#nc, cacheDir, cacheBytes: FILES_CACHE_BYTES, nodeId: `desktop-${randomBytes(4).toString("hex")}` });
+        // Its journal lives beside the cache and goes with it: a clean close stores what it holds.
+        const core = await CloudFsCore.open({
+          nc: this.#nc,
+          cacheDir: join(cacheDir, "blocks"),
+          journalDir: join(cacheDir, "journal"),
+          cacheBytes: FILES_CACHE_BYTES,
+          nodeId: `desktop-${randomBytes(4).toString("hex")}`,
+        });
         return { core, cacheDir };
       } catch (error) {
         await rm(cacheDir, { recursive: true, force: true });
