@@ -175,10 +175,7 @@ export class DirectoryLeases {
             await this.meta.waitWatch(rev);
             continue;
           }
-          await this.#recall(cur.node, { type: "release", dir }).catch((err: unknown) => {
-            if (process.env.CLOUDFS_DEBUG) process.stderr.write(`cloudfs ${this.nodeId}: recall of ${dir} from ${cur.node}: ${(err as Error).message}\n`);
-            throw err;
-          });
+          await this.#recall(cur.node, { type: "release", dir });
           await this.meta.fetchKey(key);
         } else {
           const rev = await this.meta.createDirect(key, DirectoryLeases.encode(this.nodeId));
@@ -187,7 +184,6 @@ export class DirectoryLeases {
           continue;
         }
       } catch (err) {
-        if (process.env.CLOUDFS_DEBUG) process.stderr.write(`cloudfs ${this.nodeId}: lease ${dir} (holder ${cur?.node}): ${(err as Error).message}\n`);
         if (err instanceof FsError && /cannot renew/.test(err.message)) throw err;
         if (!isWrongRevision(err) && !(err instanceof FsError && err.code === "EEXIST")) {
           if (Date.now() > deadline) throw err;
