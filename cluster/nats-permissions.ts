@@ -88,8 +88,11 @@ export function permissionsOf(identity: string): SubjectPermissions {
         ...CLOUDFS_BUCKETS.flatMap((bucket) => kvReadWriteApi(bucket)),
         // Account usage (counts and bytes, no contents): nats.js asks before creating a bucket.
         "$JS.API.INFO",
-        // Its Files window is a CloudFS writer like a node: lease recalls, status, change notices.
+        // Its Files window is a CloudFS writer like a node: lease recalls, status, change notices,
+        // and the answers to the recalls and status requests that nodes and the CLI send it.
         "oneos.cloudfs.>",
+        `${inboxPrefixOf("node-*")}.>`,
+        `${inboxPrefixOf("admin")}.>`,
       ],
       subscribe: [`${inboxPrefixOf("desktop")}.>`, "oneos.cloudfs.*.recall", "oneos.cloudfs.*.status", "oneos.cloudfs.changes"],
     };

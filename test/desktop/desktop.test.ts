@@ -114,7 +114,7 @@ beforeAll(async () => {
   page = await context.newPage();
   nc = await cluster.connect("admin");
   cacheDir = await mkdtemp(join(tmpdir(), "oneos-desktop-test-"));
-  fs = await CloudFsCore.open({ nc, cacheDir });
+  fs = await CloudFsCore.open({ nc, cacheDir: join(cacheDir, "blocks"), journalDir: join(cacheDir, "journal") });
 });
 
 afterAll(async () => {
