@@ -48,6 +48,14 @@ export class BlockStore {
     return p;
   }
 
+  /**
+   * Keeps a small block this node just stored in memory (it never had a file of its own on this
+   * node's disk; a read after it leaves memory fetches it from JetStream).
+   */
+  remember(id: string, data: Buffer): void {
+    this.#memory.set(id, data, data.length);
+  }
+
   /** Starts loading a block without waiting (readahead). */
   prefetch(id: string): void {
     if (this.#memory.has(id) || this.#loading.has(id)) return;

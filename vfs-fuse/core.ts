@@ -1,11 +1,12 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BLOCK_SIZE } from "./block-math.js";
 import { BlockStore } from "./block-store.js";
-import { ensureCloudFsBuckets, type CloudFsBuckets } from "./buckets.js";
+import { ensureCloudFsBuckets, META_BUCKET, type CloudFsBuckets } from "./buckets.js";
 import { DiskBlockCache } from "./disk-block-cache.js";
 import { FsError } from "./errors.js";
 import { DirectoryLeases } from "./leases.js";
-import { cloneInode, MetaStore, type Versioned } from "./meta-store.js";
+import { cloneInode, kvMessageAt, MetaStore, type MetaChange, type Versioned } from "./meta-store.js";
+import type { CacheHolders } from "./change-notices.js";
 import { decodeName, encodeName, NAME_MAX_BYTES, splitPath } from "./name-codec.js";
 import { OpenFile, type InodeCommit } from "./open-file.js";
 import { servePeerRequests, type CloudFsNodeStatus } from "./peer-service.js";
@@ -150,7 +151,7 @@ export class CloudFsCore {
       }));
     const nodeId = options.nodeId ?? `node-${Math.random().toString(36).slice(2)}`;
     const strict = options.strict ?? false;
-    const meta = new MetaStore(buckets.meta, buckets.locks, opTimeoutMs);
+    const meta = new MetaStore(buckets.meta, buckets.locks, opTimeoutMs, (seq) => kvMessageAt(options.nc, META_BUCKET, seq, opTimeoutMs));
     const disk = await DiskBlockCache.open(options.cacheDir, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
     const { writeBack, leftover } = await WriteBack.open({
       nc: options.nc,
@@ -168,6 +169,7 @@ export class CloudFsCore {
     const blocks = new BlockStore(buckets.blocks, disk, opTimeoutMs, (id) => writeBack.staged(id));
     const core = new CloudFsCore(meta, blocks, disk, nodeId, writeBack, leases, strict);
     writeBack.holdBack = (op) => core.#holdBack(op);
+    writeBack.onBlockStored = (id, data) => blocks.remember(id, data);
     try {
       await leases.start();
       await core.#resume(leftover);
@@ -214,6 +216,24 @@ export class CloudFsCore {
   #newFileDone(ino: number, commitKey: string | undefined): void {
     this.#newFiles.get(ino)?.resolve(commitKey);
     this.#newFiles.delete(ino);
+  }
+
+  /**
+   * Which other nodes' kernels may have cached what `change` touched: those that looked into the
+   * directory lately (which they can only do by asking this node, its lease holder, or the holder
+   * before it), or anyone when this node took the lease from nobody lately. An inode counts under its
+   * home directory (a node that stats it elsewhere catches up with its home too).
+   */
+  cacheHolders(change: MetaChange): CacheHolders {
+    const rec = change.kind === "inode" ? this.meta.inode(change.ino)?.value : undefined;
+    if (change.kind === "inode" && rec === undefined) return { nodes: [], anyone: true };
+    const dir = change.kind === "entry" ? change.parent : homeOf(rec!);
+    return { nodes: this.leases.observersOf(dir), anyone: this.leases.observedByAnyone(dir) };
+  }
+
+  /** Set by a mount: this node's kernel caches what it reads, so lease holders tell it of changes. */
+  set cachesInKernel(on: boolean) {
+    this.leases.cachesInKernel = on;
   }
 
   /** The node's write-back state: dirty bytes, oldest unstored change, leases held. */
@@ -297,7 +317,8 @@ export class CloudFsCore {
         return this.#resolve(up, cred, followLast, depth);
       }
       const name = encodeName(part);
-      const e = await this.#lookup(cur.ino, name);
+      // The replica's answer needs no await (most lookups): only a miss may ask another node.
+      const e = this.meta.entry(cur.ino, name) ?? (await this.#lookup(cur.ino, name));
       if (e === undefined) throw new FsError("ENOENT", path);
       const inode = this.meta.inode(e.value.ino) ?? (await this.meta.fetchInode(e.value.ino));
       if (inode === undefined) throw new FsError("ENOENT", path);
@@ -373,9 +394,10 @@ export class CloudFsCore {
    */
   async #freshStat(path: string, cred: Cred, followLast: boolean): Promise<FsStat> {
     let r = await this.#resolve(path, cred, followLast);
-    if (r.parent !== undefined && (await this.#catchUp(r.parent))) r = await this.#resolve(path, cred, followLast);
+    const mine = (dir: number): boolean => this.leases.heldOrStale(dir);
+    if (r.parent !== undefined && !mine(r.parent) && (await this.#catchUp(r.parent))) r = await this.#resolve(path, cred, followLast);
     const home = homeOf(r.inode.value);
-    if (home !== r.parent && !this.#open.get(r.ino)?.dirty) await this.#catchUp(home);
+    if (home !== r.parent && !mine(home) && !this.#open.get(r.ino)?.dirty) await this.#catchUp(home);
     return this.#stat(r.ino, this.meta.inode(r.ino)?.value ?? r.inode.value);
   }
 

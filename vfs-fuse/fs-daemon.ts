@@ -37,6 +37,8 @@ async function main(): Promise<void> {
     name: `cloudfs ${values.mount}`,
     credentials: values.creds === undefined ? undefined : await loadCredentials(values.creds),
     maxReconnectAttempts: -1,
+    // The daemon never needs its own messages back (its change notices would only be dropped).
+    noEcho: true,
   });
   let mount: CloudFsMount;
   try {

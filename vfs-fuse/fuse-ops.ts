@@ -22,6 +22,8 @@ export interface FuseOpsOptions {
   /** The calling process's ids, read synchronously when an op starts (CloudFS's fuse-native build). */
   readonly caller?: () => { uid: number; gid: number } | undefined;
   readonly onIoError?: (err: unknown) => void;
+  /** Resolves once other nodes that may cache what the ops changed have dropped it (change-notices.ts). */
+  readonly settled?: () => Promise<void>;
 }
 
 export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): FuseOps {
@@ -34,10 +36,12 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     if (errno === -FS_ERRNO.EIO) onIoError(err);
     cb(errno);
   };
+  const settled = options.settled ?? (() => Promise.resolve());
+  // Every answer waits until the nodes that may cache what the op changed have been told.
   const done = <T>(cb: Cb, p: Promise<T>, map: (v: T) => unknown[] = () => []): void => {
     p.then(
-      (v) => cb(0, ...map(v)),
-      (err: unknown) => fail(cb, err),
+      (v) => settled().then(() => cb(0, ...map(v))),
+      (err: unknown) => settled().then(() => fail(cb, err)),
     );
   };
   /** read/write answer with the byte count in the error slot, as fuse-native expects. */

@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { pack, unpack } from "msgpackr";
 import { FsError } from "./errors.js";
+import { CACHED_FUSE_TUNING } from "./fuse-options.js";
 import { isWrongRevision } from "./meta-store.js";
 import type { MetaStore } from "./meta-store.js";
 import { heartbeatKey, leaseKey } from "./records.js";
@@ -10,12 +11,22 @@ import type { WriteBack } from "./write-back.js";
 
 /**
  * A holder whose liveness record JetStream has not had renewed for this long is lost: another node
- * may take its leases over. The holder itself stops trusting its leases after half of it without an
- * acknowledged renewal, so the two can never both act on one directory.
+ * may take its leases over. The holder itself stops trusting its leases `TRUST_MARGIN_MS` earlier
+ * (counted from when it sent its last acknowledged renewal, which is before JetStream stamped it), so
+ * the two never both act on one directory while the nodes' clocks agree within that margin.
  */
 export const LEASE_TTL_MS = 6_000;
+const TRUST_MARGIN_MS = 1_500;
 /** How often a node renews its liveness record (`n.<node>`). */
 const HEARTBEAT_MS = 1_000;
+/** Renewals in flight at once: a slow JetStream gets a fresh one each second, not one stuck behind another. */
+const MAX_BEATS_IN_FLIGHT = 4;
+
+/**
+ * How long after another node last asked about a directory its kernel may still hold names and
+ * attributes from it: the kernel's cache timeouts (fuse-options.ts, 10 s) and a margin.
+ */
+const OBSERVED_MS = (Math.max(CACHED_FUSE_TUNING.entryTimeoutSec, CACHED_FUSE_TUNING.attrTimeoutSec) + 5) * 1000;
 
 /** What a lease record (`l.<dir>`) holds. */
 interface LeaseRecord {
@@ -25,8 +36,14 @@ interface LeaseRecord {
 export const recallSubject = (node: string): string => `oneos.cloudfs.${node}.recall`;
 export const statusSubject = (node: string): string => `oneos.cloudfs.${node}.status`;
 
-/** A recall request, as it travels (JSON). */
-export type RecallRequest = { readonly type: "release" | "flush"; readonly dir: number };
+/**
+ * A recall request, as it travels (JSON). `from`: the asking node, when it has a kernel that caches
+ * what it reads (a mount): the holder then tells it of every later change there before the change's
+ * system call returns (change-notices.ts).
+ */
+export type RecallRequest = { readonly type: "release" | "flush"; readonly dir: number; readonly from?: string };
+/** A recall's answer: the stream revision to wait for, and on release who may cache the directory. */
+export type RecallAnswer = { readonly rev: number; readonly observers?: readonly string[] };
 
 /**
  * Directory leases: the node holding a directory's lease answers lookups there from its own state
@@ -44,11 +61,20 @@ export class DirectoryLeases {
   readonly #releasing = new Map<number, Promise<void>>();
   /** When the last acknowledged liveness renewal was sent. */
   #beatAt = 0;
-  #beating: Promise<void> | undefined;
+  #beatsInFlight = 0;
   #timer: NodeJS.Timeout | undefined;
   /** Catch-up requests out per directory, and the one that callers arriving meanwhile wait for. */
   readonly #catchUpOut = new Map<number, Promise<boolean>>();
   readonly #catchUpNext = new Map<number, Promise<boolean>>();
+  /**
+   * Per directory, the nodes whose kernels may cache names and attributes from it, and when each
+   * last asked this node about it; and when this node took a lease from nobody (then anyone may).
+   */
+  readonly #observers = new Map<number, Map<string, number>>();
+  readonly #observedAt = new Map<number, number>();
+
+  /** Set by a mount: this node's kernel caches what it reads, so holders must tell it of changes. */
+  cachesInKernel = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -61,21 +87,23 @@ export class DirectoryLeases {
 
   /** Renews liveness now and every `HEARTBEAT_MS`. */
   async start(): Promise<void> {
+    // While this node was down, others read what JetStream had of its directories.
+    for (const dir of this.ownedDirs()) this.#observedAt.set(dir, Date.now());
     await this.#beat();
     this.#timer = setInterval(() => void this.#beat().catch(() => {}), HEARTBEAT_MS);
   }
 
-  #beat(): Promise<void> {
-    this.#beating ??= (async () => {
-      const sent = Date.now();
-      try {
-        await withTimeout("renew liveness", this.opTimeoutMs, () => this.kv.put(heartbeatKey(this.nodeId), pack({ t: sent })));
-        this.#beatAt = sent;
-      } finally {
-        this.#beating = undefined;
-      }
-    })();
-    return this.#beating;
+  /** One renewal of the liveness record; several may be in flight, and the newest acknowledged counts. */
+  async #beat(): Promise<void> {
+    if (this.#beatsInFlight >= MAX_BEATS_IN_FLIGHT) return;
+    this.#beatsInFlight++;
+    const sent = Date.now();
+    try {
+      await withTimeout("renew liveness", this.opTimeoutMs, () => this.kv.put(heartbeatKey(this.nodeId), pack({ t: sent })));
+      this.#beatAt = Math.max(this.#beatAt, sent);
+    } finally {
+      this.#beatsInFlight--;
+    }
   }
 
   /** Told by the metadata replica of every lease record it applies (`node` undefined: released). */
@@ -95,7 +123,7 @@ export class DirectoryLeases {
     return (
       this.#holders.get(dir)?.node === this.nodeId &&
       !this.#releasing.has(dir) &&
-      Date.now() - this.#beatAt < LEASE_TTL_MS / 2
+      Date.now() - this.#beatAt < LEASE_TTL_MS - TRUST_MARGIN_MS
     );
   }
 
@@ -122,6 +150,35 @@ export class DirectoryLeases {
     return out;
   }
 
+  /** Whether anyone may cache from `dir` (this node took its lease from nobody, lately, or holds none). */
+  observedByAnyone(dir: number): boolean {
+    const at = this.#observedAt.get(dir);
+    if (at === undefined) return !this.heldOrStale(dir);
+    if (Date.now() - at < OBSERVED_MS) return true;
+    this.#observedAt.delete(dir);
+    return false;
+  }
+
+  /** The nodes known to have asked about `dir` within `OBSERVED_MS`. */
+  observersOf(dir: number): string[] {
+    const seen = this.#observers.get(dir);
+    if (seen === undefined) return [];
+    const now = Date.now();
+    for (const [node, at] of seen) if (now - at >= OBSERVED_MS) seen.delete(node);
+    if (seen.size === 0) this.#observers.delete(dir);
+    return [...seen.keys()];
+  }
+
+  #observe(dir: number, nodes: readonly string[]): void {
+    const now = Date.now();
+    let seen = this.#observers.get(dir);
+    for (const node of nodes) {
+      if (node === this.nodeId) continue;
+      if (seen === undefined) this.#observers.set(dir, (seen = new Map()));
+      seen.set(node, now);
+    }
+  }
+
   /** Records a lease this node took by making the directory (its record goes out through the journal). */
   adoptNew(dir: number): void {
     this.#holders.set(dir, { node: this.nodeId, rev: 0 });
@@ -133,14 +190,9 @@ export class DirectoryLeases {
    * cannot deadlock: neither pins before it has both).
    */
   async withLeases<T>(dirs: readonly number[], fn: () => Promise<T>): Promise<T> {
-    const wanted = [...new Set(dirs)].sort((a, b) => a - b);
-    const deadline = Date.now() + this.opTimeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      for (const d of wanted) await this.#acquire(d, deadline);
-      if (wanted.every((d) => this.heldBySelf(d))) break;
-      if (Date.now() > deadline) throw new FsError("EIO", `leases on directories ${wanted.join(",")} not obtained`);
-      await sleep(Math.random() * Math.min(50, 2 * attempt));
-    }
+    const wanted = dirs.length === 1 ? [dirs[0]!] : [...new Set(dirs)].sort((a, b) => a - b);
+    // Held already (nearly always): no await before the change is made.
+    if (!wanted.every((d) => this.heldBySelf(d))) await this.#acquireAll(wanted);
     for (const d of wanted) this.#pins.set(d, (this.#pins.get(d) ?? 0) + 1);
     try {
       return await fn();
@@ -156,6 +208,16 @@ export class DirectoryLeases {
     }
   }
 
+  async #acquireAll(wanted: readonly number[]): Promise<void> {
+    const deadline = Date.now() + this.opTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      for (const d of wanted) await this.#acquire(d, deadline);
+      if (wanted.every((d) => this.heldBySelf(d))) return;
+      if (Date.now() > deadline) throw new FsError("EIO", `leases on directories ${wanted.join(",")} not obtained`);
+      await sleep(Math.random() * Math.min(50, 2 * attempt));
+    }
+  }
+
   async #acquire(dir: number, deadline: number): Promise<void> {
     const key = leaseKey(dir);
     for (;;) {
@@ -164,21 +226,27 @@ export class DirectoryLeases {
       const cur = this.#holders.get(dir);
       try {
         if (cur?.node === this.nodeId) {
-          // Our own lease, gone stale: JetStream must hear from us again (or the op fails now).
-          await this.#beat().catch((err: unknown) => {
-            throw new FsError("EIO", `lease on directory ${dir}: cannot renew (${(err as Error).message})`, { cause: err });
-          });
+          // Our own lease, gone stale: JetStream must hear from us again before the deadline (a slow
+          // JetStream delays the op; one that does not answer fails it with EIO).
+          await this.#beat().catch(() => {});
           if (this.heldBySelf(dir)) return;
+          if (Date.now() > deadline) throw new FsError("EIO", `lease on directory ${dir}: cannot renew this node's liveness in JetStream`);
+          await sleep(20);
+          continue;
         } else if (cur !== undefined) {
           if (await this.#isLost(cur.node)) {
             const rev = await this.meta.updateDirect(key, DirectoryLeases.encode(this.nodeId), cur.rev);
+            this.#observedAt.set(dir, Date.now());
             await this.meta.waitWatch(rev);
             continue;
           }
-          await this.#recall(cur.node, { type: "release", dir });
+          // The last holder, and whoever asked it, may cache the directory.
+          const answer = await this.#recall(cur.node, { type: "release", dir });
+          this.#observe(dir, [cur.node, ...(answer.observers ?? [])]);
           await this.meta.fetchKey(key);
         } else {
           const rev = await this.meta.createDirect(key, DirectoryLeases.encode(this.nodeId));
+          this.#observedAt.set(dir, Date.now());
           // Everything the previous holder stored comes before our record: wait to have it all.
           await this.meta.waitWatch(rev);
           continue;
@@ -203,11 +271,13 @@ export class DirectoryLeases {
   }
 
   /** Asks `node` to release or flush a lease; resolves with the stream revision to wait for. */
-  async #recall(node: string, req: RecallRequest): Promise<number> {
-    const reply = await this.nc.request(recallSubject(node), JSON.stringify(req), { timeout: this.opTimeoutMs });
-    const r = JSON.parse(new TextDecoder().decode(reply.data)) as { ok?: boolean; rev?: number; error?: string };
+  async #recall(node: string, req: RecallRequest): Promise<RecallAnswer> {
+    const full: RecallRequest = this.cachesInKernel ? { ...req, from: this.nodeId } : req;
+    const reply = await this.nc.request(recallSubject(node), JSON.stringify(full), { timeout: this.opTimeoutMs });
+    const r = JSON.parse(new TextDecoder().decode(reply.data)) as { ok?: boolean; rev?: number; observers?: unknown; error?: string };
     if (r.ok !== true || typeof r.rev !== "number") throw new FsError("EIO", `recall from ${node}: ${r.error ?? "refused"}`);
-    return r.rev;
+    const observers = Array.isArray(r.observers) ? r.observers.filter((o): o is string => typeof o === "string" && isNodeName(o)) : [];
+    return { rev: r.rev, observers };
   }
 
   /**
@@ -225,7 +295,7 @@ export class DirectoryLeases {
     const ask = async (): Promise<boolean> => {
       this.#catchUpNext.delete(dir);
       try {
-        await this.meta.waitWatch(await this.#recall(holder, { type: "flush", dir }));
+        await this.meta.waitWatch((await this.#recall(holder, { type: "flush", dir })).rev);
         return true;
       } catch {
         return false;
@@ -241,9 +311,10 @@ export class DirectoryLeases {
   }
 
   /** Serves a recall: stores what this node did under the lease, and for "release" lets go of it. */
-  async serveRecall(req: RecallRequest): Promise<number> {
+  async serveRecall(req: RecallRequest): Promise<RecallAnswer> {
+    if (req.from !== undefined) this.#observe(req.dir, [req.from]);
     if (req.type === "flush" || this.#holders.get(req.dir)?.node !== this.nodeId) {
-      return this.writeBack.flushLease(req.dir);
+      return { rev: await this.writeBack.flushLease(req.dir) };
     }
     let p = this.#releasing.get(req.dir);
     if (p === undefined) {
@@ -261,7 +332,9 @@ export class DirectoryLeases {
       this.#releasing.set(req.dir, p);
     }
     await p;
-    return this.writeBack.flushLease(req.dir);
+    const observers = this.observersOf(req.dir);
+    this.#observers.delete(req.dir);
+    return { rev: await this.writeBack.flushLease(req.dir), observers };
   }
 
   close(): void {
@@ -270,3 +343,8 @@ export class DirectoryLeases {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A node name as it may appear in a subject token. */
+export function isNodeName(s: string): boolean {
+  return s.length > 0 && s.length <= 128 && /^[A-Za-z0-9_-]+$/.test(s);
+}

@@ -1,4 +1,5 @@
 import type { KV, KvEntry } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { FsError } from "./errors.js";
 import type { JournalOp } from "./journal-log.js";
 import {
@@ -67,6 +68,35 @@ export interface MetaWritePath {
  * changes not yet stored, the watch's older values of it are ignored; once stored, revisions order
  * everything: an older revision never overwrites a newer one.
  */
+/** A metadata stream message read by sequence: its key, and its value (null for a delete or purge). */
+export interface StreamMessage {
+  readonly key: string;
+  readonly seq: number;
+  readonly value: Uint8Array | null;
+}
+
+/** Stream messages read at once when filling a gap the watch left. */
+const GAP_FILL_PARALLEL = 32;
+
+/**
+ * Reads message `seq` of a KV bucket's stream (`$JS.API.STREAM.MSG.GET`); undefined when the stream
+ * no longer has it (superseded by a later value of its key, which the watch delivers).
+ */
+export async function kvMessageAt(nc: NatsConnection, bucket: string, seq: number, timeoutMs: number): Promise<StreamMessage | undefined> {
+  const reply = await nc.request(`$JS.API.STREAM.MSG.GET.KV_${bucket}`, JSON.stringify({ seq }), { timeout: timeoutMs });
+  const r = JSON.parse(new TextDecoder().decode(reply.data)) as {
+    message?: { subject?: string; seq?: number; data?: string; hdrs?: string };
+    error?: { code?: number };
+  };
+  const m = r.message;
+  if (m === undefined || typeof m.subject !== "string" || m.seq !== seq) return undefined;
+  const prefix = `$KV.${bucket}.`;
+  if (!m.subject.startsWith(prefix)) return undefined;
+  const hdrs = m.hdrs === undefined ? "" : Buffer.from(m.hdrs, "base64").toString("latin1");
+  const removed = /\r\nKV-Operation:\s*(DEL|PURGE)/i.test(hdrs);
+  return { key: m.subject.slice(prefix.length), seq, value: removed ? null : new Uint8Array(Buffer.from(m.data ?? "", "base64")) };
+}
+
 export class MetaStore {
   readonly #inodes = new Map<number, Versioned<InodeRecord>>();
   readonly #dirs = new Map<number, Map<string, Versioned<DirEntryRecord>>>();
@@ -90,11 +120,29 @@ export class MetaStore {
   #path: MetaWritePath | undefined;
   #refill: Promise<void> | undefined;
 
+  /** Gap fills in flight (a catch-up waits for them as for the watch itself). */
+  readonly #gapFills = new Set<Promise<void>>();
+
   constructor(
     readonly kv: KV,
     private readonly locks: KV,
     private readonly opTimeoutMs: number,
+    /** Reads one message of the metadata stream by sequence (undefined: none there, superseded). */
+    private readonly messageAt: (seq: number) => Promise<StreamMessage | undefined> = async () => undefined,
   ) {}
+
+  /** Reads the stream messages `from`..`to` the watch stepped over and applies those still there. */
+  #fillGap(from: number, to: number): void {
+    const fill = (async () => {
+      for (let at = from; at <= to; at += GAP_FILL_PARALLEL) {
+        const seqs = Array.from({ length: Math.min(GAP_FILL_PARALLEL, to - at + 1) }, (_, i) => at + i);
+        const found = await Promise.all(seqs.map((seq) => this.messageAt(seq).catch(() => undefined)));
+        for (const m of found) if (m !== undefined) this.#apply(m.key, m.seq, m.value, true);
+      }
+    })();
+    this.#gapFills.add(fill);
+    void fill.finally(() => this.#gapFills.delete(fill));
+  }
 
   /**
    * Compare-and-set that holds on R3 streams. nats-server 2.9 checks "expected last subject sequence"
@@ -153,6 +201,10 @@ export class MetaStore {
     this.#watchDone = (async () => {
       for await (const e of watch) {
         if (this.#watch !== watch) break;
+        // A live consumer of nats-server 2.9 can step over messages that are still the latest of
+        // their key (seen here on a git commit's renames): whatever it stepped over is read by
+        // sequence, and applied unless it was superseded.
+        if (this.#watchRev > 0 && e.revision > this.#watchRev + 1) this.#fillGap(this.#watchRev + 1, e.revision - 1);
         this.#watchRev = Math.max(this.#watchRev, e.revision);
         this.#applyEntry(e);
         if ((e as KvEntry & { isUpdate?: boolean }).isUpdate === true || e.delta === 0) ready();
@@ -313,6 +365,7 @@ export class MetaStore {
       }
       await new Promise((r) => setTimeout(r, 1));
     }
+    await Promise.all(this.#gapFills);
   }
 
   /** An exclusive create straight to JetStream (a lease); a conflict is a wrong-revision error. */

@@ -11,7 +11,7 @@ import { CACHED_FUSE_TUNING, cloudFsMountOptions, UNCACHED_FUSE_TUNING, type Fus
 import type { MetaStore } from "./meta-store.js";
 import { decodeName } from "./name-codec.js";
 import { makeFuseOps, type FuseOps } from "./fuse-ops.js";
-import { announceChanges } from "./change-notices.js";
+import { announceChanges, type ChangeAnnouncer } from "./change-notices.js";
 
 const run = promisify(execFile);
 
@@ -134,7 +134,10 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
     return c === undefined ? undefined : { uid: c[0], gid: c[1] };
   };
   // fuse-native's own per-op timeout is a backstop only: our ops are bounded by opTimeoutMs per NATS call.
-  fuse = new Fuse(mountpoint, makeFuseOps(core, { caller }), { timeout: opTimeoutMs * 3 });
+  let announcer: ChangeAnnouncer | undefined;
+  // A change's system call returns once the nodes that may cache what it changed have dropped it.
+  const settled = (): Promise<void> => announcer?.settled() ?? Promise.resolve();
+  fuse = new Fuse(mountpoint, makeFuseOps(core, { caller, settled }), { timeout: opTimeoutMs * 3 });
   const mounted = fuse;
   try {
     await new Promise<void>((res, rej) => mounted.mount((err) => (err ? rej(err) : res())));
@@ -143,16 +146,20 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
     throw err;
   }
   const unwatchOwn = invalidateOnChange(core.meta, mounted);
-  const unannounce =
-    mounted.invalidate === undefined || mounted.invalidateEntry === undefined
-      ? () => {}
-      : announceChanges(options.nc, core.meta, core.nodeId, {
-          inode: (ino) => void mounted.invalidate!(ino),
-          entry: (parent, name) => void mounted.invalidateEntry!(parent, decodeName(name)),
-        });
+  if (mounted.invalidate !== undefined && mounted.invalidateEntry !== undefined) {
+    const { invalidate, invalidateEntry } = mounted as Required<Pick<FuseInstance, "invalidate" | "invalidateEntry">>;
+    announcer = announceChanges(
+      options.nc,
+      core.meta,
+      core.nodeId,
+      { inode: (ino) => void invalidate.call(mounted, ino), entry: (parent, name) => void invalidateEntry.call(mounted, parent, decodeName(name)) },
+      (change) => core.cacheHolders(change),
+    );
+    core.cachesInKernel = true;
+  }
   const unwatch = (): void => {
     unwatchOwn();
-    unannounce();
+    announcer?.close();
   };
   let closing: Promise<void> | undefined;
   return {
@@ -171,17 +178,24 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
 
 /**
  * Tells the kernel about what changed in the replica, so it does not serve it from its cache again:
- * the attributes of every inode that changed (another node's change seen by the watch, or this node's
- * own through any path) and of the directory of every entry that changed (its link count and times);
- * and each name the watch saw removed or pointed at another inode. A name this node itself changed
- * is already right in the kernel; dropping it would only cost a lookup, and unhash a directory some
- * process may have just entered.
+ * the attributes of every inode another node changed (seen by the watch) and of the directory of
+ * every entry it changed (its link count and times), and each name it removed or pointed at another
+ * inode. This node's own changes come through the kernel, which already holds what they left (a
+ * setattr's or create's reply, its own size after a write, a directory it changed itself dropped):
+ * telling it again would only make it ask, and a reply in flight would go out uncacheable. The one
+ * exception is a hard-linked inode, which the kernel holds once per name: its other names are told.
  */
 function invalidateOnChange(meta: MetaStore, fuse: FuseInstance): () => void {
   if (fuse.invalidate === undefined || fuse.invalidateEntry === undefined) return () => {};
   const invalidate = fuse.invalidate.bind(fuse);
   const invalidateEntry = fuse.invalidateEntry.bind(fuse);
   return meta.onChange((change) => {
+    if (!change.fromWatch) {
+      if (change.kind !== "inode") return;
+      const rec = meta.inode(change.ino)?.value;
+      if (rec !== undefined && rec.type !== "dir" && rec.nlink > 1) invalidate(change.ino);
+      return;
+    }
     if (change.kind === "inode") return void invalidate(change.ino);
     invalidate(change.parent);
     if (change.fromWatch && change.nameMoved) invalidateEntry(change.parent, decodeName(change.name));

@@ -76,19 +76,13 @@ export class OpenFile {
     await Promise.all(
       slices.map(async (s) => {
         const dirty = this.#dirty.get(s.index) ?? this.#uploading.get(s.index);
-        if (dirty !== undefined) {
-          dirty.copy(buf, s.bufferOffset, s.start, s.start + s.length);
-          return;
-        }
+        if (dirty !== undefined) return void copyOut(dirty, buf, s.bufferOffset, s.start, s.length);
         const id = this.#committedId(s.index);
         if (id === undefined) {
           buf.fill(0, s.bufferOffset, s.bufferOffset + s.length);
           return;
         }
-        const data = await this.blocks.get(id);
-        const end = Math.min(s.start + s.length, data.length);
-        if (end > s.start) data.copy(buf, s.bufferOffset, s.start, end);
-        if (end < s.start + s.length) buf.fill(0, s.bufferOffset + Math.max(0, end - s.start), s.bufferOffset + s.length);
+        copyOut(await this.blocks.get(id), buf, s.bufferOffset, s.start, s.length);
       }),
     );
     const last = slices[slices.length - 1];
@@ -114,14 +108,19 @@ export class OpenFile {
         block = Buffer.from(inUpload);
         this.#dirty.set(s.index, block);
       }
+      const end = s.start + s.length;
       if (block === undefined) {
-        block = Buffer.alloc(BLOCK_SIZE);
         const id = this.#committedId(s.index);
         const wholeBlock = s.start === 0 && s.length === BLOCK_SIZE;
-        if (id !== undefined && !wholeBlock) (await this.blocks.get(id)).copy(block);
+        const old = id !== undefined && !wholeBlock ? await this.blocks.get(id) : undefined;
         // A block past the old size may hold stale bytes from before a truncate: keep them zero.
         const validUpTo = Math.max(0, this.size - s.index * BLOCK_SIZE);
-        if (validUpTo < BLOCK_SIZE) block.fill(0, validUpTo);
+        const keep = Math.min(old?.length ?? 0, validUpTo);
+        block = wholeBlock ? Buffer.allocUnsafe(BLOCK_SIZE) : Buffer.alloc(bufferLength(Math.max(keep, end)));
+        old?.copy(block, 0, 0, keep);
+        this.#dirty.set(s.index, block);
+      } else if (block.length < end) {
+        block = grown(block, end);
         this.#dirty.set(s.index, block);
       }
       data.copy(block, s.start, s.bufferOffset, s.bufferOffset + s.length);
@@ -145,7 +144,7 @@ export class OpenFile {
     this.#latestGen.set(index, gen);
     // A block is stored only up to the file's end (small files stay small); reads zero-fill the rest.
     const valid = Math.min(BLOCK_SIZE, Math.max(0, this.size - index * BLOCK_SIZE));
-    const p = this.writeBack.stage(valid === BLOCK_SIZE ? block : Buffer.from(block.subarray(0, valid))).then(
+    const p = this.writeBack.stage(block.length === valid ? block : exactly(block, valid)).then(
       (id) => {
         // A later rewrite of the same block may have finished first: only the newest upload counts.
         if (this.#latestGen.get(index) === gen) {
@@ -203,12 +202,11 @@ export class OpenFile {
         if (block === undefined) {
           const id = this.#committedId(index);
           if (id !== undefined) {
-            block = Buffer.alloc(BLOCK_SIZE);
-            (await this.blocks.get(id)).copy(block);
+            block = Buffer.from(await this.blocks.get(id));
             this.#dirty.set(index, block);
           }
         }
-        block?.fill(0, tail);
+        if (block !== undefined && tail < block.length) block.fill(0, tail);
       }
     }
     this.size = size;
@@ -269,4 +267,35 @@ export class OpenFile {
   committedBlockIds(): string[] {
     return Object.values(this.rec.blocks);
   }
+}
+
+/*
+ * A dirty block is a buffer of at most BLOCK_SIZE bytes; whatever lies past its length reads as zeros.
+ * Small files so never cost a whole block of memory (nor of zero-filling).
+ */
+
+/** A new block buffer's length for `needed` bytes: whole 64 KiB steps, at most a block. */
+function bufferLength(needed: number): number {
+  return Math.min(BLOCK_SIZE, Math.max(64 * 1024, Math.ceil(needed / (64 * 1024)) * 64 * 1024));
+}
+
+/** `block` grown to hold `needed` bytes (doubling, so a file written in small pieces copies little). */
+function grown(block: Buffer, needed: number): Buffer {
+  const out = Buffer.alloc(Math.min(BLOCK_SIZE, Math.max(bufferLength(needed), 2 * block.length)));
+  block.copy(out);
+  return out;
+}
+
+/** The first `length` bytes of `block`, zero-padded if it is shorter. */
+function exactly(block: Buffer, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  block.copy(out, 0, 0, Math.min(length, block.length));
+  return out;
+}
+
+/** Copies `length` bytes from `start` of a block into `buf` at `at`; past the block's end, zeros. */
+function copyOut(block: Buffer, buf: Buffer, at: number, start: number, length: number): void {
+  const end = Math.min(start + length, block.length);
+  if (end > start) block.copy(buf, at, start, end);
+  if (end < start + length) buf.fill(0, at + Math.max(0, end - start), at + length);
 }

@@ -1,5 +1,5 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { recallSubject, statusSubject, type RecallRequest } from "./leases.js";
+import { isNodeName, recallSubject, statusSubject, type RecallAnswer, type RecallRequest } from "./leases.js";
 import type { WriteBackStatus } from "./write-back.js";
 
 /** What `oneos.cloudfs.<node>.status` answers (JSON). */
@@ -10,7 +10,7 @@ export interface CloudFsNodeStatus extends WriteBackStatus {
 }
 
 export interface PeerHandlers {
-  readonly recall: (req: RecallRequest) => Promise<number>;
+  readonly recall: (req: RecallRequest) => Promise<RecallAnswer>;
   readonly status: () => CloudFsNodeStatus;
 }
 
@@ -28,7 +28,7 @@ export function servePeerRequests(nc: NatsConnection, nodeId: string, handlers: 
         const req = parseRecall(msg.data);
         if (req === undefined) return void msg.respond(JSON.stringify({ ok: false, error: "EBADMSG: malformed recall" }));
         handlers.recall(req).then(
-          (rev) => msg.respond(JSON.stringify({ ok: true, rev })),
+          (answer) => msg.respond(JSON.stringify({ ok: true, ...answer })),
           (e: unknown) => msg.respond(JSON.stringify({ ok: false, error: (e as Error).message ?? String(e) })),
         );
       },
@@ -44,7 +44,7 @@ export function servePeerRequests(nc: NatsConnection, nodeId: string, handlers: 
   };
 }
 
-/** A recall request, if `data` is one: `{"type":"release"|"flush","dir":<inode number>}`. */
+/** A recall request, if `data` is one: `{"type":"release"|"flush","dir":<inode number>[,"from":<node>]}`. */
 export function parseRecall(data: Uint8Array): RecallRequest | undefined {
   if (data.length > 256) return undefined;
   let v: unknown;
@@ -54,8 +54,9 @@ export function parseRecall(data: Uint8Array): RecallRequest | undefined {
     return undefined;
   }
   if (v === null || typeof v !== "object") return undefined;
-  const r = v as { type?: unknown; dir?: unknown };
+  const r = v as { type?: unknown; dir?: unknown; from?: unknown };
   if (r.type !== "release" && r.type !== "flush") return undefined;
   if (typeof r.dir !== "number" || !Number.isSafeInteger(r.dir) || r.dir < 1) return undefined;
-  return { type: r.type, dir: r.dir };
+  if (r.from !== undefined && (typeof r.from !== "string" || !isNodeName(r.from))) return undefined;
+  return { type: r.type, dir: r.dir, ...(r.from !== undefined ? { from: r.from } : {}) };
 }

@@ -17,6 +17,11 @@ import { JournalLog, type JournalOp } from "./journal-log.js";
 export const MAX_DIRTY_BYTES = 1024 * 1024 * 1024;
 /** Of the dirty blocks, this much is also kept in memory so the upload need not read them back. */
 const MAX_DIRTY_IN_MEMORY_BYTES = 64 * 1024 * 1024;
+/**
+ * Blocks up to this size are staged in memory and journaled with the change that points at them
+ * (see `stage`): a file of their own costs a small file's close more than its bytes do.
+ */
+const JOURNALED_BLOCK_BYTES = 256 * 1024;
 /** Block uploads at once: enough to keep an R3 stream busy (it peaks near 8 in flight here). */
 const MAX_UPLOADS_IN_FLIGHT = 8;
 /**
@@ -41,14 +46,31 @@ interface Staged {
   readonly bytes: number;
   data: Buffer | undefined;
   readonly stored: Promise<void>;
+  /**
+   * A small block kept in memory only: its bytes go into the journal with the first change that
+   * points at it (so a crash loses neither), instead of into a file of its own.
+   */
+  inJournal?: boolean;
+  /** Its bytes are in the journal. */
+  journaled?: boolean;
 }
 
 interface Pending {
-  readonly op: JournalOp;
+  /** The change; a later value of the same inode may be folded into it while it waits (see `#fold`). */
+  op: JournalOp;
   stored: boolean;
   /** Already held back once (see `holdBack`). */
   held?: boolean;
+  /** Journaled changes this one stands for (1 + the later ones folded into it). */
+  count: number;
 }
+
+/**
+ * A change waits this long before it is published (unless someone waits for storage: fsync, a
+ * recall, strict mode), so that what a program does to one file in a row (tar: create, write, close,
+ * utimes, chown, chmod) goes to JetStream as one inode record, not five.
+ */
+const COALESCE_MS = 20;
 
 /**
  * Longest a new file's name is held back waiting for its first close, so that a node lost right
@@ -90,14 +112,20 @@ export class WriteBack {
   #uploads = 0;
   #uploadQueue: (() => void)[] = [];
   #pumping = false;
+  /** Per inode key, its last change not yet sent (where a later value of it may be folded). */
+  readonly #unsent = new Map<string, Pending>();
+  /** Seq of the last change that removed something or moved a lease: nothing is folded across it. */
+  #barrierSeq = 0;
   /** Who waits for an in-flight publish to settle (the pump for a slot, a resend for all). */
   #slotWaiters: (() => void)[] = [];
   #closed = false;
   #publishTimeoutMs = 10_000;
+  /** Set by the core: told of each small block once stored, with its bytes (for the memory cache). */
+  onBlockStored: (id: string, data: Buffer) => void = () => {};
   /** Set by the core: which changes wait for a new file's first commit. */
   holdBack: HoldBack = () => undefined;
-  /** Ends the hold the pump is in (someone now waits for storage). */
-  #holdWake: () => void = () => {};
+  /** Ends the wait the pump is in (a name's hold, or the coalescing delay): someone waits for storage. */
+  #wake: () => void = () => {};
   readonly #js: JetStreamClient;
 
   private constructor(
@@ -141,7 +169,19 @@ export class WriteBack {
       wb.#dirtyBytes += bytes;
       wb.#staged.set(id, { bytes, data: undefined, stored: quiet(wb.#upload(id, bytes)) });
     }
-    return { writeBack: wb, leftover: pending };
+    // Small blocks came back inside the changes that point at them.
+    const leftover = pending.map((op) => {
+      for (const [id, data] of op.blockData ?? []) {
+        if (wb.#staged.has(id)) continue;
+        const buf = Buffer.from(data);
+        wb.#dirtyBytes += buf.length;
+        wb.#dirtyInMemory += buf.length;
+        wb.#staged.set(id, { bytes: buf.length, data: buf, stored: quiet(wb.#upload(id, buf.length)), inJournal: true });
+      }
+      const { blockData: _, ...rest } = op;
+      return rest;
+    });
+    return { writeBack: wb, leftover };
   }
 
   /** Queues the changes a previous run left unstored (those the caller found still hold), in order. */
@@ -178,6 +218,11 @@ export class WriteBack {
     }
     const id = newBlockId();
     this.#dirtyBytes += data.length;
+    if (data.length <= JOURNALED_BLOCK_BYTES && this.#dirtyInMemory + data.length <= MAX_DIRTY_IN_MEMORY_BYTES) {
+      this.#dirtyInMemory += data.length;
+      this.#staged.set(id, { bytes: data.length, data, stored: quiet(this.#upload(id, data.length)), inJournal: true });
+      return id;
+    }
     try {
       await writeFile(join(this.blockDir, id), data);
     } catch (err) {
@@ -218,7 +263,8 @@ export class WriteBack {
       const s = this.#staged.get(id);
       if (s?.data !== undefined) this.#dirtyInMemory -= s.bytes;
       this.#staged.delete(id);
-      await this.disk.adopt(id, path, bytes);
+      if (s?.inJournal === true) this.onBlockStored(id, s.data!);
+      else await this.disk.adopt(id, path, bytes);
       this.#dirtyBytes -= bytes;
       for (const w of this.#spaceWaiters.splice(0)) w();
     } finally {
@@ -242,23 +288,58 @@ export class WriteBack {
   async append(change: Omit<JournalOp, "seq" | "t">): Promise<number> {
     if (this.#closed) throw new FsError("EIO", "CloudFS is closing");
     const op: JournalOp = { ...change, seq: this.#nextSeq++, t: Date.now() };
-    this.#enqueue(op);
-    await this.log.append(op);
+    if (!this.#fold(op)) this.#enqueue(op);
+    // The bytes of small blocks travel in the journal with the first change that points at them.
+    let blockData: [string, Uint8Array][] | undefined;
+    for (const id of op.blocks ?? []) {
+      const st = this.#staged.get(id);
+      if (st?.inJournal !== true || st.data === undefined || st.journaled === true) continue;
+      st.journaled = true;
+      (blockData ??= []).push([id, st.data]);
+    }
+    await this.log.append(blockData === undefined ? op : { ...op, blockData });
     this.#pump();
     return op.seq;
   }
 
   #enqueue(op: JournalOp): void {
-    this.#queue.push({ op, stored: false });
+    const p: Pending = { op, stored: false, count: 1 };
+    this.#queue.push(p);
+    this.#noteSeq(op);
+    if (op.value === null || op.key.startsWith("l.")) this.#barrierSeq = op.seq;
+    else if (op.key.startsWith("i.")) this.#unsent.set(op.key, p);
+  }
+
+  #noteSeq(op: JournalOp): void {
     this.#lastSeq = op.seq;
     this.#lastSeqOfLease.set(op.lease, op.seq);
+  }
+
+  /**
+   * Folds a new value of an inode into its change still waiting to be sent: JetStream then gets the
+   * inode's latest record once, at the earlier change's place. Only across changes that add (names,
+   * other inodes): never across a removal or a lease's move, so no name is ever stored gone while
+   * its inode is stored older, and a record never points at a block before it is stored (the folded
+   * change waits for the blocks of both).
+   */
+  #fold(op: JournalOp): boolean {
+    if (op.value === null || !op.key.startsWith("i.")) return false;
+    const q = this.#unsent.get(op.key);
+    if (q === undefined || q.op.value === null || q.op.lease !== op.lease || q.op.seq < this.#barrierSeq) return false;
+    const free = [...(q.op.free ?? []), ...(op.free ?? [])];
+    const dropped = new Set(free);
+    const blocks = [...new Set([...(q.op.blocks ?? []), ...(op.blocks ?? [])])].filter((id) => !dropped.has(id));
+    q.op = { ...q.op, value: op.value, blocks, free };
+    q.count++;
+    this.#noteSeq(op);
+    return true;
   }
 
   /** Resolves once every change up to `seq` is stored. */
   stored(seq: number): Promise<void> {
     if (seq <= this.#storedUpTo) return Promise.resolve();
     const p = new Promise<void>((resolve) => this.#waiters.push({ seq, resolve }));
-    this.#holdWake();
+    this.#wake();
     return p;
   }
 
@@ -285,20 +366,16 @@ export class WriteBack {
           }
           const p = this.#queue[this.#next]!;
           const epoch = this.#epoch;
-          // Someone waits for storage (fsync, a recall): no name is held back then.
+          // Someone waits for storage (fsync, a recall): nothing is held back or delayed then.
+          const young = COALESCE_MS - (Date.now() - p.op.t);
+          if (young > 0 && this.#waiters.length === 0) {
+            await this.#pause(young);
+            continue;
+          }
           const hold = p.held === true || this.#waiters.length > 0 ? undefined : this.holdBack(p.op);
           if (hold !== undefined) {
             p.held = true;
-            let timer: NodeJS.Timeout | undefined;
-            const commitKey = await Promise.race([
-              hold,
-              new Promise<undefined>((r) => {
-                timer = setTimeout(() => r(undefined), NEW_FILE_HOLD_MS);
-                this.#holdWake = () => r(undefined);
-              }),
-            ]);
-            this.#holdWake = () => {};
-            clearTimeout(timer);
+            const commitKey = await Promise.race([hold, this.#pause(NEW_FILE_HOLD_MS)]);
             if (epoch !== this.#epoch || this.#closed) continue;
             if (commitKey !== undefined) this.#moveAfter(this.#next, commitKey);
             continue;
@@ -307,12 +384,28 @@ export class WriteBack {
           if (waits.length > 0) await Promise.all(waits).catch(() => {});
           if (epoch !== this.#epoch || this.#closed) continue;
           this.#next++;
+          if (this.#unsent.get(p.op.key) === p) this.#unsent.delete(p.op.key);
           this.#send(p, epoch);
         }
       } finally {
         this.#pumping = false;
       }
     })();
+  }
+
+  /** Waits `ms`, or until someone waits for storage; resolves undefined either way. */
+  #pause(ms: number): Promise<undefined> {
+    return new Promise<undefined>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve(undefined);
+      }
+      this.#wake = () => {
+        this.#wake = () => {};
+        done();
+      };
+    });
   }
 
   #send(p: Pending, epoch: number): void {
@@ -334,7 +427,7 @@ export class WriteBack {
         if (epoch !== this.#epoch) return;
         p.stored = true;
         this.#lastRevOfLease.set(op.lease, Math.max(this.#lastRevOfLease.get(op.lease) ?? 0, ack.seq));
-        this.onStored(op, ack.seq);
+        for (let i = 0; i < p.count; i++) this.onStored(op, ack.seq);
         this.#advance();
       },
       () => {
@@ -342,6 +435,7 @@ export class WriteBack {
         if (epoch !== this.#epoch || this.#closed) return;
         // Resend from the failed change on, in order, once what is in flight has settled.
         this.#epoch++;
+        this.#unsent.clear();
         const at = this.#queue.indexOf(p);
         for (let i = Math.max(0, at); i < this.#queue.length; i++) this.#queue[i]!.stored = false;
         void (async () => {
@@ -416,6 +510,7 @@ export class WriteBack {
   /** Stops publishing. What is not stored stays in the journal for the next start. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#wake();
     for (const w of this.#spaceWaiters.splice(0)) w();
     for (const w of this.#slotWaiters.splice(0)) w();
     await this.log.close();
