@@ -30,3 +30,4 @@ export { fsBench, type FsBenchOptions, type FsBenchResult } from "./fs-bench.js"
 export { cloudFsUsage, type CloudFsUsage } from "./usage.js";
 export { encodeName, decodeName } from "./name-codec.js";
 export { BLOCK_SIZE } from "./block-math.js";
+export { LEASE_TTL_MS } from "./leases.js";

@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import { TimeoutError, type NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { pack, unpack } from "msgpackr";
 import { FsError } from "./errors.js";
@@ -17,6 +17,8 @@ import type { WriteBack } from "./write-back.js";
  */
 export const LEASE_TTL_MS = 6_000;
 const TRUST_MARGIN_MS = 1_500;
+/** A recall of a holder that is alive but slow is repeated for this many op timeouts. */
+const BUSY_HOLDER_WAIT_FACTOR = 2;
 /** How often a node renews its liveness record (`n.<node>`). */
 const HEARTBEAT_MS = 1_000;
 /** Renewals in flight at once: a slow JetStream gets a fresh one each second, not one stuck behind another. */
@@ -209,7 +211,8 @@ export class DirectoryLeases {
   }
 
   async #acquireAll(wanted: readonly number[]): Promise<void> {
-    const deadline = Date.now() + this.opTimeoutMs;
+    // A live holder may first have to store a backlog before it lets go.
+    const deadline = Date.now() + BUSY_HOLDER_WAIT_FACTOR * this.opTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       for (const d of wanted) await this.#acquire(d, deadline);
       if (wanted.every((d) => this.heldBySelf(d))) return;
@@ -294,11 +297,16 @@ export class DirectoryLeases {
     if (queued !== undefined) return queued;
     const ask = async (): Promise<boolean> => {
       this.#catchUpNext.delete(dir);
-      try {
-        await this.meta.waitWatch((await this.#recall(holder, { type: "flush", dir })).rev);
-        return true;
-      } catch {
-        return false;
+      const deadline = Date.now() + BUSY_HOLDER_WAIT_FACTOR * this.opTimeoutMs;
+      for (;;) {
+        try {
+          await this.meta.waitWatch((await this.#recall(holder, { type: "flush", dir })).rev);
+          return true;
+        } catch (err) {
+          // A holder that is there but slow is storing a backlog (its JetStream was away): ask again
+          // while it still holds the lease, rather than read what JetStream has so far.
+          if (!(err instanceof TimeoutError) || Date.now() > deadline || this.otherHolder(dir) !== holder) return false;
+        }
       }
     };
     const out = this.#catchUpOut.get(dir);

@@ -131,13 +131,23 @@ export class MetaStore {
     private readonly messageAt: (seq: number) => Promise<StreamMessage | undefined> = async () => undefined,
   ) {}
 
-  /** Reads the stream messages `from`..`to` the watch stepped over and applies those still there. */
+  /**
+   * Reads the stream messages `from`..`to` the watch stepped over and applies those still there. When
+   * JetStream does not answer in time (a leader election), the watch starts again at `from` instead.
+   */
   #fillGap(from: number, to: number): void {
     const fill = (async () => {
+      const deadline = Date.now() + this.opTimeoutMs;
       for (let at = from; at <= to; at += GAP_FILL_PARALLEL) {
         const seqs = Array.from({ length: Math.min(GAP_FILL_PARALLEL, to - at + 1) }, (_, i) => at + i);
-        const found = await Promise.all(seqs.map((seq) => this.messageAt(seq).catch(() => undefined)));
-        for (const m of found) if (m !== undefined) this.#apply(m.key, m.seq, m.value, true);
+        const found = await Promise.all(seqs.map((seq) => this.messageAt(seq).catch(() => null)));
+        if (found.includes(null) || Date.now() > deadline) {
+          if (this.#closed) return;
+          this.#watchRev = Math.min(this.#watchRev, from - 1);
+          await this.#restartWatch().catch(() => {});
+          return;
+        }
+        for (const m of found) if (m !== undefined && m !== null) this.#apply(m.key, m.seq, m.value, true);
       }
     })();
     this.#gapFills.add(fill);

@@ -112,6 +112,7 @@ export class WriteBack {
   #uploads = 0;
   #uploadQueue: (() => void)[] = [];
   #pumping = false;
+  #resending = false;
   /** Per inode key, its last change not yet sent (where a later value of it may be folded). */
   readonly #unsent = new Map<string, Pending>();
   /** Seq of the last change that removed something or moved a lease: nothing is folded across it. */
@@ -387,6 +388,9 @@ export class WriteBack {
           if (this.#unsent.get(p.op.key) === p) this.#unsent.delete(p.op.key);
           this.#send(p, epoch);
         }
+      } catch {
+        // Never left without a pump: try again shortly.
+        setTimeout(() => this.#pump(), RETRY_DELAY_MS);
       } finally {
         this.#pumping = false;
       }
@@ -413,13 +417,18 @@ export class WriteBack {
     const { op } = p;
     const subject = `$KV.${META_BUCKET}.${op.key}`;
     let sent: Promise<{ seq: number }>;
-    if (op.value !== null) {
-      sent = this.#js.publish(subject, op.value, { timeout: this.#publishTimeoutMs });
-    } else {
-      const h = headers();
-      h.set("KV-Operation", op.purge === true ? "PURGE" : "DEL");
-      if (op.purge === true) h.set("Nats-Rollup", "sub");
-      sent = this.#js.publish(subject, new Uint8Array(0), { headers: h, timeout: this.#publishTimeoutMs });
+    try {
+      if (op.value !== null) {
+        sent = this.#js.publish(subject, op.value, { timeout: this.#publishTimeoutMs });
+      } else {
+        const h = headers();
+        h.set("KV-Operation", op.purge === true ? "PURGE" : "DEL");
+        if (op.purge === true) h.set("Nats-Rollup", "sub");
+        sent = this.#js.publish(subject, new Uint8Array(0), { headers: h, timeout: this.#publishTimeoutMs });
+      }
+    } catch (err) {
+      // Refused before it left (a connection between servers): the same as a failed publish.
+      sent = Promise.reject(err);
     }
     sent.then(
       (ack) => {
@@ -432,20 +441,39 @@ export class WriteBack {
       },
       () => {
         this.#settle();
-        if (epoch !== this.#epoch || this.#closed) return;
-        // Resend from the failed change on, in order, once what is in flight has settled.
-        this.#epoch++;
-        this.#unsent.clear();
-        const at = this.#queue.indexOf(p);
-        for (let i = Math.max(0, at); i < this.#queue.length; i++) this.#queue[i]!.stored = false;
-        void (async () => {
-          while (this.#inflight > 0) await new Promise<void>((r) => this.#slotWaiters.push(r));
-          await sleep(RETRY_DELAY_MS);
-          this.#next = Math.max(0, this.#queue.indexOf(p));
-          this.#pump();
-        })();
+        if (this.#closed || p.stored) return;
+        // Any failure, of this pass or an earlier one (a timeout can settle after a later change's),
+        // leads to a resend from the first change not stored.
+        this.#resend();
       },
     );
+  }
+
+  /**
+   * Sends again, in order, everything from the first change not stored on, once what is in flight has
+   * settled (what was stored after it is sent again too, so each key ends with its last value).
+   */
+  #resend(): void {
+    if (this.#resending) return;
+    this.#resending = true;
+    this.#epoch++;
+    this.#unsent.clear();
+    void (async () => {
+      try {
+        while (this.#inflight > 0) await new Promise<void>((r) => this.#slotWaiters.push(r));
+        await sleep(RETRY_DELAY_MS);
+      } finally {
+        this.#resending = false;
+      }
+      if (this.#closed) return;
+      // Acknowledgements of the pass before are not counted: from the first unstored change on, all go again.
+      const first = this.#queue.findIndex((q) => !q.stored);
+      if (first < 0) return;
+      this.#epoch++;
+      for (let i = first; i < this.#queue.length; i++) this.#queue[i]!.stored = false;
+      this.#next = first;
+      this.#pump();
+    })();
   }
 
   /**

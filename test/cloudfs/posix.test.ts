@@ -418,6 +418,8 @@ describe("CloudFS across nodes", () => {
     const d = await fresh();
     await fsp.writeFile(join(d.a, "counter"), "");
     const ino = (await fsp.stat(join(d.a, "counter"))).ino;
+    // Each node has seen the file (close-to-open) before its CloudFS is asked to change it.
+    for (const p of [d.b, d.c]) expect((await fsp.stat(join(p, "counter"))).ino).toBe(ino);
     const before = c.nodes[0]!.mount.core.meta.inode(ino)!.value.atimeMs;
     await Promise.all(
       c.nodes.flatMap((n) =>
