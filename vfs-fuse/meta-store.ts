@@ -113,6 +113,8 @@ export class MetaStore {
   #path: MetaWritePath | undefined;
   #refill: Promise<void> | undefined;
 
+  /** Gap fills in flight (a catch-up waits for them as for the watch itself). */
+  readonly #gapFills = new Set<Promise<void>>();
 
   constructor(
     readonly kv: KV,
@@ -126,20 +128,23 @@ export class MetaStore {
    * Reads the stream messages `from`..`to` the watch stepped over and applies those still there. When
    * JetStream does not answer in time (a leader election), the watch starts again at `from` instead.
    */
-  async #fillGap(from: number, to: number): Promise<void> {
-    const deadline = Date.now() + this.opTimeoutMs;
-    for (let at = from; at <= to; at += GAP_FILL_PARALLEL) {
-      const seqs = Array.from({ length: Math.min(GAP_FILL_PARALLEL, to - at + 1) }, (_, i) => at + i);
-      const found = await Promise.all(seqs.map((seq) => this.messageAt(seq).catch(() => null)));
-      if (found.includes(null) || Date.now() > deadline) {
-        if (this.#closed) return;
-        this.#watchRev = Math.min(this.#watchRev, from - 1);
-        await this.#restartWatch().catch(() => {});
-        return;
+  #fillGap(from: number, to: number): void {
+    const fill = (async () => {
+      const deadline = Date.now() + this.opTimeoutMs;
+      for (let at = from; at <= to; at += GAP_FILL_PARALLEL) {
+        const seqs = Array.from({ length: Math.min(GAP_FILL_PARALLEL, to - at + 1) }, (_, i) => at + i);
+        const found = await Promise.all(seqs.map((seq) => this.messageAt(seq).catch(() => null)));
+        if (found.includes(null) || Date.now() > deadline) {
+          if (this.#closed) return;
+          this.#watchRev = Math.min(this.#watchRev, from - 1);
+          await this.#restartWatch().catch(() => {});
+          return;
+        }
+        for (const m of found) if (m !== undefined && m !== null) this.#apply(m.key, m.seq, m.value, true);
       }
-      for (const m of found) if (m !== undefined && m !== null) this.#apply(m.key, m.seq, m.value, true);
-      this.#watchRev = Math.max(this.#watchRev, seqs[seqs.length - 1]!);
-    }
+    })();
+    this.#gapFills.add(fill);
+    void fill.finally(() => this.#gapFills.delete(fill));
   }
 
   /**
@@ -202,12 +207,7 @@ export class MetaStore {
         // A live consumer of nats-server 2.9 can step over messages that are still the latest of
         // their key (seen here on a git commit's renames): whatever it stepped over is read by
         // sequence, and applied unless it was superseded.
-        // Read in order, before this message: the replica never shows a later change without an
-        // earlier one (a name's new inode without the name, an inode's delete before its name's).
-        if (this.#watchRev > 0 && e.revision > this.#watchRev + 1) {
-          await this.#fillGap(this.#watchRev + 1, e.revision - 1);
-          if (this.#watch !== watch) break;
-        }
+        if (this.#watchRev > 0 && e.revision > this.#watchRev + 1) this.#fillGap(this.#watchRev + 1, e.revision - 1);
         this.#watchRev = Math.max(this.#watchRev, e.revision);
         this.#applyEntry(e);
         if ((e as KvEntry & { isUpdate?: boolean }).isUpdate === true || e.delta === 0) ready();
@@ -368,6 +368,7 @@ export class MetaStore {
       }
       await new Promise((r) => setTimeout(r, 1));
     }
+    await Promise.all(this.#gapFills);
   }
 
   /** An exclusive create straight to JetStream (a lease); a conflict is a wrong-revision error. */
