@@ -100,7 +100,7 @@ export async function defaultReplicas(nc: NatsConnection): Promise<number> {
  * Retries `op` until it succeeds or `ms` pass: right after a cluster starts, JetStream answers with
  * timeouts or "no leader" errors until its meta leader is elected.
  */
-export async function retryUntil<T>(ms: number, op: () => Promise<T>): Promise<T> {
+async function retryUntil<T>(ms: number, op: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     try {

@@ -1,5 +1,4 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
 import { BLOCK_SIZE } from "./block-math.js";
 import { BlockStore } from "./block-store.js";
 import { ensureCloudFsBuckets, META_BUCKET, type CloudFsBuckets } from "./buckets.js";
@@ -152,8 +151,7 @@ export class CloudFsCore {
       }));
     const nodeId = options.nodeId ?? `node-${Math.random().toString(36).slice(2)}`;
     const strict = options.strict ?? false;
-    const jsm = await jetstreamManager(options.nc, { checkAPI: false, timeout: opTimeoutMs });
-    const meta = new MetaStore(buckets.meta, buckets.locks, opTimeoutMs, (seq) => kvMessageAt(jsm, META_BUCKET, seq));
+    const meta = new MetaStore(buckets.meta, buckets.locks, opTimeoutMs, (seq) => kvMessageAt(options.nc, META_BUCKET, seq, opTimeoutMs));
     const disk = await DiskBlockCache.open(options.cacheDir, options.cacheBytes ?? DEFAULT_CACHE_BYTES);
     const { writeBack, leftover } = await WriteBack.open({
       nc: options.nc,

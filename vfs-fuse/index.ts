@@ -2,7 +2,7 @@
  * CloudFS: the distributed file system every node mounts with FUSE, stored in JetStream.
  * This file is the folder's whole public face.
  */
-export { ensureCloudFsBuckets, defaultReplicas, retryUntil, META_BUCKET, BLOCK_BUCKET, type CloudFsBuckets } from "./buckets.js";
+export { ensureCloudFsBuckets, defaultReplicas, META_BUCKET, BLOCK_BUCKET, type CloudFsBuckets } from "./buckets.js";
 export {
   CloudFsCore,
   DEFAULT_CACHE_BYTES,

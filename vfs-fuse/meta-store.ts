@@ -1,5 +1,5 @@
 import type { KV, KvEntry } from "@nats-io/kv";
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { FsError } from "./errors.js";
 import type { JournalOp } from "./journal-log.js";
 import {
@@ -79,15 +79,22 @@ export interface StreamMessage {
 const GAP_FILL_PARALLEL = 32;
 
 /**
- * Reads message `seq` of a KV bucket's stream; undefined when the stream no longer has it (superseded
- * by a later value of its key, which the watch delivers).
+ * Reads message `seq` of a KV bucket's stream (`$JS.API.STREAM.MSG.GET`); undefined when the stream
+ * no longer has it (superseded by a later value of its key, which the watch delivers).
  */
-export async function kvMessageAt(jsm: JetStreamManager, bucket: string, seq: number): Promise<StreamMessage | undefined> {
-  const m = await jsm.streams.getMessage(`KV_${bucket}`, { seq });
+export async function kvMessageAt(nc: NatsConnection, bucket: string, seq: number, timeoutMs: number): Promise<StreamMessage | undefined> {
+  const reply = await nc.request(`$JS.API.STREAM.MSG.GET.KV_${bucket}`, JSON.stringify({ seq }), { timeout: timeoutMs });
+  const r = JSON.parse(new TextDecoder().decode(reply.data)) as {
+    message?: { subject?: string; seq?: number; data?: string; hdrs?: string };
+    error?: { code?: number };
+  };
+  const m = r.message;
+  if (m === undefined || typeof m.subject !== "string" || m.seq !== seq) return undefined;
   const prefix = `$KV.${bucket}.`;
-  if (m === null || m.seq !== seq || !m.subject.startsWith(prefix)) return undefined;
-  const op = m.header.get("KV-Operation");
-  return { key: m.subject.slice(prefix.length), seq, value: op === "DEL" || op === "PURGE" ? null : m.data };
+  if (!m.subject.startsWith(prefix)) return undefined;
+  const hdrs = m.hdrs === undefined ? "" : Buffer.from(m.hdrs, "base64").toString("latin1");
+  const removed = /\r\nKV-Operation:\s*(DEL|PURGE)/i.test(hdrs);
+  return { key: m.subject.slice(prefix.length), seq, value: removed ? null : new Uint8Array(Buffer.from(m.data ?? "", "base64")) };
 }
 
 export class MetaStore {

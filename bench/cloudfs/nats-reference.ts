@@ -1,6 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
-import { retryUntil } from "../../vfs-fuse/index.js";
 
 const MiB = 1024 * 1024;
 
@@ -17,7 +16,7 @@ export async function rawKvPutMBps(
   const valueBytes = options.valueBytes ?? MiB;
   const inFlight = options.inFlight ?? 16;
   const kvm = new Kvm(nc);
-  const kv = await retryUntil(60_000, () => kvm.create(options.bucket, { history: 1, replicas: options.replicas ?? 3, timeout: 10_000 }));
+  const kv = await retryFor(60_000, () => kvm.create(options.bucket, { history: 1, replicas: options.replicas ?? 3, timeout: 10_000 }));
   try {
     // Non-constant bytes, so nothing on the way can make the values smaller than they are.
     const value = new Uint8Array(valueBytes);
@@ -91,6 +90,18 @@ export async function waitUntilStored(
       last = await daemonStatus(nc, nodeId);
     } catch {
       // A busy daemon may miss one poll's deadline: ask again.
+    }
+  }
+}
+
+async function retryFor<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
     }
   }
 }

@@ -211,13 +211,3 @@ export async function eventually(fn: () => Promise<boolean>, ms = 2000): Promise
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-
-/** The errno code a file operation failed with, or undefined when it succeeded. */
-export async function errnoOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code;
-  }
-}

@@ -2,7 +2,7 @@ import * as fsp from "node:fs/promises";
 import { constants } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startCloudFsCluster, sh, eventually, type CloudFsTestCluster, errnoOf } from "./cloudfs-cluster.js";
+import { startCloudFsCluster, sh, eventually, type CloudFsTestCluster } from "./cloudfs-cluster.js";
 import { DEFAULT_FUSE_TUNING, FUSE_KNOWS_CALLER } from "../../vfs-fuse/index.js";
 
 let c: CloudFsTestCluster;
@@ -16,6 +16,14 @@ async function fresh(): Promise<{ a: string; b: string; c: string; rel: string }
   await fsp.mkdir(join(A, rel));
   return { a: join(A, rel), b: join(B, rel), c: join(C, rel), rel };
 }
+const code = async (p: Promise<unknown>): Promise<string | undefined> => {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
+};
 
 beforeAll(async () => {
   c = await startCloudFsCluster(3);
@@ -41,7 +49,7 @@ describe("CloudFS POSIX conformance through a mount", () => {
     await fsp.writeFile(f, "hello world");
     expect(await fsp.readFile(f, "utf8")).toBe("hello world");
     expect((await fsp.stat(f)).size).toBe(11);
-    expect(await errnoOf(fsp.open(f, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY))).toBe("EEXIST");
+    expect(await code(fsp.open(f, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY))).toBe("EEXIST");
   });
 
   it("O_TRUNC empties and O_APPEND appends", async () => {
@@ -111,22 +119,22 @@ describe("CloudFS POSIX conformance through a mount", () => {
     const d = await fresh();
     await fsp.writeFile(join(d.a, "f"), "x");
     await fsp.unlink(join(d.a, "f"));
-    expect(await errnoOf(fsp.stat(join(d.a, "f")))).toBe("ENOENT");
-    expect(await errnoOf(fsp.unlink(join(d.a, "f")))).toBe("ENOENT");
+    expect(await code(fsp.stat(join(d.a, "f")))).toBe("ENOENT");
+    expect(await code(fsp.unlink(join(d.a, "f")))).toBe("ENOENT");
     await fsp.mkdir(join(d.a, "sub"));
-    expect(await errnoOf(fsp.unlink(join(d.a, "sub")))).toBe("EISDIR");
+    expect(await code(fsp.unlink(join(d.a, "sub")))).toBe("EISDIR");
     await fsp.writeFile(join(d.a, "g"), "x");
-    expect(await errnoOf(fsp.rmdir(join(d.a, "g")))).toBe("ENOTDIR");
+    expect(await code(fsp.rmdir(join(d.a, "g")))).toBe("ENOTDIR");
   });
 
   it("mkdir EEXIST, rmdir ENOTEMPTY, ENOTDIR in the middle of a path, readdir lists entries", async () => {
     const d = await fresh();
     await fsp.mkdir(join(d.a, "x"));
-    expect(await errnoOf(fsp.mkdir(join(d.a, "x")))).toBe("EEXIST");
+    expect(await code(fsp.mkdir(join(d.a, "x")))).toBe("EEXIST");
     await fsp.writeFile(join(d.a, "x", "f"), "1");
-    expect(await errnoOf(fsp.rmdir(join(d.a, "x")))).toBe("ENOTEMPTY");
-    expect(await errnoOf(fsp.stat(join(d.a, "x", "f", "g")))).toBe("ENOTDIR");
-    expect(await errnoOf(fsp.stat(join(d.a, "nope", "g")))).toBe("ENOENT");
+    expect(await code(fsp.rmdir(join(d.a, "x")))).toBe("ENOTEMPTY");
+    expect(await code(fsp.stat(join(d.a, "x", "f", "g")))).toBe("ENOTDIR");
+    expect(await code(fsp.stat(join(d.a, "nope", "g")))).toBe("ENOENT");
     expect((await fsp.readdir(join(d.a, "x"))).sort()).toEqual(["f"]);
     await fsp.unlink(join(d.a, "x", "f"));
     await fsp.rmdir(join(d.a, "x"));
@@ -143,8 +151,8 @@ describe("CloudFS POSIX conformance through a mount", () => {
 
   it("opening a directory for writing is EISDIR; reading a directory as a file is EISDIR", async () => {
     const d = await fresh();
-    expect(await errnoOf(fsp.open(d.a, "w"))).toBe("EISDIR");
-    expect(await errnoOf(fsp.readFile(d.a))).toBe("EISDIR");
+    expect(await code(fsp.open(d.a, "w"))).toBe("EISDIR");
+    expect(await code(fsp.readFile(d.a))).toBe("EISDIR");
   });
 
   it("names: any byte but / and NUL, up to 255 bytes; 256 is ENAMETOOLONG", async () => {
@@ -153,7 +161,7 @@ describe("CloudFS POSIX conformance through a mount", () => {
     for (const n of names) await fsp.writeFile(join(d.a, n), n);
     expect((await fsp.readdir(d.b)).sort()).toEqual([...names].sort());
     for (const n of names) expect(await fsp.readFile(join(d.c, n), "utf8")).toBe(n);
-    expect(await errnoOf(fsp.writeFile(join(d.a, "x".repeat(256)), ""))).toBe("ENAMETOOLONG");
+    expect(await code(fsp.writeFile(join(d.a, "x".repeat(256)), ""))).toBe("ENAMETOOLONG");
   });
 
   it("rename: file, over an existing file (atomic replace), directories, across directories, errors", async () => {
@@ -162,7 +170,7 @@ describe("CloudFS POSIX conformance through a mount", () => {
     await fsp.writeFile(join(d.a, "b"), "B");
     await fsp.rename(join(d.a, "a"), join(d.a, "b"));
     expect(await fsp.readFile(join(d.a, "b"), "utf8")).toBe("A");
-    expect(await errnoOf(fsp.stat(join(d.a, "a")))).toBe("ENOENT");
+    expect(await code(fsp.stat(join(d.a, "a")))).toBe("ENOENT");
     await fsp.mkdir(join(d.a, "d1"));
     await fsp.mkdir(join(d.a, "d2"));
     await fsp.writeFile(join(d.a, "d1", "in"), "in");
@@ -174,12 +182,12 @@ describe("CloudFS POSIX conformance through a mount", () => {
     await fsp.rename(join(d.a, "d2", "d1"), join(d.a, "empty"));
     expect((await fsp.readdir(join(d.a, "empty"))).sort()).toEqual(["in", "moved"]);
     await fsp.mkdir(join(d.a, "d3"));
-    expect(await errnoOf(fsp.rename(join(d.a, "d3"), join(d.a, "empty")))).toBe("ENOTEMPTY");
+    expect(await code(fsp.rename(join(d.a, "d3"), join(d.a, "empty")))).toBe("ENOTEMPTY");
     await fsp.writeFile(join(d.a, "f"), "");
-    expect(await errnoOf(fsp.rename(join(d.a, "f"), join(d.a, "d3")))).toBe("EISDIR");
-    expect(await errnoOf(fsp.rename(join(d.a, "d3"), join(d.a, "f")))).toBe("ENOTDIR");
-    expect(await errnoOf(fsp.rename(join(d.a, "d3"), join(d.a, "d3", "inside")))).toBe("EINVAL");
-    expect(await errnoOf(fsp.rename(join(d.a, "nope"), join(d.a, "x")))).toBe("ENOENT");
+    expect(await code(fsp.rename(join(d.a, "f"), join(d.a, "d3")))).toBe("EISDIR");
+    expect(await code(fsp.rename(join(d.a, "d3"), join(d.a, "f")))).toBe("ENOTDIR");
+    expect(await code(fsp.rename(join(d.a, "d3"), join(d.a, "d3", "inside")))).toBe("EINVAL");
+    expect(await code(fsp.rename(join(d.a, "nope"), join(d.a, "x")))).toBe("ENOENT");
   });
 
   it("rename never EXDEVs: mv between distant directories is a rename, not a copy", async () => {
@@ -225,9 +233,9 @@ describe("CloudFS POSIX conformance through a mount", () => {
     expect(await fsp.readlink(join(d.b, "l"))).toBe("target");
     expect(await fsp.readFile(join(d.b, "l"), "utf8")).toBe("T");
     expect((await fsp.lstat(join(d.a, "l"))).isSymbolicLink()).toBe(true);
-    expect(await errnoOf(fsp.stat(join(d.a, "dangling")))).toBe("ENOENT");
-    expect(await errnoOf(fsp.readlink(join(d.a, "target")))).toBe("EINVAL");
-    expect(await errnoOf(fsp.symlink("x", join(d.a, "l")))).toBe("EEXIST");
+    expect(await code(fsp.stat(join(d.a, "dangling")))).toBe("ENOENT");
+    expect(await code(fsp.readlink(join(d.a, "target")))).toBe("EINVAL");
+    expect(await code(fsp.symlink("x", join(d.a, "l")))).toBe("EEXIST");
   });
 
   it("hard links share the inode and count links on every node", async () => {
@@ -241,8 +249,8 @@ describe("CloudFS POSIX conformance through a mount", () => {
     expect(await fsp.readFile(join(d.a, "f"), "utf8")).toBe("changed");
     await fsp.unlink(join(d.a, "f"));
     expect((await fsp.stat(join(d.c, "g"))).nlink).toBe(1);
-    expect(await errnoOf(fsp.link(d.a, join(d.a, "dirlink")))).toBe("EPERM");
-    expect(await errnoOf(fsp.link(join(d.a, "g"), join(d.a, "g")))).toBe("EEXIST");
+    expect(await code(fsp.link(d.a, join(d.a, "dirlink")))).toBe("EPERM");
+    expect(await code(fsp.link(join(d.a, "g"), join(d.a, "g")))).toBe("EEXIST");
   });
 
   it("chmod, chown, utimens are seen on other nodes", async () => {
@@ -272,7 +280,7 @@ describe("CloudFS POSIX conformance through a mount", () => {
     await h.close();
     await fsp.chmod(join(d.a, "f"), 0o444);
     await fsp.access(join(d.a, "f"), constants.R_OK);
-    expect(await errnoOf(fsp.access(join(d.a, "f"), constants.X_OK))).toBe("EACCES");
+    expect(await code(fsp.access(join(d.a, "f"), constants.X_OK))).toBe("EACCES");
   });
 
   it("permissions are enforced for non-root users, also across nodes", async () => {
@@ -334,7 +342,7 @@ describe("CloudFS across nodes", () => {
     await eventually(async () => JSON.stringify(await fsp.readdir(d.a)) === '["two"]', 1000);
     await fsp.unlink(join(d.c, "two"));
     await eventually(async () => (await fsp.readdir(d.a)).length === 0, 1000);
-    expect(await errnoOf(fsp.readFile(join(d.a, "two")))).toBe("ENOENT");
+    expect(await code(fsp.readFile(join(d.a, "two")))).toBe("ENOENT");
   });
 
   it("attributes and names the kernel caches are dropped when another node changes them", async () => {
@@ -357,7 +365,7 @@ describe("CloudFS across nodes", () => {
     await eventually(async () => ((await fsp.stat(join(d.b, "f"))).mode & 0o777) === 0o600, 1000);
     // A name B's kernel resolved: renamed away on A, it is gone on B too.
     await fsp.rename(join(d.a, "f"), join(d.a, "g"));
-    await eventually(async () => (await errnoOf(fsp.stat(join(d.b, "f")))) === "ENOENT", 1000);
+    await eventually(async () => (await code(fsp.stat(join(d.b, "f")))) === "ENOENT", 1000);
     expect((await fsp.stat(join(d.b, "g"))).size).toBe(5000);
     // Replaced by another file: B's cached name now leads to the new inode.
     await fsp.writeFile(join(d.a, "h"), "new");
