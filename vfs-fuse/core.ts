@@ -398,6 +398,8 @@ export class CloudFsCore {
     if (r.parent !== undefined && !mine(r.parent) && (await this.#catchUp(r.parent))) r = await this.#resolve(path, cred, followLast);
     const home = homeOf(r.inode.value);
     if (home !== r.parent && !mine(home) && !this.#open.get(r.ino)?.dirty) await this.#catchUp(home);
+    // A directory's link count is its subdirectories: names under its own lease.
+    if (r.inode.value.type === "dir" && r.ino !== home && r.ino !== r.parent && !mine(r.ino)) await this.#catchUp(r.ino);
     return this.#stat(r.ino, this.meta.inode(r.ino)?.value ?? r.inode.value);
   }
 

@@ -24,6 +24,13 @@ export interface FuseOpsOptions {
   readonly onIoError?: (err: unknown) => void;
   /** Resolves once other nodes that may cache what the ops changed have dropped it (change-notices.ts). */
   readonly settled?: () => Promise<void>;
+  /**
+   * Answers an op and hands libfuse the attributes of `path` with it (CloudFS's fuse-native build,
+   * `native/build.mjs`): libfuse 2 asks for them right after a chmod, chown, utimens, truncate,
+   * create, open, mkdir, symlink or link, and that getattr is then served on the FUSE thread without
+   * another trip to JavaScript.
+   */
+  readonly answerWithStat?: (path: string, stat: FsStat, answer: () => void) => void;
 }
 
 export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): FuseOps {
@@ -52,6 +59,25 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     );
   };
   const stat = (s: FsStat): unknown[] => [s];
+  const answerWithStat = options.answerWithStat;
+  /**
+   * Like `done`, for an op libfuse follows with a getattr of `path` (or an fgetattr): the attributes
+   * go with the answer. They are read as that getattr would read them, once the op is over.
+   */
+  const doneWithStat = <T>(cb: Cb, p: Promise<T>, path: string, attrs: (v: T) => Promise<FsStat>, map: (v: T) => unknown[] = () => []): void => {
+    if (answerWithStat === undefined) return done(cb, p, map);
+    p.then(
+      async (v) => {
+        const s = await attrs(v).catch(() => undefined);
+        await settled();
+        if (s === undefined) cb(0, ...map(v));
+        else answerWithStat(path, s, () => cb(0, ...map(v)));
+      },
+      (err: unknown) => settled().then(() => fail(cb, err)),
+    );
+  };
+  const attrsOf = (path: string) => (): Promise<FsStat> => core.getattr(path);
+  const attrsOfFh = (fh: number): Promise<FsStat> => core.fgetattr(fh);
   const ops = {
     init: (cb: Cb) => cb(0),
     getattr: (path: string, cb: Cb) => done(cb, core.getattr(path), stat),
@@ -60,9 +86,10 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     statfs: (_path: string, cb: Cb) => cb(0, core.statfs()),
     // libfuse 2 only uses names here (attributes come from getattr), so no stats are sent.
     readdir: (path: string, cb: Cb) => done(cb, core.readdir(path), (list) => [[".", "..", ...list.map((e) => e.name)]]),
-    open: (path: string, flags: number, cb: Cb) => done(cb, core.open(path, flags), (fh) => [fh]),
+    // With auto_cache, libfuse compares the attributes after an open (fgetattr) to keep the page cache.
+    open: (path: string, flags: number, cb: Cb) => doneWithStat(cb, core.open(path, flags), path, attrsOfFh, (fh) => [fh]),
     create: (path: string, mode: number, cb: Cb) =>
-      done(cb, core.create(path, mode, ROOT_CRED, O_RDWR, owner()), (fh) => [fh]),
+      doneWithStat(cb, core.create(path, mode, ROOT_CRED, O_RDWR, owner()), path, attrsOfFh, (fh) => [fh]),
     read: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
       count(cb, core.read(fd, buf, len, pos)),
     write: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
@@ -71,18 +98,19 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     flush: (_path: string, fd: number, cb: Cb) => done(cb, core.flush(fd)),
     fsync: (_path: string, _datasync: boolean, fd: number, cb: Cb) => done(cb, core.fsync(fd)),
     release: (_path: string, fd: number, cb: Cb) => done(cb, core.release(fd)),
-    truncate: (path: string, size: number, cb: Cb) => done(cb, core.truncate(path, size)),
-    ftruncate: (_path: string, fd: number, size: number, cb: Cb) => done(cb, core.ftruncate(fd, size)),
+    truncate: (path: string, size: number, cb: Cb) => doneWithStat(cb, core.truncate(path, size), path, attrsOf(path)),
+    ftruncate: (path: string, fd: number, size: number, cb: Cb) => doneWithStat(cb, core.ftruncate(fd, size), path, () => attrsOfFh(fd)),
     unlink: (path: string, cb: Cb) => done(cb, core.unlink(path)),
     rename: (src: string, dest: string, cb: Cb) => done(cb, core.rename(src, dest)),
-    link: (src: string, dest: string, cb: Cb) => done(cb, core.link(src, dest)),
-    symlink: (target: string, path: string, cb: Cb) => done(cb, core.symlink(target, path, ROOT_CRED, owner())),
+    link: (src: string, dest: string, cb: Cb) => doneWithStat(cb, core.link(src, dest), dest, attrsOf(dest)),
+    symlink: (target: string, path: string, cb: Cb) => doneWithStat(cb, core.symlink(target, path, ROOT_CRED, owner()), path, attrsOf(path)),
     readlink: (path: string, cb: Cb) => done(cb, core.readlink(path), (t) => [t]),
-    mkdir: (path: string, mode: number, cb: Cb) => done(cb, core.mkdir(path, mode, ROOT_CRED, owner())),
+    mkdir: (path: string, mode: number, cb: Cb) => doneWithStat(cb, core.mkdir(path, mode, ROOT_CRED, owner()), path, attrsOf(path)),
     rmdir: (path: string, cb: Cb) => done(cb, core.rmdir(path)),
-    chmod: (path: string, mode: number, cb: Cb) => done(cb, core.chmod(path, mode)),
-    chown: (path: string, uid: number, gid: number, cb: Cb) => done(cb, core.chown(path, uid, gid)),
-    utimens: (path: string, atime: number, mtime: number, cb: Cb) => done(cb, core.utimens(path, atime, mtime)),
+    chmod: (path: string, mode: number, cb: Cb) => doneWithStat(cb, core.chmod(path, mode), path, attrsOf(path)),
+    chown: (path: string, uid: number, gid: number, cb: Cb) => doneWithStat(cb, core.chown(path, uid, gid), path, attrsOf(path)),
+    utimens: (path: string, atime: number, mtime: number, cb: Cb) =>
+      doneWithStat(cb, core.utimens(path, atime, mtime), path, attrsOf(path)),
   };
   return ops as unknown as FuseOps;
 }

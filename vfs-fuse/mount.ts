@@ -6,7 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { CloudFsCore, DEFAULT_OP_TIMEOUT_MS } from "./core.js";
+import { CloudFsCore, DEFAULT_OP_TIMEOUT_MS, type FsStat } from "./core.js";
 import { CACHED_FUSE_TUNING, cloudFsMountOptions, UNCACHED_FUSE_TUNING, type FuseMountTuning } from "./fuse-options.js";
 import type { MetaStore } from "./meta-store.js";
 import { decodeName } from "./name-codec.js";
@@ -21,6 +21,8 @@ export interface FuseInstance {
   _fuseOptions(): string;
   /** `[uid, gid]` of the process whose operation is being dispatched (CloudFS's build only). */
   caller?: [number, number];
+  /** Answers an op with the attributes libfuse asks for next (CloudFS's build only; see fuse-ops.ts). */
+  answerWithStat?(path: string, stat: FsStat, answer: () => void): void;
   /** Drops the kernel's cached attributes of an inode (CloudFS's build only); false if it has none. */
   invalidate?(ino: number): boolean;
   /** Drops the kernel's cached name `name` in directory `parentIno` (CloudFS's build only). */
@@ -137,7 +139,12 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
   let announcer: ChangeAnnouncer | undefined;
   // A change's system call returns once the nodes that may cache what it changed have dropped it.
   const settled = (): Promise<void> => announcer?.settled() ?? Promise.resolve();
-  fuse = new Fuse(mountpoint, makeFuseOps(core, { caller, settled }), { timeout: opTimeoutMs * 3 });
+  const withStat = (FuseNative.prototype as FuseInstance).answerWithStat;
+  const answerWithStat =
+    withStat === undefined ? undefined : (path: string, stat: FsStat, answer: () => void): void => withStat.call(fuse, path, stat, answer);
+  fuse = new Fuse(mountpoint, makeFuseOps(core, { caller, settled, ...(answerWithStat !== undefined ? { answerWithStat } : {}) }), {
+    timeout: opTimeoutMs * 3,
+  });
   const mounted = fuse;
   try {
     await new Promise<void>((res, rej) => mounted.mount((err) => (err ? rej(err) : res())));

@@ -4,6 +4,12 @@
 //   through a stock mount belong to root. The patch records the context on the FUSE worker thread for
 //   every operation (FUSE_NATIVE_HANDLER runs there) and adds `binding.fuse_native_caller(handle)`,
 //   which index.js calls when it dispatches an operation (setting `fuse.caller = [uid, gid]`).
+// - Attributes with the answer. libfuse 2's high-level API asks for a node's attributes right after
+//   it changed or made it (SETATTR: chmod/chown/utimens/truncate, then getattr; CREATE and OPEN with
+//   auto_cache: fgetattr; MKDIR, SYMLINK, LINK: getattr), each a second trip from the FUSE thread to
+//   JavaScript and back. \`fuse.answerWithStat(path, stat, answer)\` hands the attributes over with the
+//   answer; the FUSE thread keeps them for its very next operation only, and a getattr/fgetattr of that
+//   same path is answered from them (what the low-level API's replies carry anyway).
 // - Kernel cache invalidation (kernel-channel.c): the session reads /dev/fuse through a channel of
 //   ours, which invalidates an inode's attributes on open and learns node ids, and `fuse.invalidate(ino)`
 //   / `fuse.invalidateEntry(parentIno, name)` tell the kernel what the metadata watch saw change.
@@ -27,13 +33,31 @@ function patch(text, from, to) {
 }
 
 let c = readFileSync(join(stock, "fuse-native.c"), "utf8");
-c = patch(c, "  int32_t res;\n", "  int32_t res;\n  uid_t caller_uid;\n  gid_t caller_gid;\n");
+c = patch(
+  c,
+  "  int32_t res;\n",
+  "  int32_t res;\n  uid_t caller_uid;\n  gid_t caller_gid;\n  int cfs_post_valid;\n  struct stat cfs_post_stat;\n  char cfs_post_path[4096];\n",
+);
 c = patch(
   c,
   "  l->op = op_##name;\\\n",
-  "  l->op = op_##name;\\\n  { struct fuse_context *cfs_ctx = fuse_get_context(); l->caller_uid = cfs_ctx->uid; l->caller_gid = cfs_ctx->gid; }\\\n",
+  "  l->op = op_##name;\\\n  { struct fuse_context *cfs_ctx = fuse_get_context(); l->caller_uid = cfs_ctx->uid; l->caller_gid = cfs_ctx->gid; }\\\n" +
+    // Attributes handed over with the last answer serve this operation only, whatever it is.
+    "  int cfs_post = l->cfs_post_valid; l->cfs_post_valid = 0; (void) cfs_post;\\\n",
 );
 c = patch(c, "  struct fuse_chan *ch;\n", "  struct fuse_chan *ch;\n  void *cfs;\n");
+// getattr/fgetattr right after an operation that handed over the attributes of that very path.
+const postHit = "  if (cfs_post && path != NULL && strcmp(l->cfs_post_path, path) == 0) { *stat = l->cfs_post_stat; return 0; }\n";
+c = patch(
+  c,
+  "FUSE_METHOD(getattr, 1, 1, (const char *path, struct stat *stat), {\n",
+  "FUSE_METHOD(getattr, 1, 1, (const char *path, struct stat *stat), {\n" + postHit,
+);
+c = patch(
+  c,
+  "FUSE_METHOD(fgetattr, 2, 1, (const char *path, struct stat *stat, struct fuse_file_info *info), {\n",
+  "FUSE_METHOD(fgetattr, 2, 1, (const char *path, struct stat *stat, struct fuse_file_info *info), {\n" + postHit,
+);
 c = patch(c, "static void* start_fuse_thread (void *data) {\n", '#include "kernel-channel.c"\n\nstatic void* start_fuse_thread (void *data) {\n');
 c = patch(
   c,
@@ -62,14 +86,40 @@ c = patch(
   return arr;
 }
 
+NAPI_METHOD(fuse_native_post_stat) {
+  NAPI_ARGV(3)
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);
+  NAPI_ARGV_BUFFER_CAST(uint32_t *, ints, 2);
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[1], l->cfs_post_path, sizeof(l->cfs_post_path), &len) != napi_ok) return NULL;
+  /* A path that did not fit is left to getattr. */
+  if (len + 1 >= sizeof(l->cfs_post_path)) return NULL;
+  memset(&l->cfs_post_stat, 0, sizeof(l->cfs_post_stat));
+  populate_stat(ints, &l->cfs_post_stat);
+  l->cfs_post_valid = 1;
+  return NULL;
+}
+
 NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_caller)
+  NAPI_EXPORT_FUNCTION(fuse_native_post_stat)
   NAPI_EXPORT_FUNCTION(fuse_native_invalidate)
   NAPI_EXPORT_FUNCTION(fuse_native_invalidate_entry)
 `,
 );
 
 let js = readFileSync(join(stock, "index.js"), "utf8");
+// Set by answerWithStat for the one answer it makes; a late answer (fuse-native's timeout answered
+// first) never reaches signal, and answerWithStat clears it after.
+js = patch(
+  js,
+  "      function signal (nativeHandler, err, ...args) {\n",
+  `      function signal (nativeHandler, err, ...args) {
+        const post = self.postStat
+        self.postStat = undefined
+        if (post !== undefined && err === 0) binding.fuse_native_post_stat(nativeHandler, post[0], getStatArray(post[1]))
+`,
+);
 js = patch(js, "const binding = require('node-gyp-build')(__dirname)", "const binding = require(path.join(__dirname, 'build', 'Release', 'fuse.node'))");
 js = patch(
   js,
@@ -79,7 +129,16 @@ js = patch(
 js = patch(
   js,
   "  _close (cb) {\n",
-  `  invalidate (ino) {
+  `  answerWithStat (path, stat, answer) {
+    this.postStat = [path, stat]
+    try {
+      answer()
+    } finally {
+      this.postStat = undefined
+    }
+  }
+
+  invalidate (ino) {
     return this._thread !== null && binding.fuse_native_invalidate(this._thread, ino)
   }
 
