@@ -94,7 +94,13 @@ export function permissionsOf(identity: string): SubjectPermissions {
         `${inboxPrefixOf("node-*")}.>`,
         `${inboxPrefixOf("admin")}.>`,
       ],
-      subscribe: [`${inboxPrefixOf("desktop")}.>`, "oneos.cloudfs.*.recall", "oneos.cloudfs.*.status", "oneos.cloudfs.changes"],
+      subscribe: [
+        `${inboxPrefixOf("desktop")}.>`,
+        "oneos.cloudfs.*.recall",
+        "oneos.cloudfs.*.status",
+        "oneos.cloudfs.*.block",
+        "oneos.cloudfs.changes",
+      ],
     };
   }
   // Never a default: an empty allow-list means "no restriction" to nats-server.

@@ -14,6 +14,18 @@ export const MAX_BLOCK_VALUE_BYTES = BLOCK_SIZE;
  */
 export const MEMORY_BLOCK_CACHE_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Longest a node waits for a peer to serve a block from its cache before it reads JetStream instead:
+ * a peer slower than this is slower than the store.
+ */
+const PEER_BLOCK_TIMEOUT_MS = 1_000;
+
+/** Asks `node` for a block it holds; undefined when it has none (or does not answer). */
+export type PeerBlockSource = (node: string, id: string, timeoutMs: number) => Promise<Buffer | undefined>;
+
+/** A block id as `newBlockId` makes them (what a peer may be asked for). */
+export const BLOCK_ID = /^[A-Za-z0-9_-]{22}$/;
+
 /** A fresh, unique, immutable block id (128 random bits, key-alphabet safe). */
 export function newBlockId(): string {
   return randomBytes(16).toString("base64url");
@@ -21,8 +33,10 @@ export function newBlockId(): string {
 
 /**
  * Reads immutable blocks from a KV bucket through two cache levels (memory, then local disk), after
- * the blocks this node wrote and still stages. Because a block id is never reused, a cached block is
- * never stale. Writes go through the write-back (write-back.ts).
+ * the blocks this node wrote and still stages; a block this node lacks is asked first of the peer
+ * that wrote it (its cache holds it: a cooperative cache), then of JetStream. Because a block id is
+ * never reused, a cached block is never stale, whoever holds it. Writes go through the write-back
+ * (write-back.ts).
  */
 export class BlockStore {
   readonly #memory = new LruMap<string, Buffer>(MEMORY_BLOCK_CACHE_BYTES);
@@ -35,14 +49,17 @@ export class BlockStore {
     private readonly opTimeoutMs: number,
     /** Blocks written on this node and not yet (or only just) stored: the write-back's. */
     private readonly staged: (id: string) => Promise<Buffer | undefined> = async () => undefined,
+    /** Other nodes' caches (peer-service.ts); none: JetStream only. */
+    private readonly peers?: PeerBlockSource,
   ) {}
 
-  get(id: string): Promise<Buffer> {
+  /** A block; `holder`: a peer that may cache it (the node that wrote it), asked before JetStream. */
+  get(id: string, holder?: string): Promise<Buffer> {
     const hit = this.#memory.get(id);
     if (hit !== undefined) return Promise.resolve(hit);
     let p = this.#loading.get(id);
     if (p === undefined) {
-      p = this.#load(id).finally(() => this.#loading.delete(id));
+      p = this.#load(id, holder).finally(() => this.#loading.delete(id));
       this.#loading.set(id, p);
     }
     return p;
@@ -54,19 +71,32 @@ export class BlockStore {
    */
   remember(id: string, data: Buffer): void {
     this.#memory.set(id, data, data.length);
+    // On disk too, behind: peers ask the writer for what it wrote (the cooperative cache).
+    this.#track(this.disk.put(id, data).catch(() => {}));
   }
 
   /** Starts loading a block without waiting (readahead). */
-  prefetch(id: string): void {
+  prefetch(id: string, holder?: string): void {
     if (this.#memory.has(id) || this.#loading.has(id)) return;
-    this.#track(this.get(id).catch(() => {}));
+    this.#track(this.get(id, holder).catch(() => {}));
   }
 
-  async #load(id: string): Promise<Buffer> {
+  /** A block this node holds (memory, staged, disk cache), for a peer that asks; never fetched. */
+  async cached(id: string): Promise<Buffer | undefined> {
+    return this.#memory.get(id) ?? (await this.staged(id)) ?? (await this.disk.get(id));
+  }
+
+  async #load(id: string, holder: string | undefined): Promise<Buffer> {
     const local = (await this.staged(id)) ?? (await this.disk.get(id));
     if (local !== undefined) {
       this.#memory.set(id, local, local.length);
       return local;
+    }
+    const fromPeer = holder === undefined || this.peers === undefined ? undefined : await this.peers(holder, id, PEER_BLOCK_TIMEOUT_MS);
+    if (fromPeer !== undefined) {
+      this.#memory.set(id, fromPeer, fromPeer.length);
+      this.#track(this.disk.put(id, fromPeer).catch(() => {}));
+      return fromPeer;
     }
     // A direct get may reach a follower that has not applied the put yet: retry briefly.
     for (let attempt = 0; ; attempt++) {

@@ -9,7 +9,7 @@ import { cloneInode, kvMessageAt, MetaStore, type MetaChange, type Versioned } f
 import type { CacheHolders } from "./change-notices.js";
 import { decodeName, encodeName, NAME_MAX_BYTES, splitPath } from "./name-codec.js";
 import { OpenFile, type InodeCommit } from "./open-file.js";
-import { servePeerRequests, type CloudFsNodeStatus } from "./peer-service.js";
+import { peerBlock, servePeerRequests, type CloudFsNodeStatus } from "./peer-service.js";
 import { isOwnerOrRoot, mayAccess, R_OK, ROOT_CRED, W_OK, X_OK, type Cred } from "./permissions.js";
 import { decodeDirEntry, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, typeBits, type DirEntryRecord, type InodeRecord } from "./records.js";
 import type { JournalOp } from "./journal-log.js";
@@ -166,7 +166,13 @@ export class CloudFsCore {
     // Attached before the replica loads, so the lease table sees every lease record.
     meta.attach({ writeBack, strict, onLeaseRecord: (dir, value, rev) => leases.onLeaseRecord(dir, value, rev) });
     await meta.start();
-    const blocks = new BlockStore(buckets.blocks, disk, opTimeoutMs, (id) => writeBack.staged(id));
+    const blocks = new BlockStore(
+      buckets.blocks,
+      disk,
+      opTimeoutMs,
+      (id) => writeBack.staged(id),
+      (node, id, timeoutMs) => (node === nodeId ? Promise.resolve(undefined) : peerBlock(options.nc, node, id, timeoutMs)),
+    );
     const core = new CloudFsCore(meta, blocks, disk, nodeId, writeBack, leases, strict);
     writeBack.holdBack = (op) => core.#holdBack(op);
     writeBack.onBlockStored = (id, data) => blocks.remember(id, data);
@@ -176,6 +182,7 @@ export class CloudFsCore {
       core.#unserve = servePeerRequests(options.nc, nodeId, {
         recall: (req) => leases.serveRecall(req),
         status: () => core.status(),
+        block: (id) => blocks.cached(id),
       });
       await core.#collectOwnOrphans();
     } catch (err) {
@@ -548,6 +555,8 @@ export class CloudFsCore {
       return this.leases.withLeases([home], async () => {
         const rec = cloneInode(this.#inode(ino).value);
         const { blocks, free } = apply(rec);
+        // This node's cache holds the new blocks: other nodes ask it before JetStream.
+        if (blocks.length > 0) rec.cachedOn = this.nodeId;
         const stored = this.meta.putInode(ino, rec, homeOf(rec), { blocks, free });
         this.#newFileDone(ino, inodeKey(ino));
         await stored;

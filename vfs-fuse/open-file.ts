@@ -82,7 +82,7 @@ export class OpenFile {
           buf.fill(0, s.bufferOffset, s.bufferOffset + s.length);
           return;
         }
-        copyOut(await this.blocks.get(id), buf, s.bufferOffset, s.start, s.length);
+        copyOut(await this.blocks.get(id, this.rec.cachedOn), buf, s.bufferOffset, s.start, s.length);
       }),
     );
     const last = slices[slices.length - 1];
@@ -92,7 +92,7 @@ export class OpenFile {
       if (sequential) {
         for (let i = 1; i <= READAHEAD_BLOCKS; i++) {
           const id = this.#committedId(last.index + i);
-          if (id !== undefined && !this.#dirty.has(last.index + i)) this.blocks.prefetch(id);
+          if (id !== undefined && !this.#dirty.has(last.index + i)) this.blocks.prefetch(id, this.rec.cachedOn);
         }
       }
     }
@@ -112,7 +112,7 @@ export class OpenFile {
       if (block === undefined) {
         const id = this.#committedId(s.index);
         const wholeBlock = s.start === 0 && s.length === BLOCK_SIZE;
-        const old = id !== undefined && !wholeBlock ? await this.blocks.get(id) : undefined;
+        const old = id !== undefined && !wholeBlock ? await this.blocks.get(id, this.rec.cachedOn) : undefined;
         // A block past the old size may hold stale bytes from before a truncate: keep them zero.
         const validUpTo = Math.max(0, this.size - s.index * BLOCK_SIZE);
         const keep = Math.min(old?.length ?? 0, validUpTo);
@@ -202,7 +202,7 @@ export class OpenFile {
         if (block === undefined) {
           const id = this.#committedId(index);
           if (id !== undefined) {
-            block = Buffer.from(await this.blocks.get(id));
+            block = Buffer.from(await this.blocks.get(id, this.rec.cachedOn));
             this.#dirty.set(index, block);
           }
         }

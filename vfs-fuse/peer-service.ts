@@ -1,4 +1,5 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { BLOCK_ID } from "./block-store.js";
 import { isNodeName, recallSubject, statusSubject, type RecallAnswer, type RecallRequest } from "./leases.js";
 import type { WriteBackStatus } from "./write-back.js";
 
@@ -12,6 +13,24 @@ export interface CloudFsNodeStatus extends WriteBackStatus {
 export interface PeerHandlers {
   readonly recall: (req: RecallRequest) => Promise<RecallAnswer>;
   readonly status: () => CloudFsNodeStatus;
+  /** A block this node holds in its caches, for a peer's read; undefined when it has none. */
+  readonly block: (id: string) => Promise<Uint8Array | undefined>;
+}
+
+/** Where a node serves the blocks its caches hold: the request is the block id, the answer its bytes (empty: none). */
+export const blockSubject = (node: string): string => `oneos.cloudfs.${node}.block`;
+
+/**
+ * Asks `node` for a block from its caches: its bytes, or undefined when it has none, is gone, or is
+ * slower than `timeoutMs` (the caller then reads JetStream).
+ */
+export async function peerBlock(nc: NatsConnection, node: string, id: string, timeoutMs: number): Promise<Buffer | undefined> {
+  try {
+    const reply = await nc.request(blockSubject(node), id, { timeout: timeoutMs });
+    return reply.data.length === 0 ? undefined : Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.length);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -36,6 +55,17 @@ export function servePeerRequests(nc: NatsConnection, nodeId: string, handlers: 
     nc.subscribe(statusSubject(nodeId), {
       callback: (err, msg) => {
         if (err === null) msg.respond(JSON.stringify(handlers.status()));
+      },
+    }),
+    nc.subscribe(blockSubject(nodeId), {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const id = msg.data.length <= 64 ? new TextDecoder().decode(msg.data) : "";
+        if (!BLOCK_ID.test(id)) return void msg.respond(new Uint8Array(0));
+        handlers.block(id).then(
+          (data) => msg.respond(data ?? new Uint8Array(0)),
+          () => msg.respond(new Uint8Array(0)),
+        );
       },
     }),
   ];

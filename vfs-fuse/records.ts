@@ -30,6 +30,8 @@ export interface InodeRecord {
    * renames and links; absent on `/` and `/home`, which `/`'s lease covers.
    */
   home?: number;
+  /** The node that wrote the newest blocks: its cache holds them, and other nodes ask it first. */
+  cachedOn?: string;
 }
 
 /** A directory entry under `d.<parent>.<encoded name>`. */

@@ -2,6 +2,7 @@ import * as fsp from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mountCloudFS } from "../../vfs-fuse/index.js";
 import {
@@ -230,6 +231,33 @@ describe("CloudFS write-back: consistency", () => {
       expect(sha(await fsp.readFile(join(mp, b, "x")))).toBe(sha(x));
       expect(sha(await fsp.readFile(join(mp, a, "y")))).toBe(sha(y));
     }
+  });
+});
+
+describe("CloudFS cooperative cache", () => {
+  it("a node reads blocks from the cache of the node that wrote them, before JetStream (here JetStream no longer has them)", async () => {
+    const dir = join("home", "coop");
+    await fsp.mkdir(join(A, dir));
+    const big = randomBytes(3 * MiB + 5);
+    const small = randomBytes(100_000);
+    await fsp.writeFile(join(A, dir, "big"), big);
+    await fsp.writeFile(join(A, dir, "small"), small);
+    const writer = c.nodes[0]!.mount.core;
+    await writer.sync();
+    const ids: string[] = [];
+    for (const name of ["big", "small"]) {
+      const rec = writer.meta.inode((await writer.stat(`/${dir}/${name}`)).ino)!.value;
+      expect(rec.cachedOn).toBe(writer.nodeId);
+      ids.push(...Object.values(rec.blocks));
+    }
+    expect(ids.length).toBe(5);
+    // Gone from JetStream: only n1's caches hold these blocks now.
+    const kv = await new Kvm(c.nodes[0]!.nc).open("cloudfs-blocks");
+    for (const id of ids) await kv.purge(id);
+    for (const id of ids) expect((await kv.get(id))?.operation ?? "gone").not.toBe("PUT");
+    // n3 never read them: every byte comes from n1.
+    expect(sha(await fsp.readFile(join(C, dir, "big")))).toBe(sha(big));
+    expect(sha(await fsp.readFile(join(C, dir, "small")))).toBe(sha(small));
   });
 });
 
