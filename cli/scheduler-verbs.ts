@@ -115,6 +115,7 @@ export async function nodesVerb(options: { json?: boolean; nats?: string }): Pro
         allocatable: n.allocatable ?? { cpu: n.cpus, mem: n.memTotal },
         reserved: n.reserved ?? NO_RESOURCES,
         mount: n.mount,
+        ...(n.cloudfs !== undefined ? { cloudfs: n.cloudfs } : {}),
         nats: n.nats,
         heartbeat: new Date(n.heartbeat).toISOString(),
       }));
@@ -123,7 +124,7 @@ export async function nodesVerb(options: { json?: boolean; nats?: string }): Pro
       const gib = (b: number): string => (b / 2 ** 30).toFixed(1);
       process.stdout.write(
         formatTable(
-          ["NAME", "STATE", "LOAD", "CPUS", "MEM FREE/TOTAL (GiB)", "PROCS", "RESERVED CPU", "RESERVED MEM", "LABELS"],
+          ["NAME", "STATE", "LOAD", "CPUS", "MEM FREE/TOTAL (GiB)", "PROCS", "RESERVED CPU", "RESERVED MEM", "FS DIRTY", "LABELS"],
           nodes.map((n) => {
             const reserved = n.reserved ?? NO_RESOURCES;
             const total = n.allocatable ?? { cpu: n.cpus, mem: n.memTotal };
@@ -136,6 +137,8 @@ export async function nodesVerb(options: { json?: boolean; nats?: string }): Pro
               String(n.procs),
               `${formatCpu(reserved.cpu)}/${formatCpu(total.cpu)}`,
               `${formatMemory(reserved.mem)}/${formatMemory(total.mem)}`,
+              // CloudFS data not yet stored at R3, and how old the oldest unstored change is.
+              n.cloudfs === undefined ? "-" : `${formatMemory(n.cloudfs.dirtyBytes)} ${(n.cloudfs.oldestDirtyAgeMs / 1000).toFixed(1)}s`,
               Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
             ];
           }),

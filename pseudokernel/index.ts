@@ -42,6 +42,7 @@ export {
   type FsRequest,
   type OpenRequest,
   type NodeRecord,
+  type CloudFsWriteBackFigures,
   type NodeReply,
   type NodeRequest,
   type NodeState,

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decode, encode } from "./codec.js";
 import { KernelError } from "./errors.js";
-import { parseNodeReply, parseNodeRequest, parseProcessRecord, type SpawnRequest } from "./messages.js";
+import { parseNodeRecord, parseNodeReply, parseNodeRequest, parseProcessRecord, type NodeRecord, type SpawnRequest } from "./messages.js";
 import { exitStatusOf, parseSignal } from "./signals.js";
 import { decodeFrame, encodeAck, encodeData, encodeEof, encodeOffer, encodeReset } from "./stream/frame.js";
 
@@ -73,6 +73,36 @@ describe("wire messages", () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe("node records", () => {
+  const node: NodeRecord = {
+    name: "n1",
+    state: "ready",
+    labels: {},
+    nats: "nats://127.0.0.1:4222",
+    pid: 42,
+    cpus: 2,
+    load: 0.5,
+    memTotal: 8 * 2 ** 30,
+    memFree: 2 ** 30,
+    procs: 3,
+    mount: "/var/lib/oneos/n1/mnt",
+    heartbeat: 1_700_000_000_000,
+    started: 1_700_000_000_000,
+  };
+
+  it("carries the node's CloudFS write-back figures through encode → decode → parse, and is whole without them", () => {
+    const withFs: NodeRecord = { ...node, cloudfs: { dirtyBytes: 5 * 2 ** 20, oldestDirtyAgeMs: 1200, pendingOps: 17 } };
+    expect(parseNodeRecord(decode(encode(withFs)))).toEqual(withFs);
+    expect(parseNodeRecord(decode(encode(node)))).toEqual(node);
+  });
+
+  it("refuses write-back figures that are not counts with EBADMSG", () => {
+    for (const cloudfs of [{ dirtyBytes: -1, oldestDirtyAgeMs: 0, pendingOps: 0 }, { dirtyBytes: 1 }, "dirty", { dirtyBytes: 1.5, oldestDirtyAgeMs: 0, pendingOps: 0 }]) {
+      expect(() => parseNodeRecord({ ...node, cloudfs })).toThrow(KernelError);
+    }
   });
 });
 

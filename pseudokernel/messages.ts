@@ -225,6 +225,18 @@ export interface NodeRecord {
   readonly busiest?: readonly ProcessUsage[];
   /** Where the runtime takes direct stream links: writers go direct only to such an endpoint. */
   readonly data?: { readonly host: string; readonly port: number };
+  /** The node's CloudFS write-back, as its file system daemon last said (absent: no CloudFS, or no answer). */
+  readonly cloudfs?: CloudFsWriteBackFigures;
+}
+
+/** What a node's CloudFS holds that JetStream has not stored yet. */
+export interface CloudFsWriteBackFigures {
+  /** File data written on the node and not yet stored. */
+  readonly dirtyBytes: number;
+  /** Age of the oldest change not yet stored (0: none). */
+  readonly oldestDirtyAgeMs: number;
+  /** Metadata changes not yet stored. */
+  readonly pendingOps: number;
 }
 
 function parseTty(value: unknown): TtySpec {
@@ -434,7 +446,18 @@ export function parseNodeRecord(value: unknown): NodeRecord {
     ...optResources(o, "reserved"),
     ...optBusiest(o),
     ...(o["data"] === undefined || o["data"] === null ? {} : { data: parseEndpoint(o["data"]) }),
+    ...(o["cloudfs"] === undefined || o["cloudfs"] === null ? {} : { cloudfs: parseWriteBackFigures(o["cloudfs"]) }),
   };
+}
+
+export function parseWriteBackFigures(value: unknown): CloudFsWriteBackFigures {
+  const o = obj(value, "cloudfs");
+  const num = (key: string): number => {
+    const v = o[key];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) bad(`cloudfs.${key}: expected a count`);
+    return v;
+  };
+  return { dirtyBytes: num("dirtyBytes"), oldestDirtyAgeMs: num("oldestDirtyAgeMs"), pendingOps: num("pendingOps") };
 }
 
 function parseEndpoint(value: unknown): { host: string; port: number } {

@@ -5,8 +5,9 @@ import { join, posix } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import { KernelError } from "../pseudokernel/index.js";
-import { cleanStaleMount } from "../vfs-fuse/index.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { KernelError, type CloudFsWriteBackFigures } from "../pseudokernel/index.js";
+import { cleanStaleMount, cloudFsNodeStatus } from "../vfs-fuse/index.js";
 import { FIRST_UID as FIRST_CLUSTER_UID } from "./auth/index.js";
 
 /** CloudFS paths every process sees at the same absolute place; the rest of the tree is the node's own. */
@@ -16,6 +17,8 @@ export const CLOUDFS_PREFIXES = ["/home"] as const;
 const MOUNT_TIMEOUT_MS = 60_000;
 /** A daemon that dies is started again after this (doubling up to a minute). */
 const RESTART_DELAY_MS = 1000;
+/** Longest the heartbeat's sample of the daemon's write-back waits: a busy daemon is reported next time. */
+const WRITE_BACK_SAMPLE_TIMEOUT_MS = 500;
 
 const FS_DAEMON = ((): string => {
   const sibling = fileURLToPath(new URL("../vfs-fuse/fs-daemon.js", import.meta.url));
@@ -49,10 +52,25 @@ export class NodeFilesystem {
   #restarting = false;
   #restartDelay = RESTART_DELAY_MS;
   #restartTimer: NodeJS.Timeout | undefined;
+  #sampling = false;
+  /** What the daemon last said it holds unstored (the node's metrics); undefined until it answers. */
+  writeBack: CloudFsWriteBackFigures | undefined;
 
   private constructor(options: NodeFilesystemOptions) {
     this.#options = options;
     this.mountpoint = join(options.stateDir, "mnt");
+  }
+
+  /** Asks the daemon for its dirty bytes, oldest unstored change and pending changes (one request out at most). */
+  async sampleWriteBack(nc: NatsConnection): Promise<void> {
+    if (this.#sampling) return;
+    this.#sampling = true;
+    try {
+      const s = await cloudFsNodeStatus(nc, this.#options.node, WRITE_BACK_SAMPLE_TIMEOUT_MS);
+      this.writeBack = s === undefined ? undefined : { dirtyBytes: s.dirtyBytes, oldestDirtyAgeMs: s.oldestDirtyAgeMs, pendingOps: s.pendingOps };
+    } finally {
+      this.#sampling = false;
+    }
   }
 
   /** Mounts CloudFS and prepares the namespace; rejects when FUSE or namespaces are not available. */

@@ -571,6 +571,7 @@ export class NodeRuntime {
       reserved: this.#admission.reserved,
       busiest: this.#usage.busiest,
       data: { host: this.#directServer.host, port: this.#directServer.port },
+      ...(this.#filesystem?.writeBack !== undefined ? { cloudfs: this.#filesystem.writeBack } : {}),
     };
   }
 
@@ -597,6 +598,8 @@ export class NodeRuntime {
     // The heartbeat first, never behind anything else (its `busiest` is the previous tick's sample).
     const beat = this.#heartbeat().catch((error: unknown) => this.#log.warn({ err: String(error) }, "heartbeat failed"));
     this.#restoreMarkedLost();
+    // For the next heartbeat: what the node's CloudFS holds unstored (bounded; never waited for here).
+    void this.#filesystem?.sampleWriteBack(this.nc).catch(() => undefined);
     // Per-process CPU and memory for the next heartbeat's `busiest` (oneos top): /proc reads, bounded.
     await this.#usage.sample(new Map([...this.#procs].map(([pid, s]) => [pid, s.local.hostPid]))).catch(() => undefined);
     if (!this.#ticking) {

@@ -20,6 +20,16 @@ export interface CloudFsUsage {
   readonly nodes: CloudFsNodeStatus[];
 }
 
+/** One node's write-back state, as its mount answers; undefined when it does not within `timeoutMs`. */
+export async function cloudFsNodeStatus(nc: NatsConnection, node: string, timeoutMs = NODE_STATUS_TIMEOUT_MS): Promise<CloudFsNodeStatus | undefined> {
+  try {
+    const m = await nc.request(statusSubject(node), "", { timeout: timeoutMs });
+    return JSON.parse(new TextDecoder().decode(m.data)) as CloudFsNodeStatus;
+  } catch {
+    return undefined;
+  }
+}
+
 /** `oneos df`: what CloudFS stores in JetStream, read from the buckets' stream state. */
 export async function cloudFsUsage(nc: NatsConnection): Promise<CloudFsUsage> {
   const kvm = new Kvm(nc);
@@ -28,16 +38,7 @@ export async function cloudFsUsage(nc: NatsConnection): Promise<CloudFsUsage> {
   // Every mounted node renews its liveness record n.<node>; ask each for its write-back state.
   const names: string[] = [];
   for await (const k of await metaKv.keys("n.*")) names.push(k.slice(2));
-  const nodes = (
-    await Promise.all(
-      names.sort().map((n) =>
-        nc
-          .request(statusSubject(n), "", { timeout: NODE_STATUS_TIMEOUT_MS })
-          .then((m) => JSON.parse(new TextDecoder().decode(m.data)) as CloudFsNodeStatus)
-          .catch(() => undefined),
-      ),
-    )
-  ).filter((s): s is CloudFsNodeStatus => s !== undefined);
+  const nodes = (await Promise.all(names.sort().map((n) => cloudFsNodeStatus(nc, n)))).filter((s): s is CloudFsNodeStatus => s !== undefined);
   const blocks = await (await kvm.open(BLOCK_BUCKET, { bindOnly: true })).status();
   return {
     blockBytes: blocks.size,
