@@ -238,6 +238,11 @@ export class CloudFsCore {
     return { nodes: this.leases.observersOf(dir), anyone: this.leases.observedByAnyone(dir) };
   }
 
+  /** A change notice came from `node` (change-notices.ts): what this node caught up with there may be stale. */
+  changedBy(node: string): void {
+    this.leases.changedBy(node);
+  }
+
   /** Set by a mount: this node's kernel caches what it reads, so lease holders tell it of changes. */
   set cachesInKernel(on: boolean) {
     this.leases.cachesInKernel = on;

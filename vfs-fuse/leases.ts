@@ -30,6 +30,15 @@ const MAX_BEATS_IN_FLIGHT = 4;
  */
 const OBSERVED_MS = (Math.max(CACHED_FUSE_TUNING.entryTimeoutSec, CACHED_FUSE_TUNING.attrTimeoutSec) + 5) * 1000;
 
+/**
+ * How long a catch-up with a directory's holder stands (a read delegation, as NFSv4's): the holder
+ * tells this node of every later change there before the change returns (change-notices.ts), for
+ * `OBSERVED_MS` after this node last asked, and a notice from it ends the delegation at once. Well
+ * inside that, and inside the time a lost holder's lease outlives its last answer (the TTL less a
+ * renewal period), the replica is as current as another ask would make it.
+ */
+const CAUGHT_UP_MS = 4_000;
+
 /** What a lease record (`l.<dir>`) holds. */
 interface LeaseRecord {
   readonly node: string;
@@ -74,8 +83,15 @@ export class DirectoryLeases {
    */
   readonly #observers = new Map<number, Map<string, number>>();
   readonly #observedAt = new Map<number, number>();
+  /** Directories caught up with their holder, which will tell this node of changes until `until`. */
+  readonly #caughtUp = new Map<number, { readonly node: string; readonly until: number }>();
+  /** Change notices received so far (a catch-up that overlaps one does not stand). */
+  #notices = 0;
 
-  /** Set by a mount: this node's kernel caches what it reads, so holders must tell it of changes. */
+  /**
+   * Set by a mount: this node's kernel caches what it reads, so holders must tell it of changes (and
+   * because they do, its catch-ups stand for `CAUGHT_UP_MS`).
+   */
   cachesInKernel = false;
 
   constructor(
@@ -159,6 +175,15 @@ export class DirectoryLeases {
     if (Date.now() - at < OBSERVED_MS) return true;
     this.#observedAt.delete(dir);
     return false;
+  }
+
+  /**
+   * A change notice came from `_node`: no catch-up stands any longer. All of them go, not only that
+   * node's: a lease that moved on may be changed by its new holder before this replica knows of it.
+   */
+  changedBy(_node: string): void {
+    this.#notices++;
+    this.#caughtUp.clear();
   }
 
   /** The nodes known to have asked about `dir` within `OBSERVED_MS`. */
@@ -293,14 +318,22 @@ export class DirectoryLeases {
   catchUp(dir: number): Promise<boolean> {
     const holder = this.otherHolder(dir);
     if (holder === undefined) return Promise.resolve(false);
+    const standing = this.#caughtUp.get(dir);
+    if (standing !== undefined && standing.node === holder && standing.until > Date.now()) return Promise.resolve(true);
     const queued = this.#catchUpNext.get(dir);
     if (queued !== undefined) return queued;
     const ask = async (): Promise<boolean> => {
       this.#catchUpNext.delete(dir);
       const deadline = Date.now() + BUSY_HOLDER_WAIT_FACTOR * this.opTimeoutMs;
       for (;;) {
+        const asked = Date.now();
+        const notices = this.#notices;
         try {
           await this.meta.waitWatch((await this.#recall(holder, { type: "flush", dir })).rev);
+          // The holder now tells this node of changes there (it named itself in the recall).
+          if (this.cachesInKernel && this.#notices === notices) {
+            this.#caughtUp.set(dir, { node: holder, until: asked + CAUGHT_UP_MS });
+          }
           return true;
         } catch (err) {
           // A holder that is there but slow is storing a backlog (its JetStream was away): ask again

@@ -159,7 +159,11 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
       options.nc,
       core.meta,
       core.nodeId,
-      { inode: (ino) => void invalidate.call(mounted, ino), entry: (parent, name) => void invalidateEntry.call(mounted, parent, decodeName(name)) },
+      {
+        inode: (ino) => void invalidate.call(mounted, ino),
+        entry: (parent, name) => void invalidateEntry.call(mounted, parent, decodeName(name)),
+        changedBy: (node) => core.changedBy(node),
+      },
       (change) => core.cacheHolders(change),
     );
     core.cachesInKernel = true;

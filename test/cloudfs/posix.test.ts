@@ -385,6 +385,21 @@ describe("CloudFS across nodes", () => {
     await eventually(async () => (await fsp.stat(d.b)).nlink === links + 1, 1000);
   });
 
+  it("a node's catch-up with a directory's holder stands only until the holder changes it: a name B just missed is there right after A's create", async () => {
+    const d = await fresh();
+    await fsp.writeFile(join(d.a, "seed"), "s");
+    for (let i = 0; i < 30; i++) {
+      // B asks A about the directory (and so may answer from its replica for a while)...
+      expect(await code(fsp.stat(join(d.b, `n${i}`)))).toBe("ENOENT");
+      expect((await fsp.stat(join(d.b, "seed"))).size).toBe(i === 0 ? 1 : i);
+      // ...until A changes it: the notice ends that at once.
+      await fsp.writeFile(join(d.a, `n${i}`), "x");
+      await fsp.writeFile(join(d.a, "seed"), "s".repeat(i + 1));
+      expect(await fsp.readFile(join(d.b, `n${i}`), "utf8")).toBe("x");
+      expect((await fsp.stat(join(d.b, "seed"))).size).toBe(i + 1);
+    }
+  });
+
   it("two nodes racing O_CREAT|O_EXCL on one name: exactly one wins", async () => {
     const d = await fresh();
     for (let round = 0; round < 10; round++) {
