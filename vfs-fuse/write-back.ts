@@ -15,8 +15,15 @@ import { JournalLog, type JournalOp } from "./journal-log.js";
  * 1 GiB write to land at disk speed.
  */
 export const MAX_DIRTY_BYTES = 1024 * 1024 * 1024;
-/** Of the dirty blocks, this much is also kept in memory so the upload need not read them back. */
-const MAX_DIRTY_IN_MEMORY_BYTES = 64 * 1024 * 1024;
+/**
+ * Of the dirty blocks, this much is also kept in memory so the upload need not read them back. Small
+ * blocks (a tar's, a build's files) may use all of it: beyond it each costs a file of its own, about
+ * as much as the rest of its close; a round's worth of them fits (3 s at 500 files of 128 KiB a
+ * second is 190 MiB). Half of it full releases the round early, so memory empties before it spills.
+ */
+const MAX_DIRTY_IN_MEMORY_BYTES = 256 * 1024 * 1024;
+/** Large blocks (a big file's, which are on disk anyway) are kept in memory only up to this. */
+const MAX_LARGE_IN_MEMORY_BYTES = 64 * 1024 * 1024;
 /**
  * Blocks up to this size are staged in memory and journaled with the change that points at them
  * (see `stage`): a file of their own costs a small file's close more than its bytes do.
@@ -82,9 +89,11 @@ interface Pending {
 export const WRITE_BACK_INTERVAL_MS = 3_000;
 /**
  * Dirty data beyond which blocks are uploaded as they are staged, not at the next round (Linux's
- * dirty_background_bytes): a long sequential write streams out instead of piling up to the cap.
+ * dirty_background_bytes; half the cap, as Linux's default background and dirty ratios are 10 % and
+ * 20 %): a long sequential write streams out instead of piling up to the cap. Lower, a large write
+ * shares the CPUs with its upload sooner (slower to write, sooner stored); higher, the reverse.
  */
-const DIRTY_BACKGROUND_BYTES = 256 * 1024 * 1024;
+const DIRTY_BACKGROUND_BYTES = MAX_DIRTY_BYTES / 2;
 /** Changes waiting for their round beyond which they are released at once (bounds the queue's memory). */
 const MAX_UNRELEASED_OPS = 20_000;
 
@@ -251,6 +260,7 @@ export class WriteBack {
     if (this.#dirtyBytes > DIRTY_BACKGROUND_BYTES) this.#releaseAll();
     if (data.length <= JOURNALED_BLOCK_BYTES && this.#dirtyInMemory + data.length <= MAX_DIRTY_IN_MEMORY_BYTES) {
       this.#dirtyInMemory += data.length;
+      if (this.#dirtyInMemory > MAX_DIRTY_IN_MEMORY_BYTES / 2) this.#releaseAll();
       this.#staged.set(id, { bytes: data.length, data, stored: quiet(this.#upload(id, data.length)), inJournal: true });
       return id;
     }
@@ -261,7 +271,7 @@ export class WriteBack {
       const code = (err as NodeJS.ErrnoException).code === "ENOSPC" ? "ENOSPC" : "EIO";
       throw new FsError(code, `staging a block: ${(err as Error).message}`, { cause: err });
     }
-    const keep = this.#dirtyInMemory + data.length <= MAX_DIRTY_IN_MEMORY_BYTES;
+    const keep = this.#dirtyInMemory + data.length <= MAX_LARGE_IN_MEMORY_BYTES;
     if (keep) this.#dirtyInMemory += data.length;
     this.#staged.set(id, { bytes: data.length, data: keep ? data : undefined, stored: quiet(this.#upload(id, data.length)) });
     return id;
