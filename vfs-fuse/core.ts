@@ -347,6 +347,16 @@ export class CloudFsCore {
     return cur;
   }
 
+  /**
+   * Resolves `path` with its last name as its directory's holder has it (close-to-open for names:
+   * another node may have renamed a new file over it, as editors and git do when they save).
+   */
+  async #resolveCurrent(path: string, cred: Cred, followLast = true): Promise<Resolved> {
+    const r = await this.#resolve(path, cred, followLast);
+    if (r.parent === undefined || this.leases.heldOrStale(r.parent) || !(await this.#catchUp(r.parent))) return r;
+    return this.#resolve(path, cred, followLast);
+  }
+
   /** Resolves the parent directory of `path` and checks the caller may change it (w+x). */
   async #parentFor(path: string, cred: Cred): Promise<{ dir: Resolved; name: string; rawName: string }> {
     const parts = splitPath(path);
@@ -405,9 +415,8 @@ export class CloudFsCore {
    * it; concurrent stats share the round trip).
    */
   async #freshStat(path: string, cred: Cred, followLast: boolean): Promise<FsStat> {
-    let r = await this.#resolve(path, cred, followLast);
+    const r = await this.#resolveCurrent(path, cred, followLast);
     const mine = (dir: number): boolean => this.leases.heldOrStale(dir);
-    if (r.parent !== undefined && !mine(r.parent) && (await this.#catchUp(r.parent))) r = await this.#resolve(path, cred, followLast);
     const home = homeOf(r.inode.value);
     if (home !== r.parent && !mine(home) && !this.#open.get(r.ino)?.dirty) await this.#catchUp(home);
     // A directory's link count is its subdirectories: names under its own lease.
@@ -507,7 +516,7 @@ export class CloudFsCore {
   async open(path: string, flags: number, cred: Cred = ROOT_CRED, mode = 0o644): Promise<number> {
     let r: Resolved;
     try {
-      r = await this.#resolve(path, cred);
+      r = await this.#resolveCurrent(path, cred);
     } catch (err) {
       if ((flags & O_CREAT) !== 0 && err instanceof FsError && err.code === "ENOENT") {
         try {

@@ -10,6 +10,7 @@ import { LruMap } from "./lru.js";
 export class DiskBlockCache {
   readonly #lru: LruMap<string, true>;
   readonly #pending = new Set<Promise<unknown>>();
+  #puts = 0;
 
   private constructor(
     readonly dir: string,
@@ -40,7 +41,15 @@ export class DiskBlockCache {
 
   async put(id: string, data: Uint8Array): Promise<void> {
     if (this.#lru.has(id) || data.length > this.#lru.capacityBytes) return;
-    await writeFile(join(this.dir, id), data);
+    // Written aside and renamed in: two puts of one block never leave a reader a half-written file.
+    const aside = join(this.dir, `${id}.${process.pid}.${++this.#puts}.part`);
+    try {
+      await writeFile(aside, data);
+      await rename(aside, join(this.dir, id));
+    } catch (err) {
+      await unlink(aside).catch(() => {});
+      throw err;
+    }
     this.#lru.set(id, true, data.length);
   }
 

@@ -26,9 +26,9 @@ export interface FuseOpsOptions {
   readonly settled?: () => Promise<void>;
   /**
    * Answers an op and hands libfuse the attributes of `path` with it (CloudFS's fuse-native build,
-   * `native/build.mjs`): libfuse 2 asks for them right after a chmod, chown, utimens, truncate,
-   * create, open, mkdir, symlink or link, and that getattr is then served on the FUSE thread without
-   * another trip to JavaScript.
+   * `native/build.mjs`): libfuse 2 always asks for them right after a chmod, chown, utimens,
+   * truncate, create, mkdir, symlink or link, and that getattr is then served on the FUSE thread
+   * without another trip to JavaScript.
    */
   readonly answerWithStat?: (path: string, stat: FsStat, answer: () => void) => void;
 }
@@ -86,8 +86,9 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     statfs: (_path: string, cb: Cb) => cb(0, core.statfs()),
     // libfuse 2 only uses names here (attributes come from getattr), so no stats are sent.
     readdir: (path: string, cb: Cb) => done(cb, core.readdir(path), (list) => [[".", "..", ...list.map((e) => e.name)]]),
-    // With auto_cache, libfuse compares the attributes after an open (fgetattr) to keep the page cache.
-    open: (path: string, flags: number, cb: Cb) => doneWithStat(cb, core.open(path, flags), path, attrsOfFh, (fh) => [fh]),
+    // No attributes with an open: libfuse asks for them after it only sometimes (auto_cache, a node
+    // whose cache is valid), and ones nobody took would wait on that FUSE thread for its next request.
+    open: (path: string, flags: number, cb: Cb) => done(cb, core.open(path, flags), (fh) => [fh]),
     create: (path: string, mode: number, cb: Cb) =>
       doneWithStat(cb, core.create(path, mode, ROOT_CRED, O_RDWR, owner()), path, attrsOfFh, (fh) => [fh]),
     read: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) =>

@@ -37,7 +37,7 @@ const OBSERVED_MS = (Math.max(CACHED_FUSE_TUNING.entryTimeoutSec, CACHED_FUSE_TU
  * inside that, and inside the time a lost holder's lease outlives its last answer (the TTL less a
  * renewal period), the replica is as current as another ask would make it.
  */
-const CAUGHT_UP_MS = 4_000;
+const CAUGHT_UP_MS = 3_000;
 
 /** What a lease record (`l.<dir>`) holds. */
 interface LeaseRecord {
@@ -54,7 +54,12 @@ export const statusSubject = (node: string): string => `oneos.cloudfs.${node}.st
  */
 export type RecallRequest = { readonly type: "release" | "flush"; readonly dir: number; readonly from?: string };
 /** A recall's answer: the stream revision to wait for, and on release who may cache the directory. */
-export type RecallAnswer = { readonly rev: number; readonly observers?: readonly string[] };
+export type RecallAnswer = {
+  readonly rev: number;
+  readonly observers?: readonly string[];
+  /** The holder tells the nodes that ask it of its later changes (it has a mount that announces them). */
+  readonly notifies?: boolean;
+};
 
 /**
  * Directory leases: the node holding a directory's lease answers lookups there from its own state
@@ -302,10 +307,10 @@ export class DirectoryLeases {
   async #recall(node: string, req: RecallRequest): Promise<RecallAnswer> {
     const full: RecallRequest = this.cachesInKernel ? { ...req, from: this.nodeId } : req;
     const reply = await this.nc.request(recallSubject(node), JSON.stringify(full), { timeout: this.opTimeoutMs });
-    const r = JSON.parse(new TextDecoder().decode(reply.data)) as { ok?: boolean; rev?: number; observers?: unknown; error?: string };
+    const r = JSON.parse(new TextDecoder().decode(reply.data)) as { ok?: boolean; rev?: number; observers?: unknown; notifies?: unknown; error?: string };
     if (r.ok !== true || typeof r.rev !== "number") throw new FsError("EIO", `recall from ${node}: ${r.error ?? "refused"}`);
     const observers = Array.isArray(r.observers) ? r.observers.filter((o): o is string => typeof o === "string" && isNodeName(o)) : [];
-    return { rev: r.rev, observers };
+    return { rev: r.rev, observers, notifies: r.notifies === true };
   }
 
   /**
@@ -329,9 +334,11 @@ export class DirectoryLeases {
         const asked = Date.now();
         const notices = this.#notices;
         try {
-          await this.meta.waitWatch((await this.#recall(holder, { type: "flush", dir })).rev);
-          // The holder now tells this node of changes there (it named itself in the recall).
-          if (this.cachesInKernel && this.#notices === notices) {
+          const answer = await this.#recall(holder, { type: "flush", dir });
+          await this.meta.waitWatch(answer.rev);
+          // The holder now tells this node of changes there (this node named itself in the recall),
+          // if it tells anyone: a holder without a mount (the desktop's) does not.
+          if (this.cachesInKernel && answer.notifies === true && this.#notices === notices) {
             this.#caughtUp.set(dir, { node: holder, until: asked + CAUGHT_UP_MS });
           }
           return true;
@@ -355,7 +362,7 @@ export class DirectoryLeases {
   async serveRecall(req: RecallRequest): Promise<RecallAnswer> {
     if (req.from !== undefined) this.#observe(req.dir, [req.from]);
     if (req.type === "flush" || this.#holders.get(req.dir)?.node !== this.nodeId) {
-      return { rev: await this.writeBack.flushLease(req.dir) };
+      return { rev: await this.writeBack.flushLease(req.dir), notifies: this.cachesInKernel };
     }
     let p = this.#releasing.get(req.dir);
     if (p === undefined) {

@@ -169,6 +169,8 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
     core.cachesInKernel = true;
   }
   const unwatch = (): void => {
+    // From here on no change is announced: recalls must not promise it (leases.ts, read delegations).
+    core.cachesInKernel = false;
     unwatchOwn();
     announcer?.close();
   };

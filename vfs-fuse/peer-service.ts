@@ -62,9 +62,16 @@ export function servePeerRequests(nc: NatsConnection, nodeId: string, handlers: 
         if (err !== null) return;
         const id = msg.data.length <= 64 ? new TextDecoder().decode(msg.data) : "";
         if (!BLOCK_ID.test(id)) return void msg.respond(new Uint8Array(0));
+        const answer = (data: Uint8Array): void => {
+          try {
+            msg.respond(data);
+          } catch {
+            // Connection closed: the asker reads JetStream after its timeout.
+          }
+        };
         handlers.block(id).then(
-          (data) => msg.respond(data ?? new Uint8Array(0)),
-          () => msg.respond(new Uint8Array(0)),
+          (data) => answer(data ?? new Uint8Array(0)),
+          () => answer(new Uint8Array(0)),
         );
       },
     }),

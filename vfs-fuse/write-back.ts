@@ -460,6 +460,8 @@ export class WriteBack {
             if (commitKey !== undefined) this.#moveAfter(this.#next, commitKey);
             continue;
           }
+          // Nothing folds into a change on its way out: it would point at blocks not waited for here.
+          if (this.#unsent.get(p.op.key) === p) this.#unsent.delete(p.op.key);
           const waits = (p.op.blocks ?? []).map((id) => this.#staged.get(id)?.stored).filter((w) => w !== undefined);
           if (waits.length > 0) await Promise.all(waits).catch(() => {});
           if (epoch !== this.#epoch || this.#closed) continue;

@@ -400,6 +400,22 @@ describe("CloudFS across nodes", () => {
     }
   });
 
+  it("an atomic save (write aside, rename over) on A is what B opens right after, every time", async () => {
+    const d = await fresh();
+    // C's core, without its kernel in between (as the web desktop reads CloudFS).
+    const coreC = c.nodes[2]!.mount.core;
+    await fsp.writeFile(join(d.a, "doc"), "v0");
+    for (let i = 1; i <= 20; i++) {
+      // C first: the first to look after A's save, so A stores it for C's asking.
+      expect((await coreC.readFile(`/${d.rel}/doc`)).toString()).toBe(`v${i - 1}`);
+      expect(await fsp.readFile(join(d.b, "doc"), "utf8")).toBe(`v${i - 1}`);
+      await fsp.writeFile(join(d.a, `.doc.tmp${i}`), `v${i}`);
+      await fsp.rename(join(d.a, `.doc.tmp${i}`), join(d.a, "doc"));
+    }
+    expect(await fsp.readFile(join(d.b, "doc"), "utf8")).toBe("v20");
+    expect(await fsp.readFile(join(d.c, "doc"), "utf8")).toBe("v20");
+  });
+
   it("two nodes racing O_CREAT|O_EXCL on one name: exactly one wins", async () => {
     const d = await fresh();
     for (let round = 0; round < 10; round++) {

@@ -68,9 +68,11 @@ describe("one file tree from the shell", () => {
 });
 
 describe("node loss", () => {
-  it("every file closed before a node is lost is still there, byte-exact, on both survivors", async () => {
+  // Write-back: a lost node loses what it had not stored (the README's consistency model), so the
+  // files are synced first: `sync FILE` fsyncs it, and an fsync stores everything the node did before.
+  it("every file synced before a node is lost is still there, byte-exact, on both survivors", async () => {
     const write = await cluster.sh(
-      "mkdir -p many && @n2 sh -c 'cd many && for i in $(seq 1 200); do head -c $((1000 + i * 97)) /dev/urandom > f$i; done && sha256sum f* > ../sums' && @n2 wc -l sums",
+      "mkdir -p many && @n2 sh -c 'cd many && for i in $(seq 1 200); do head -c $((1000 + i * 97)) /dev/urandom > f$i; done && sha256sum f* > ../sums && sync ../sums' && @n2 wc -l sums",
       { timeoutMs: 120_000 },
     );
     expect(write.stdout.trim()).toMatch(/^200 /);
