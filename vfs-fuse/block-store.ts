@@ -70,9 +70,8 @@ export class BlockStore {
    * node's disk; a read after it leaves memory fetches it from JetStream).
    */
   remember(id: string, data: Buffer): void {
-    this.#memory.set(id, data, data.length);
-    // On disk too, behind: peers ask the writer for what it wrote (the cooperative cache).
-    this.#track(this.disk.put(id, data).catch(() => {}));
+    // On disk too: peers ask the writer for what it wrote (the cooperative cache).
+    this.#keep(id, data);
   }
 
   /** Starts loading a block without waiting (readahead). */
@@ -83,30 +82,32 @@ export class BlockStore {
 
   /** A block this node holds (memory, staged, disk cache), for a peer that asks; never fetched. */
   async cached(id: string): Promise<Buffer | undefined> {
-    return this.#memory.get(id) ?? (await this.staged(id)) ?? (await this.disk.get(id));
+    return this.#memory.get(id) ?? (await this.#onThisNode(id));
+  }
+
+  async #onThisNode(id: string): Promise<Buffer | undefined> {
+    return (await this.staged(id)) ?? (await this.disk.get(id));
+  }
+
+  /** A block fetched from elsewhere: in memory now, on disk behind. */
+  #keep(id: string, data: Buffer): Buffer {
+    this.#memory.set(id, data, data.length);
+    this.#track(this.disk.put(id, data).catch(() => {}));
+    return data;
   }
 
   async #load(id: string, holder: string | undefined): Promise<Buffer> {
-    const local = (await this.staged(id)) ?? (await this.disk.get(id));
+    const local = await this.#onThisNode(id);
     if (local !== undefined) {
       this.#memory.set(id, local, local.length);
       return local;
     }
     const fromPeer = holder === undefined || this.peers === undefined ? undefined : await this.peers(holder, id, PEER_BLOCK_TIMEOUT_MS);
-    if (fromPeer !== undefined) {
-      this.#memory.set(id, fromPeer, fromPeer.length);
-      this.#track(this.disk.put(id, fromPeer).catch(() => {}));
-      return fromPeer;
-    }
+    if (fromPeer !== undefined) return this.#keep(id, fromPeer);
     // A direct get may reach a follower that has not applied the put yet: retry briefly.
     for (let attempt = 0; ; attempt++) {
       const e = await withTimeout(`get block ${id}`, this.opTimeoutMs, () => this.kv.get(id));
-      if (e !== null && e.operation === "PUT") {
-        const data = Buffer.from(e.value.buffer, e.value.byteOffset, e.value.length);
-        this.#memory.set(id, data, data.length);
-        this.#track(this.disk.put(id, data).catch(() => {}));
-        return data;
-      }
+      if (e !== null && e.operation === "PUT") return this.#keep(id, Buffer.from(e.value.buffer, e.value.byteOffset, e.value.length));
       if (attempt >= 5) throw new FsError("EIO", `block ${id} is missing`);
       await new Promise((r) => setTimeout(r, 20 * (attempt + 1)));
     }

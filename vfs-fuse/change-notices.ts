@@ -22,8 +22,8 @@ interface Notice {
 export interface KernelInvalidator {
   readonly inode: (ino: number) => void;
   readonly entry: (parent: number, encodedName: string) => void;
-  /** Told first, of every notice: what this node caught up with from `node` may be stale now. */
-  readonly changedBy?: (node: string) => void;
+  /** Told first, of every notice: what this node caught up with may be stale now. */
+  readonly noticed?: () => void;
 }
 
 /** Which other nodes' kernels may hold what a change touched. */
@@ -114,7 +114,7 @@ export function announceChanges(
   const apply = (data: Uint8Array): boolean => {
     const notice = parseNotice(data);
     if (notice === undefined || notice.from === nodeId) return false;
-    kernel.changedBy?.(notice.from);
+    kernel.noticed?.();
     for (const ino of notice.i) kernel.inode(ino);
     for (const [parent, name] of notice.n) kernel.entry(parent, name);
     return true;

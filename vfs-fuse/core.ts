@@ -238,9 +238,9 @@ export class CloudFsCore {
     return { nodes: this.leases.observersOf(dir), anyone: this.leases.observedByAnyone(dir) };
   }
 
-  /** A change notice came from `node` (change-notices.ts): what this node caught up with there may be stale. */
-  changedBy(node: string): void {
-    this.leases.changedBy(node);
+  /** A change notice came (change-notices.ts): what this node caught up with may be stale. */
+  noticed(): void {
+    this.leases.noticed();
   }
 
   /** Set by a mount: this node's kernel caches what it reads, so lease holders tell it of changes. */
@@ -416,11 +416,14 @@ export class CloudFsCore {
    */
   async #freshStat(path: string, cred: Cred, followLast: boolean): Promise<FsStat> {
     const r = await this.#resolveCurrent(path, cred, followLast);
-    const mine = (dir: number): boolean => this.leases.heldOrStale(dir);
-    const home = homeOf(r.inode.value);
-    if (home !== r.parent && !mine(home) && !this.#open.get(r.ino)?.dirty) await this.#catchUp(home);
-    // A directory's link count is its subdirectories: names under its own lease.
-    if (r.inode.value.type === "dir" && r.ino !== home && r.ino !== r.parent && !mine(r.ino)) await this.#catchUp(r.ino);
+    // Beside the name's directory (caught up above): the inode's home, whose lease covers its record
+    // (unless this node holds the file dirty), and a directory itself, whose subdirectories are its
+    // link count.
+    const dirs = new Set<number>();
+    if (!this.#open.get(r.ino)?.dirty) dirs.add(homeOf(r.inode.value));
+    if (r.inode.value.type === "dir") dirs.add(r.ino);
+    if (r.parent !== undefined) dirs.delete(r.parent);
+    for (const dir of dirs) if (!this.leases.heldOrStale(dir)) await this.#catchUp(dir);
     return this.#stat(r.ino, this.meta.inode(r.ino)?.value ?? r.inode.value);
   }
 

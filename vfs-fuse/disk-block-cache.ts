@@ -42,7 +42,7 @@ export class DiskBlockCache {
   async put(id: string, data: Uint8Array): Promise<void> {
     if (this.#lru.has(id) || data.length > this.#lru.capacityBytes) return;
     // Written aside and renamed in: two puts of one block never leave a reader a half-written file.
-    const aside = join(this.dir, `${id}.${process.pid}.${++this.#puts}.part`);
+    const aside = join(this.dir, `${id}.${++this.#puts}.part`);
     try {
       await writeFile(aside, data);
       await rename(aside, join(this.dir, id));

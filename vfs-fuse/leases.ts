@@ -38,6 +38,8 @@ const OBSERVED_MS = (Math.max(CACHED_FUSE_TUNING.entryTimeoutSec, CACHED_FUSE_TU
  * renewal period), the replica is as current as another ask would make it.
  */
 const CAUGHT_UP_MS = 3_000;
+/** Standing catch-ups beyond which the expired ones are swept (each set past this scans the table). */
+const CAUGHT_UP_PRUNE_AT = 1_024;
 
 /** What a lease record (`l.<dir>`) holds. */
 interface LeaseRecord {
@@ -183,10 +185,10 @@ export class DirectoryLeases {
   }
 
   /**
-   * A change notice came from `_node`: no catch-up stands any longer. All of them go, not only that
-   * node's: a lease that moved on may be changed by its new holder before this replica knows of it.
+   * A change notice came: no catch-up stands any longer. All of them go, not only those with its
+   * sender: a lease that moved on may be changed by its new holder before this replica knows of it.
    */
-  changedBy(_node: string): void {
+  noticed(): void {
     this.#notices++;
     this.#caughtUp.clear();
   }
@@ -338,9 +340,7 @@ export class DirectoryLeases {
           await this.meta.waitWatch(answer.rev);
           // The holder now tells this node of changes there (this node named itself in the recall),
           // if it tells anyone: a holder without a mount (the desktop's) does not.
-          if (this.cachesInKernel && answer.notifies === true && this.#notices === notices) {
-            this.#caughtUp.set(dir, { node: holder, until: asked + CAUGHT_UP_MS });
-          }
+          if (this.cachesInKernel && answer.notifies === true && this.#notices === notices) this.#standFor(dir, holder, asked);
           return true;
         } catch (err) {
           // A holder that is there but slow is storing a backlog (its JetStream was away): ask again
@@ -356,6 +356,18 @@ export class DirectoryLeases {
     if (out !== undefined) this.#catchUpNext.set(dir, p);
     this.#catchUpOut.set(dir, p);
     return p;
+  }
+
+  /**
+   * Records a catch-up that stands until `asked + CAUGHT_UP_MS`. Those long past are dropped as the
+   * table grows, so it holds only the directories caught up with lately (a `find` walks thousands).
+   */
+  #standFor(dir: number, node: string, asked: number): void {
+    if (this.#caughtUp.size >= CAUGHT_UP_PRUNE_AT) {
+      const now = Date.now();
+      for (const [d, c] of this.#caughtUp) if (c.until <= now) this.#caughtUp.delete(d);
+    }
+    this.#caughtUp.set(dir, { node, until: asked + CAUGHT_UP_MS });
   }
 
   /** Serves a recall: stores what this node did under the lease, and for "release" lets go of it. */

@@ -162,7 +162,7 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
       {
         inode: (ino) => void invalidate.call(mounted, ino),
         entry: (parent, name) => void invalidateEntry.call(mounted, parent, decodeName(name)),
-        changedBy: (node) => core.changedBy(node),
+        noticed: () => core.noticed(),
       },
       (change) => core.cacheHolders(change),
     );

@@ -64,6 +64,11 @@ export class OpenFile {
     if (!this.#changed) this.size = rec.size;
   }
 
+  /** A committed block, asked first of the node that wrote it (its cache holds it). */
+  #block(id: string): Promise<Buffer> {
+    return this.blocks.get(id, this.rec.cachedOn);
+  }
+
   #committedId(index: number): string | undefined {
     if (this.#uploaded.has(index)) return this.#uploaded.get(index);
     if (this.#truncatedTo !== undefined && index * BLOCK_SIZE >= this.#truncatedTo) return undefined;
@@ -82,7 +87,7 @@ export class OpenFile {
           buf.fill(0, s.bufferOffset, s.bufferOffset + s.length);
           return;
         }
-        copyOut(await this.blocks.get(id, this.rec.cachedOn), buf, s.bufferOffset, s.start, s.length);
+        copyOut(await this.#block(id), buf, s.bufferOffset, s.start, s.length);
       }),
     );
     const last = slices[slices.length - 1];
@@ -112,7 +117,7 @@ export class OpenFile {
       if (block === undefined) {
         const id = this.#committedId(s.index);
         const wholeBlock = s.start === 0 && s.length === BLOCK_SIZE;
-        const old = id !== undefined && !wholeBlock ? await this.blocks.get(id, this.rec.cachedOn) : undefined;
+        const old = id !== undefined && !wholeBlock ? await this.#block(id) : undefined;
         // A block past the old size may hold stale bytes from before a truncate: keep them zero.
         const validUpTo = Math.max(0, this.size - s.index * BLOCK_SIZE);
         const keep = Math.min(old?.length ?? 0, validUpTo);
@@ -202,7 +207,7 @@ export class OpenFile {
         if (block === undefined) {
           const id = this.#committedId(index);
           if (id !== undefined) {
-            block = Buffer.from(await this.blocks.get(id, this.rec.cachedOn));
+            block = Buffer.from(await this.#block(id));
             this.#dirty.set(index, block);
           }
         }

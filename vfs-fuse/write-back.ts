@@ -6,6 +6,7 @@ import type { KV } from "@nats-io/kv";
 import { newBlockId } from "./block-store.js";
 import { META_BUCKET } from "./buckets.js";
 import type { DiskBlockCache } from "./disk-block-cache.js";
+import type { CloudFsWriteBackFigures } from "../pseudokernel/index.js";
 import { FsError } from "./errors.js";
 import { JournalLog, type JournalOp } from "./journal-log.js";
 
@@ -39,14 +40,9 @@ const MAX_OPS_IN_FLIGHT = 512;
 /** Wait before resending after JetStream refused or timed out (leader election, server gone). */
 const RETRY_DELAY_MS = 250;
 
-export interface WriteBackStatus {
-  /** Bytes of file data written on this node and not yet stored in JetStream. */
-  readonly dirtyBytes: number;
+/** What the node holds unstored (the figures its heartbeat carries), and its cap. */
+export interface WriteBackStatus extends CloudFsWriteBackFigures {
   readonly dirtyCapBytes: number;
-  /** Age of the oldest change not yet stored (0 when none). */
-  readonly oldestDirtyAgeMs: number;
-  /** Metadata changes not yet stored. */
-  readonly pendingOps: number;
 }
 
 interface Staged {
@@ -150,16 +146,12 @@ export class WriteBack {
   onBlockStored: (id: string, data: Buffer) => void = () => {};
   /** Set by the core: which changes wait for a new file's first commit. */
   holdBack: HoldBack = () => undefined;
-  /** Ends the wait the pump is in (a name's hold, or the round's): someone waits for storage. */
+  /** Ends the pump's wait for a new file's first close: someone waits for storage. */
   #wake: () => void = () => {};
-  /** Whether the pump's wait is for its round (which a round ends), not a new file's name (which it does not). */
-  #waitingForRound = false;
   /** Changes up to this seq are released to JetStream (their round came, or someone waits for them). */
   #releasedUpTo = 0;
-  /** Block uploads waiting for their round. */
-  #heldUploads: (() => void)[] = [];
-  /** The next round; armed while anything waits for one. */
-  #roundTimer: NodeJS.Timeout | undefined;
+  /** The next round, which the pump and held block uploads wait for; there while anyone does. */
+  #nextRound: { readonly came: Promise<void>; readonly release: () => void; readonly timer: NodeJS.Timeout } | undefined;
   readonly #js: JetStreamClient;
 
   private constructor(
@@ -332,7 +324,6 @@ export class WriteBack {
     const op: JournalOp = { ...change, seq: this.#nextSeq++, t: Date.now() };
     if (!this.#fold(op)) this.#enqueue(op);
     if (this.#queue.length - this.#next > MAX_UNRELEASED_OPS) this.#releaseAll();
-    else this.#armRound();
     // The bytes of small blocks travel in the journal with the first change that points at them.
     let blockData: [string, Uint8Array][] | undefined;
     for (const id of op.blocks ?? []) {
@@ -390,20 +381,24 @@ export class WriteBack {
 
   // ---- rounds -----------------------------------------------------------------------------------
 
-  /** Resolves when the block staged now may be uploaded: at the next round, or sooner (see `#releaseAll`). */
+  /** Resolves at the next round, or sooner (`#releaseAll`); the first to wait starts its clock. */
   #round(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    const p = new Promise<void>((r) => this.#heldUploads.push(r));
-    this.#armRound();
-    return p;
+    if (this.#nextRound === undefined) {
+      let release: () => void = () => {};
+      const came = new Promise<void>((r) => (release = r));
+      this.#nextRound = { came, release, timer: setTimeout(() => this.#releaseAll(), WRITE_BACK_INTERVAL_MS) };
+    }
+    return this.#nextRound.came;
   }
 
-  #armRound(): void {
-    if (this.#roundTimer !== undefined || this.#closed) return;
-    this.#roundTimer = setTimeout(() => {
-      this.#roundTimer = undefined;
-      this.#releaseAll();
-    }, WRITE_BACK_INTERVAL_MS);
+  /** Lets everyone waiting for the next round go now. */
+  #endRound(): void {
+    const round = this.#nextRound;
+    this.#nextRound = undefined;
+    if (round === undefined) return;
+    clearTimeout(round.timer);
+    round.release();
   }
 
   /**
@@ -412,12 +407,8 @@ export class WriteBack {
    */
   #releaseAll(urgent = false): void {
     this.#releasedUpTo = this.#lastSeq;
-    for (const go of this.#heldUploads.splice(0)) go();
-    if (this.#roundTimer !== undefined) {
-      clearTimeout(this.#roundTimer);
-      this.#roundTimer = undefined;
-    }
-    if (urgent || this.#waitingForRound) this.#wake();
+    this.#endRound();
+    if (urgent) this.#wake();
     this.#pump();
   }
 
@@ -445,11 +436,9 @@ export class WriteBack {
           const p = this.#queue[this.#next]!;
           const epoch = this.#epoch;
           // Someone waits for storage (fsync, a recall): nothing is held back or delayed then.
-          if (p.op.seq > this.#releasedUpTo && this.#waiters.length === 0) {
-            this.#armRound();
-            this.#waitingForRound = true;
-            await this.#pause(WRITE_BACK_INTERVAL_MS);
-            this.#waitingForRound = false;
+          // A waiter (fsync, a recall) released everything up to what it waits for (`stored`).
+          if (p.op.seq > this.#releasedUpTo) {
+            await this.#round();
             continue;
           }
           const hold = p.held === true || this.#waiters.length > 0 ? undefined : this.holdBack(p.op);
@@ -619,9 +608,8 @@ export class WriteBack {
   /** Stops publishing. What is not stored stays in the journal for the next start. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#roundTimer);
+    this.#endRound();
     this.#wake();
-    for (const go of this.#heldUploads.splice(0)) go();
     for (const w of this.#spaceWaiters.splice(0)) w();
     for (const w of this.#slotWaiters.splice(0)) w();
     await this.log.close();
