@@ -68,8 +68,17 @@ export async function dfVerb(options: { json?: boolean; nats?: string }): Promis
     );
     if (u.nodes.length > 0) {
       process.stdout.write("\n" + formatTable(
-        ["Node", "Mode", "Dirty", "Dirty cap", "Oldest dirty", "Unstored changes", "Leases"],
-        u.nodes.map((n) => [n.node, n.strict ? "strict" : "write-back", mib(n.dirtyBytes), mib(n.dirtyCapBytes), `${(n.oldestDirtyAgeMs / 1000).toFixed(1)} s`, String(n.pendingOps), String(n.leases)]),
+        ["Node", "Mode", "Dirty", "Dirty cap", "Oldest dirty", "Unstored changes", "Blocks to purge", "Leases"],
+        u.nodes.map((n) => [
+          n.node,
+          n.strict ? "strict" : "write-back",
+          mib(n.dirtyBytes),
+          mib(n.dirtyCapBytes),
+          `${(n.oldestDirtyAgeMs / 1000).toFixed(1)} s`,
+          String(n.pendingOps),
+          String(n.purgesPending ?? 0),
+          String(n.leases),
+        ]),
       ));
     }
     return 0;

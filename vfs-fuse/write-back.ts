@@ -43,6 +43,8 @@ const RETRY_DELAY_MS = 250;
 /** What the node holds unstored (the figures its heartbeat carries), and its cap. */
 export interface WriteBackStatus extends CloudFsWriteBackFigures {
   readonly dirtyCapBytes: number;
+  /** Blocks no stored inode points at any more, not yet purged from JetStream (nothing to lose: space to free). */
+  readonly purgesPending: number;
 }
 
 interface Staged {
@@ -129,6 +131,7 @@ export class WriteBack {
   readonly #staged = new Map<string, Staged>();
   #dirtyBytes = 0;
   #dirtyInMemory = 0;
+  #purgesPending = 0;
   #spaceWaiters: (() => void)[] = [];
   #uploads = 0;
   #uploadQueue: (() => void)[] = [];
@@ -233,6 +236,7 @@ export class WriteBack {
       dirtyCapBytes: MAX_DIRTY_BYTES,
       oldestDirtyAgeMs: head === undefined ? 0 : Math.max(0, Date.now() - head.op.t),
       pendingOps: this.#queue.length,
+      purgesPending: this.#purgesPending,
     };
   }
 
@@ -596,12 +600,14 @@ export class WriteBack {
   #free(ids: readonly string[]): void {
     for (const id of ids) {
       const staged = this.#staged.get(id);
+      this.#purgesPending++;
       void (staged?.stored ?? Promise.resolve())
         .then(() => {
           this.disk.delete(id);
           return this.blocksKv.purge(id);
         })
-        .catch(() => {});
+        .catch(() => {})
+        .finally(() => this.#purgesPending--);
     }
   }
 

@@ -394,14 +394,18 @@ async function measureTarget(t: Target, ctx: Context, cells: Cells): Promise<voi
     if (t.cloud === undefined) return na("not CloudFS");
     return windowCell(await waitUntilStored(t.cloud.nc, t.cloud.writer, { timeoutMs: STORE_TIMEOUT_MS }));
   };
-  const quietSettle = async (): Promise<void> => void (await settle().catch(() => undefined));
+  /** Flushes the machine's dirty pages (every replica's writes share one disk), outside the clocks. */
+  const diskSync = async (): Promise<void> => void (await spawnTimed("sync", []).catch(() => undefined));
+  /** Between rows: all stored and purged, and the machine's disk flushed, so no row pays for the one before. */
+  const quietSettle = async (): Promise<void> => {
+    if (t.cloud !== undefined) await waitUntilStored(t.cloud.nc, t.cloud.writer, { timeoutMs: STORE_TIMEOUT_MS, purged: true }).catch(() => undefined);
+    await diskSync();
+  };
   const repeat = async (fn: () => Promise<number>): Promise<number> => {
     const values: number[] = [];
     for (let i = 0; i < opts.runs; i++) values.push(await fn());
     return median(values);
   };
-  /** Flushes the machine's dirty pages (every replica's writes share one disk), outside the clocks. */
-  const diskSync = async (): Promise<void> => void (await spawnTimed("sync", []).catch(() => undefined));
   await mkdir(work, { recursive: true });
   try {
     // Untimed: the first write of a fresh mount (and cluster) is not what any row measures.

@@ -43,6 +43,8 @@ export interface DaemonStatus {
   readonly dirtyBytes: number;
   readonly oldestDirtyAgeMs: number;
   readonly pendingOps: number;
+  /** Blocks waiting to be purged from JetStream (0 from a daemon that does not say). */
+  readonly purgesPending: number;
 }
 
 export function statusSubject(nodeId: string): string {
@@ -56,7 +58,12 @@ export async function daemonStatus(nc: NatsConnection, nodeId: string, timeoutMs
   if (typeof status.dirtyBytes !== "number" || typeof status.pendingOps !== "number") {
     throw new Error(`unexpected status reply ${reply.string().slice(0, 200)}`);
   }
-  return { dirtyBytes: status.dirtyBytes, pendingOps: status.pendingOps, oldestDirtyAgeMs: status.oldestDirtyAgeMs ?? 0 };
+  return {
+    dirtyBytes: status.dirtyBytes,
+    pendingOps: status.pendingOps,
+    oldestDirtyAgeMs: status.oldestDirtyAgeMs ?? 0,
+    purgesPending: typeof status.purgesPending === "number" ? status.purgesPending : 0,
+  };
 }
 
 /** How a wait for a daemon to have stored everything ended. */
@@ -66,13 +73,14 @@ export type StoredWait =
   | { readonly kind: "no-status"; readonly reason: string };
 
 /**
- * Polls a daemon until it reports nothing dirty and nothing pending; resolves with the time that
- * took, counted from the call (the caller calls right after the last close it wants covered).
+ * Polls a daemon until it reports nothing dirty and nothing pending (with `purged`, no block left to
+ * purge either: JetStream idle for the next measurement); resolves with the time that took, counted
+ * from the call (the caller calls right after the last close it wants covered).
  */
 export async function waitUntilStored(
   nc: NatsConnection,
   nodeId: string,
-  options: { readonly timeoutMs?: number; readonly everyMs?: number } = {},
+  options: { readonly timeoutMs?: number; readonly everyMs?: number; readonly purged?: boolean } = {},
 ): Promise<StoredWait> {
   const started = performance.now();
   const timeoutMs = options.timeoutMs ?? 600_000;
@@ -83,7 +91,7 @@ export async function waitUntilStored(
     return { kind: "no-status", reason: (err as Error).message.split("\n")[0] ?? String(err) };
   }
   for (;;) {
-    if (last.dirtyBytes === 0 && last.pendingOps === 0) return { kind: "stored", ms: performance.now() - started };
+    if (last.dirtyBytes === 0 && last.pendingOps === 0 && (options.purged !== true || last.purgesPending === 0)) return { kind: "stored", ms: performance.now() - started };
     if (performance.now() - started > timeoutMs) return { kind: "timeout", ms: performance.now() - started, last };
     await new Promise((r) => setTimeout(r, options.everyMs ?? 20));
     try {

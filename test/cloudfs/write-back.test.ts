@@ -83,6 +83,7 @@ interface WriteBackStatusReply {
   readonly dirtyCapBytes: number;
   readonly oldestDirtyAgeMs: number;
   readonly pendingOps: number;
+  readonly purgesPending: number;
 }
 
 /** Asks node `nodeId` (any mount or daemon, over NATS through n1's server) for its write-back state. */
@@ -280,6 +281,24 @@ describe("CloudFS write-back: durability", () => {
       await h.close();
     }
     expect(sha(await fsp.readFile(join(B, "home", "fsync", "f")))).toBe(sha(data));
+    // Deleted: once the delete is stored its blocks are purged, and the status counts them until then.
+    const writer = c.nodes[0]!.mount.core;
+    const ids = Object.values(writer.meta.inode((await writer.stat("/home/fsync/f")).ino)!.value.blocks);
+    expect(ids.length).toBe(16);
+    await fsp.unlink(join(A, "home", "fsync", "f"));
+    await writer.sync();
+    const kv = await new Kvm(c.nodes[0]!.nc).open("cloudfs-blocks");
+    const held = async (): Promise<number> => (await Promise.all(ids.map((id) => kv.get(id)))).filter((e) => e?.operation === "PUT").length;
+    const seen: number[] = [];
+    await eventually(async () => {
+      const s = await status("n1");
+      seen.push(s.purgesPending);
+      // Never fewer counted than JetStream still holds (a purge is counted until it is done).
+      const left = await held();
+      expect(s.purgesPending === 0 ? left : 0).toBe(0);
+      return s.purgesPending === 0 && left === 0;
+    }, 30_000);
+    expect(seen.every((n) => n >= 0 && n <= ids.length)).toBe(true);
   });
 
   it("strict mode: after each close returns, nothing is dirty or pending (fs-daemon --strict and mountCloudFS strict)", async () => {
