@@ -1,5 +1,8 @@
 import { existsSync } from "node:fs";
-import { LocalCluster, oneosHome } from "../cluster/index.js";
+// Not cluster/index.js: a client verb reads the local cluster's state file and nothing of its launcher.
+import { credentialsFile } from "../cluster/cluster-credentials.js";
+import { credentialsDir, liveClusterUrl } from "../cluster/cluster-state.js";
+import { oneosHome } from "../cluster/home.js";
 import { KernelClient, KernelError, loadCredentials, type NatsCredentials } from "../pseudokernel/index.js";
 
 /** The identities a client verb connects as: the shell verb as `shell`, the desktop as `desktop`, the rest as `admin`. */
@@ -10,7 +13,7 @@ export async function clusterUrl(explicit: string | undefined): Promise<string> 
   if (explicit !== undefined) return explicit;
   const fromEnv = process.env["ONEOS_NATS"];
   if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
-  const url = await new LocalCluster(oneosHome()).anyUrl();
+  const url = await liveClusterUrl(oneosHome());
   if (url === null) {
     throw new KernelError("ENONODE", `no cluster running in ${oneosHome()}: start one with 'oneos cluster up', or pass --nats URL`);
   }
@@ -25,7 +28,7 @@ export async function clusterUrl(explicit: string | undefined): Promise<string> 
 export async function clusterCredentials(identity: ClientIdentity): Promise<NatsCredentials | undefined> {
   const explicit = process.env["ONEOS_CREDS"];
   if (explicit !== undefined && explicit !== "") return await loadCredentials(explicit);
-  const local = new LocalCluster(oneosHome()).credentialsFile(identity);
+  const local = credentialsFile(credentialsDir(oneosHome()), identity);
   return existsSync(local) ? await loadCredentials(local) : undefined;
 }
 

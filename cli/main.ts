@@ -1,12 +1,10 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { KernelError } from "../pseudokernel/index.js";
-import { clusterDownVerb, clusterKillVerb, clusterRestartVerb, clusterStatusVerb, clusterUpVerb } from "./cluster-verbs.js";
-import { nodeVerb } from "./node-verb.js";
-import { killVerb, logsVerb, psVerb } from "./process-verbs.js";
-import { nodesVerb, placeVerb, schedulerVerb } from "./scheduler-verbs.js";
-import { runVerb, servicesRmVerb, servicesVerb } from "./service-verbs.js";
-import { topVerb } from "./top-verb.js";
+// Each verb's module is loaded when it runs: a client verb pays only for what it uses (the runtime,
+// the launcher and the shell's parser cost 0.1–0.4 s each to load).
+import type { nodeVerb } from "./node-verb.js";
+import type { runVerb } from "./service-verbs.js";
 
 /** Exit codes: 0 success, 1 failure, 2 usage error (as the issue's command line fixes them). */
 const USAGE = 2;
@@ -37,19 +35,19 @@ function build(run: (work: Promise<number>) => void): Command {
     );
   cluster.command("up").description("start the local test cluster detached; returns when every node is ready")
     .option("--nodes <n>", "number of nodes", "3")
-    .action((options: { nodes: string }) => run(clusterUpVerb(options)));
+    .action((options: { nodes: string }) => run(import("./cluster-verbs.js").then((m) => m.clusterUpVerb(options))));
   cluster.command("down").description("stop every node of the local test cluster")
     .option("--purge", "also delete the cluster's data")
-    .action((options: { purge?: boolean }) => run(clusterDownVerb(options)));
+    .action((options: { purge?: boolean }) => run(import("./cluster-verbs.js").then((m) => m.clusterDownVerb(options))));
   cluster.command("status").description("the local test cluster's nodes")
     .option("--json", "JSON output")
-    .action((options: { json?: boolean }) => run(clusterStatusVerb(options)));
+    .action((options: { json?: boolean }) => run(import("./cluster-verbs.js").then((m) => m.clusterStatusVerb(options))));
   cluster.command("kill").description("hard-kill a node's runtime, its processes and its NATS server (a machine loss)")
     .argument("<node>")
-    .action((node: string) => run(clusterKillVerb(node)));
+    .action((node: string) => run(import("./cluster-verbs.js").then((m) => m.clusterKillVerb(node))));
   cluster.command("restart").description("start a node again")
     .argument("<node>")
-    .action((node: string) => run(clusterRestartVerb(node)));
+    .action((node: string) => run(import("./cluster-verbs.js").then((m) => m.clusterRestartVerb(node))));
 
   program.command("node").description("run a runtime on this machine, joining an existing cluster (--creds FILE: its node-NAME.creds)")
     .requiredOption("--nats <url>", "NATS server of the cluster")
@@ -58,7 +56,7 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--state-dir <dir>", "node-local state directory")
     .option("--replicas <n>", "replicas for cluster buckets created by this node")
     .option("--cloudfs <mode>", "mount CloudFS: required | auto | off", "auto")
-    .action((options: Parameters<typeof nodeVerb>[0]) => run(nodeVerb(options)));
+    .action((options: Parameters<typeof nodeVerb>[0]) => run(import("./node-verb.js").then((m) => m.nodeVerb(options))));
 
   program.command("shell").description("the oneos shell (interactive, or -c LINE like sh -c)")
     .option("-c <line>", "run one command line and exit with its status")
@@ -66,7 +64,6 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--local", "run commands on this machine only (debugging)")
     .option("--user <name>", "log in as this cluster user (asks for the password; without: root, on the cluster owner's machine)")
     .action((options: { c?: string; nats?: string; local?: boolean; user?: string }) =>
-      // Loaded on demand: the runtime (`oneos node`) should not pay for the shell's parser at start.
       run(import("./shell-verb.js").then((m) => m.shellVerb({
         ...(options.c !== undefined ? { command: options.c } : {}),
         ...(options.nats !== undefined ? { nats: options.nats } : {}),
@@ -79,12 +76,12 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--json", "JSON output")
     .option("-a, --all", "include ended and lost processes")
     .option("--nats <url>", "NATS server of the cluster")
-    .action((options: { json?: boolean; all?: boolean; nats?: string }) => run(psVerb(options)));
+    .action((options: { json?: boolean; all?: boolean; nats?: string }) => run(import("./process-verbs.js").then((m) => m.psVerb(options))));
 
   program.command("nodes").description("the cluster's nodes with state, labels, load, memory and reservations")
     .option("--json", "JSON output")
     .option("--nats <url>", "NATS server of the cluster")
-    .action((options: { json?: boolean; nats?: string }) => run(nodesVerb(options)));
+    .action((options: { json?: boolean; nats?: string }) => run(import("./nodes-verb.js").then((m) => m.nodesVerb(options))));
 
   program.command("sessions").description("processes running on a terminal, attached or detached")
     .option("--json", "JSON output")
@@ -138,25 +135,25 @@ function build(run: (work: Promise<number>) => void): Command {
     .argument("<pid>")
     .option("-f, --follow", "keep printing its output until it ends")
     .option("--nats <url>", "NATS server of the cluster")
-    .action((pid: string, options: { follow?: boolean; nats?: string }) => run(logsVerb(pid, options)));
+    .action((pid: string, options: { follow?: boolean; nats?: string }) => run(import("./process-verbs.js").then((m) => m.logsVerb(pid, options))));
 
   program.command("kill").description("send a signal to cluster processes: oneos kill [-SIGNAL] PID...")
     .argument("<args...>")
     .allowUnknownOption()
     .helpOption(false)
     .option("--nats <url>", "NATS server of the cluster")
-    .action((args: string[], options: { nats?: string }) => run(killVerb(args, options.nats)));
+    .action((args: string[], options: { nats?: string }) => run(import("./process-verbs.js").then((m) => m.killVerb(args, options.nats))));
 
   program.command("place").description("where each command of a line would run now, without running it")
     .argument("<line>", "a shell command line, e.g. '@{cpu=2} make -j2 | @gpu=1 train'")
     .option("--explain", "every node's filter verdict and score")
     .option("--nats <url>", "NATS server of the cluster")
-    .action((line: string, options: { explain?: boolean; nats?: string }) => run(placeVerb(line, options)));
+    .action((line: string, options: { explain?: boolean; nats?: string }) => run(import("./scheduler-verbs.js").then((m) => m.placeVerb(line, options))));
 
   program.command("scheduler").description("scheduler settings: oneos scheduler [set strategy spread|binpack]")
     .argument("[args...]")
     .option("--nats <url>", "NATS server of the cluster")
-    .action((args: string[], options: { nats?: string }) => run(schedulerVerb(args, options)));
+    .action((args: string[], options: { nats?: string }) => run(import("./scheduler-verbs.js").then((m) => m.schedulerVerb(args, options))));
 
   program.command("run").description("start a supervised service: oneos run --name NAME [options] [@placement] -- cmd args")
     .requiredOption("--name <name>", "service name")
@@ -166,21 +163,21 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--cwd <dir>", "working directory on the node", "/")
     .option("--nats <url>", "NATS server of the cluster")
     .argument("<args...>")
-    .action((args: string[], options: Parameters<typeof runVerb>[1]) => run(runVerb(args, options)));
+    .action((args: string[], options: Parameters<typeof runVerb>[1]) => run(import("./service-verbs.js").then((m) => m.runVerb(args, options))));
 
   const services = program.command("services").description("supervised services: name, node, pid, state, restarts")
     .option("--json", "JSON output")
     .option("--nats <url>", "NATS server of the cluster")
-    .action((options: { json?: boolean; nats?: string }) => run(servicesVerb(options)));
+    .action((options: { json?: boolean; nats?: string }) => run(import("./service-verbs.js").then((m) => m.servicesVerb(options))));
   services.command("rm").description("stop services and forget them")
     .argument("<names...>")
     .option("--nats <url>", "NATS server of the cluster")
-    .action((names: string[], options: { nats?: string }) => run(servicesRmVerb(names, options)));
+    .action((names: string[], options: { nats?: string }) => run(import("./service-verbs.js").then((m) => m.servicesRmVerb(names, options))));
 
   program.command("top").description("a live view of nodes and the busiest processes (q to quit)")
     .option("-n, --iterations <n>", "stop after n refreshes")
     .option("--nats <url>", "NATS server of the cluster")
-    .action((options: { iterations?: string; nats?: string }) => run(topVerb(options)));
+    .action((options: { iterations?: string; nats?: string }) => run(import("./top-verb.js").then((m) => m.topVerb(options))));
 
   return program;
 }

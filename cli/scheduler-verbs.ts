@@ -1,10 +1,7 @@
 import { KernelError } from "../pseudokernel/index.js";
 import {
-  formatCpu,
-  formatMemory,
   formatPlan,
   formatSpec,
-  NO_RESOURCES,
   openSchedulerBucket,
   parseStrategy,
   Placer,
@@ -97,56 +94,3 @@ export async function schedulerVerb(args: readonly string[], options: { nats?: s
   }
 }
 
-/** `oneos nodes`: every node with its state, labels, load, memory, processes and reservations. */
-export async function nodesVerb(options: { json?: boolean; nats?: string }): Promise<number> {
-  const kernel = await connectKernel(options.nats, "oneos-nodes");
-  try {
-    const nodes = await kernel.nodes();
-    if (options.json === true) {
-      const out = nodes.map((n) => ({
-        name: n.name,
-        state: n.effective,
-        labels: n.labels,
-        load: n.load,
-        cpus: n.cpus,
-        memTotal: n.memTotal,
-        memFree: n.memFree,
-        procs: n.procs,
-        allocatable: n.allocatable ?? { cpu: n.cpus, mem: n.memTotal },
-        reserved: n.reserved ?? NO_RESOURCES,
-        mount: n.mount,
-        ...(n.cloudfs !== undefined ? { cloudfs: n.cloudfs } : {}),
-        nats: n.nats,
-        heartbeat: new Date(n.heartbeat).toISOString(),
-      }));
-      process.stdout.write(JSON.stringify(out, null, 2) + "\n");
-    } else {
-      const gib = (b: number): string => (b / 2 ** 30).toFixed(1);
-      process.stdout.write(
-        formatTable(
-          ["NAME", "STATE", "LOAD", "CPUS", "MEM FREE/TOTAL (GiB)", "PROCS", "RESERVED CPU", "RESERVED MEM", "FS DIRTY", "LABELS"],
-          nodes.map((n) => {
-            const reserved = n.reserved ?? NO_RESOURCES;
-            const total = n.allocatable ?? { cpu: n.cpus, mem: n.memTotal };
-            return [
-              n.name,
-              n.effective,
-              n.load.toFixed(2),
-              String(n.cpus),
-              `${gib(n.memFree)}/${gib(n.memTotal)}`,
-              String(n.procs),
-              `${formatCpu(reserved.cpu)}/${formatCpu(total.cpu)}`,
-              `${formatMemory(reserved.mem)}/${formatMemory(total.mem)}`,
-              // CloudFS data not yet stored at R3, and how old the oldest unstored change is.
-              n.cloudfs === undefined ? "-" : `${formatMemory(n.cloudfs.dirtyBytes)} ${(n.cloudfs.oldestDirtyAgeMs / 1000).toFixed(1)}s`,
-              Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
-            ];
-          }),
-        ),
-      );
-    }
-    return 0;
-  } finally {
-    await kernel.close();
-  }
-}

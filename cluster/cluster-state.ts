@@ -22,6 +22,23 @@ export function clusterDir(home: string): string {
   return join(home, "cluster");
 }
 
+/** Where the local test cluster's CA, server certificate and identities' credentials files live. */
+export function credentialsDir(home: string): string {
+  return join(clusterDir(home), "credentials");
+}
+
+/** The client URL of a node's nats-server. */
+export function natsUrl(node: LocalNodeState): string {
+  return `nats://127.0.0.1:${node.nats.clientPort}`;
+}
+
+/** The URL of a node whose server and runtime are both up, or null (no cluster, or none up). */
+export async function liveClusterUrl(home: string): Promise<string | null> {
+  const state = await readClusterState(home);
+  const node = state?.nodes.find((n) => isAlive(n.natsPid) && isAlive(n.runtimePid));
+  return node === undefined ? null : natsUrl(node);
+}
+
 function statePath(home: string): string {
   return join(clusterDir(home), "state.json");
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KernelClient, KernelError, loadCredentials, type NatsCredentials, type NodeRecord, type NodeState } from "../pseudokernel/index.js";
 import { reapChildren } from "../runtime/index.js";
-import { clusterDir, isAlive, readClusterState, writeClusterState, type LocalClusterState, type LocalNodeState } from "./cluster-state.js";
+import { clusterDir, credentialsDir, isAlive, liveClusterUrl, natsUrl, readClusterState, writeClusterState, type LocalClusterState, type LocalNodeState } from "./cluster-state.js";
 import { credentialsFile, ensureClusterCredentials, nodeIdentity, type NatsSecurity } from "./cluster-credentials.js";
 import { planNatsCluster } from "./nats-cluster-plan.js";
 import { startNatsServer, waitForPort, writeNatsServerConfig } from "./nats-server.js";
@@ -31,10 +31,6 @@ export interface NodeStatus {
   readonly labels: Readonly<Record<string, string>>;
 }
 
-function natsUrl(node: LocalNodeState): string {
-  return `nats://127.0.0.1:${node.nats.clientPort}`;
-}
-
 /**
  * The local test cluster: N nats-servers joined by routes (JetStream on) and one runtime per server,
  * all detached, their pids and ports kept in `$ONEOS_HOME/cluster/state.json`.
@@ -48,7 +44,7 @@ export class LocalCluster {
 
   /** Where the cluster's CA, server certificate and identities' credentials files live (mode 0700). */
   get credentialsDir(): string {
-    return join(clusterDir(this.home), "credentials");
+    return credentialsDir(this.home);
   }
 
   /** The credentials file of `identity` (`admin`, `shell`, `desktop`, `node-n1`, ...). */
@@ -279,10 +275,8 @@ export class LocalCluster {
   }
 
   /** The NATS URL of a live node, for clients that find the local cluster by default. */
-  async anyUrl(): Promise<string | null> {
-    const state = await this.state();
-    const node = state?.nodes.find((n) => isAlive(n.natsPid) && isAlive(n.runtimePid));
-    return node === undefined ? null : natsUrl(node);
+  anyUrl(): Promise<string | null> {
+    return liveClusterUrl(this.home);
   }
 
   async #requireState(): Promise<LocalClusterState> {

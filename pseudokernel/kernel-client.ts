@@ -139,7 +139,12 @@ export class KernelClient {
    * the leader's durable mark may wait for a JetStream election, the reader need not.
    */
   async processes(): Promise<ProcessRecord[]> {
-    const [table, live] = await Promise.all([this.#processTable(), this.#liveProcesses()]);
+    // Every runtime that is up answers the live request: once they all have, nobody waits for a stall.
+    const up = this.nodes().then(
+      (nodes) => nodes.filter((n) => n.effective !== "down").length,
+      () => undefined,
+    );
+    const [table, live] = await Promise.all([this.#processTable(), this.#liveProcesses(up)]);
     // What the runtimes run now wins over the table's copy, which may lag behind an election.
     const merged = new Map(table.map((p) => [p.pid, p]));
     for (const p of live) merged.set(p.pid, p);
@@ -161,21 +166,29 @@ export class KernelClient {
     }
   }
 
-  /** Each runtime's running processes, gathered until the answers stop coming. */
-  async #liveProcesses(): Promise<ProcessRecord[]> {
+  /**
+   * Each runtime's running processes, gathered until the answers stop coming, or until as many came
+   * as `expected` resolves to (the runtimes that are up) if it has by then.
+   */
+  async #liveProcesses(expected?: Promise<number | undefined>): Promise<ProcessRecord[]> {
     const out: ProcessRecord[] = [];
+    let count: number | undefined;
+    void expected?.then((n) => (count = n));
     try {
       const replies = await this.nc.requestMany(CLUSTER_PS_LIVE_SUBJECT, encode({ type: "ps" }), {
         strategy: "stall",
         stall: LIVE_STALL_MS,
         maxWait: VIEW_TIMEOUT_MS,
       });
+      let answers = 0;
       for await (const msg of replies) {
+        answers++;
         try {
           out.push(...parseClusterPs(decode(msg.data)));
         } catch {
           // a malformed answer is skipped
         }
+        if (count !== undefined && answers >= count) break;
       }
     } catch {
       // no runtime answered: the table alone
