@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
 import { LocalCluster } from "../cluster/index.js";
@@ -11,6 +12,9 @@ import { startLoopbackSshd } from "./lib/loopback-sshd.js";
 import { MB, median, percentile, renderTable, sampleRss, timeShell } from "./lib/measure.js";
 
 const exec = promisify(execFile);
+const CLI = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+/** Whole CLI processes timed per verb (#15's "a CLI in kubectl time": ≤ 200 ms). */
+const CLI_RUNS = 10;
 
 export interface FoundationBenchOptions {
   /** Bytes pushed through each pipe (default 2 GiB). */
@@ -108,7 +112,24 @@ export async function runFoundationBench(options: FoundationBenchOptions = {}): 
       rows.push([`ssh remote \`true\`, new connection (10 runs)`, `p50 ${median(sshTrue).toFixed(1)} ms`, `p99 ${percentile(sshTrue, 99).toFixed(1)} ms`]);
     }
 
-    // 3. Memory.
+    // 3. The CLI as a user runs it: a whole process per call, against this cluster, next to bare node.
+    const timeProcess = async (args: readonly string[]): Promise<number> => {
+      const started = performance.now();
+      await exec(process.execPath, args, { env: { ...process.env, ONEOS_HOME: home } });
+      return performance.now() - started;
+    };
+    const cliRow = async (label: string, args: readonly string[]): Promise<void> => {
+      await timeProcess(args); // warm-up (file cache)
+      const ms: number[] = [];
+      for (let i = 0; i < CLI_RUNS; i++) ms.push(await timeProcess(args));
+      rows.push([label, `p50 ${median(ms).toFixed(0)} ms`, `p99 ${percentile(ms, 99).toFixed(0)} ms`]);
+    };
+    await cliRow(`node -e 0 (reference, ${CLI_RUNS} runs)`, ["-e", "0"]);
+    await cliRow(`oneos ps (${CLI_RUNS} runs)`, [CLI, "ps"]);
+    await cliRow(`oneos nodes (${CLI_RUNS} runs)`, [CLI, "nodes"]);
+    await cliRow(`oneos shell -c '@n2 true' (${CLI_RUNS} runs)`, [CLI, "shell", "-c", "@n2 true"]);
+
+    // 4. Memory.
     rows.push([
       "runtime peak RSS during the oneos pipe",
       peaks.map((p, i) => `n${i + 1} ${(p / 2 ** 20).toFixed(0)} MiB`).join(", "),
