@@ -56,6 +56,7 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--state-dir <dir>", "node-local state directory")
     .option("--replicas <n>", "replicas for cluster buckets created by this node")
     .option("--cloudfs <mode>", "mount CloudFS: required | auto | off", "auto")
+    .option("--hostname <name>", "the host name this node's processes see, in a UTS namespace of their own (default: the machine's)")
     .action((options: Parameters<typeof nodeVerb>[0]) => run(import("./node-verb.js").then((m) => m.nodeVerb(options))));
 
   program.command("shell").description("the oneos shell (interactive, or -c LINE like sh -c)")

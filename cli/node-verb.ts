@@ -12,6 +12,7 @@ export async function nodeVerb(options: {
   stateDir?: string;
   replicas?: string;
   cloudfs?: string;
+  hostname?: string;
   /** The node's credentials file (`node-<name>.creds`); default `$ONEOS_CREDS`; none: anonymous. */
   creds?: string;
 }): Promise<number> {
@@ -21,6 +22,9 @@ export async function nodeVerb(options: {
   }
   if (!NODE_NAME_PATTERN.test(options.name)) {
     throw new KernelError("EINVAL", `node name '${options.name}': use letters, digits, '-' and '_'`);
+  }
+  if (options.hostname !== undefined && !/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(options.hostname)) {
+    throw new KernelError("EINVAL", `--hostname ${options.hostname}: use letters, digits, '.' and '-' (at most 64)`);
   }
   const labels: Record<string, string> = {};
   for (const label of options.label ?? []) {
@@ -43,6 +47,7 @@ export async function nodeVerb(options: {
     stateDir: options.stateDir ?? join(oneosHome(), "node", options.name),
     logger,
     cloudfs,
+    ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
     ...(replicas !== undefined ? { replicas } : {}),
     ...(creds !== undefined && creds !== "" ? { credentialsFile: creds } : {}),
     // Where nodes cannot reach each other's data ports (see README, Netstack).

@@ -154,7 +154,7 @@ export class LocalCluster {
     try {
       const child = spawn(
         process.execPath,
-        [CLI_PATH, "node", "--nats", natsUrl(node), "--name", node.name, "--state-dir", join(node.dir, "runtime"), "--replicas", String(replicas), "--cloudfs", "required", "--creds", this.credentialsFile(nodeIdentity(node.name))],
+        [CLI_PATH, "node", "--nats", natsUrl(node), "--name", node.name, "--state-dir", join(node.dir, "runtime"), "--replicas", String(replicas), "--cloudfs", "required", "--hostname", node.name, "--creds", this.credentialsFile(nodeIdentity(node.name))],
         {
           detached: true,
           stdio: ["ignore", log.fd, log.fd],

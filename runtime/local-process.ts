@@ -21,6 +21,8 @@ export interface ProcessView {
   readonly namespace?: string | undefined;
   /** `/proc/PID/ns/net` to enter as well (the node's own loopback), or undefined. */
   readonly netNamespace?: string | undefined;
+  /** `/proc/PID/ns/uts` to enter as well (the node's own host name), or undefined. */
+  readonly utsNamespace?: string | undefined;
   /** A path as processes see it → the same file in the runtime's view. */
   toLocal(path: string): string;
   /** Where CloudFS is mounted in the runtime's view: a user's file checks start there (see `openAs`). */
@@ -210,7 +212,7 @@ export interface LaunchTarget {
   readonly cwd: string;
   readonly env: Record<string, string>;
   /** The node's namespaces to run in, with the user's ids (absent: the runtime's own, as root). */
-  readonly namespace?: { readonly mnt: string; readonly net: string | null; readonly uid: number; readonly gid: number };
+  readonly namespace?: { readonly mnt: string; readonly net: string | null; readonly uts: string | null; readonly uid: number; readonly gid: number };
 }
 
 /** Checks the cwd and finds the program (ENOENT, ENOCMD, EACCES as a shell reports them). */
@@ -229,7 +231,7 @@ export async function resolveTarget(request: SpawnRequest, view: ProcessView, wh
   const env = request.env["PATH"] !== undefined ? { ...request.env } : { ...request.env, PATH: searchPath };
   const target = { command, path, argv: request.argv, cwd: request.cwd, env };
   if (view.namespace === undefined) return target;
-  return { ...target, namespace: { mnt: view.namespace, net: view.netNamespace ?? null, uid: who.uid, gid: who.gid } };
+  return { ...target, namespace: { mnt: view.namespace, net: view.netNamespace ?? null, uts: view.utsNamespace ?? null, uid: who.uid, gid: who.gid } };
 }
 
 /**
@@ -244,6 +246,7 @@ export function viaNsenter(target: LaunchTarget): { file: string; args: string[]
     args: [
       `--mount=${ns.mnt}`,
       ...(ns.net !== null ? [`--net=${ns.net}`] : []),
+      ...(ns.uts !== null ? [`--uts=${ns.uts}`] : []),
       `--wdns=${target.cwd}`,
       // The user's own uid and gid (nsenter drops supplementary groups when it sets the gid).
       ...(ns.uid !== 0 || ns.gid !== 0 ? [`--setgid=${ns.gid}`, `--setuid=${ns.uid}`] : []),

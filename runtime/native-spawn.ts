@@ -31,7 +31,7 @@ export async function spawnNative(options: {
   readonly fds: readonly [number, number, number];
   readonly umask: number;
   /** Enter these namespaces (`/proc/PID/ns/...` paths) and take these ids between clone and exec; `file` must be absolute. */
-  readonly namespace?: { readonly mnt: string; readonly net: string | null; readonly uid: number; readonly gid: number };
+  readonly namespace?: { readonly mnt: string; readonly net: string | null; readonly uts: string | null; readonly uid: number; readonly gid: number };
 }): Promise<NativeChild> {
   let resolveExit!: (exit: NativeExit) => void;
   const exited = new Promise<NativeExit>((resolve) => (resolveExit = resolve));

@@ -35,6 +35,8 @@ export interface NodeFilesystemOptions {
   readonly logger: Logger;
   /** The node's credentials file, passed to the daemon (it connects as the node). */
   readonly credentialsFile?: string;
+  /** The host name of the namespace's own UTS namespace; without, it shares the machine's. */
+  readonly hostname?: string;
 }
 
 /**
@@ -112,6 +114,11 @@ export class NodeFilesystem {
    */
   get netNamespace(): string | undefined {
     return this.namespace === undefined ? undefined : `/proc/${this.#holder!.pid}/ns/net`;
+  }
+
+  /** `/proc/PID/ns/uts` of the node's own UTS namespace (its host name), if it has one. */
+  get utsNamespace(): string | undefined {
+    return this.namespace === undefined || this.#options.hostname === undefined ? undefined : `/proc/${this.#holder!.pid}/ns/uts`;
   }
 
   /** A process living in the namespaces (its `/proc/PID/net/tcp` is the node's socket table). */
@@ -199,11 +206,30 @@ export class NodeFilesystem {
     await mkdir(this.#etc, { recursive: true });
     if (!existsSync(join(this.#etc, "passwd"))) await this.writeAccounts([]);
     // private: the namespace's binds never leak back to the host's mount table.
+    // With a host name of its own: a UTS namespace too, named through procfs (no hostname(1) needed).
+    const hostname = this.#options.hostname;
     const script =
-      'ip link set lo up && mount --bind "$1" /home && mount --bind "$2" /etc/passwd && mount --bind "$3" /etc/group && echo ready && exec sleep infinity';
+      'ip link set lo up && mount --bind "$1" /home && mount --bind "$2" /etc/passwd && mount --bind "$3" /etc/group && ' +
+      (hostname !== undefined ? 'printf %s "$4" > /proc/sys/kernel/hostname && ' : "") +
+      "echo ready && exec sleep infinity";
     const holder = spawn(
       "unshare",
-      ["--mount", "--net", "--propagation", "private", "--", "sh", "-c", script, "sh", join(this.mountpoint, "home"), join(this.#etc, "passwd"), join(this.#etc, "group")],
+      [
+        "--mount",
+        "--net",
+        ...(hostname !== undefined ? ["--uts"] : []),
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        join(this.mountpoint, "home"),
+        join(this.#etc, "passwd"),
+        join(this.#etc, "group"),
+        ...(hostname !== undefined ? [hostname] : []),
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     this.#holder = holder;

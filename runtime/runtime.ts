@@ -103,6 +103,11 @@ export interface RuntimeOptions {
    * root are there, else run without), `off`.
    */
   readonly cloudfs?: "required" | "auto" | "off";
+  /**
+   * The host name this node's processes see (`uname -n`), in a UTS namespace of their own: the local
+   * test cluster names each node's after the node. Without: the machine's.
+   */
+  readonly hostname?: string;
   /** This node's credentials file (`node-<name>`: nkey + CA); the CloudFS daemon gets it too. Without: anonymous, plain. */
   readonly credentialsFile?: string;
 }
@@ -178,6 +183,9 @@ export class NodeRuntime {
             },
             get netNamespace() {
               return filesystem.netNamespace;
+            },
+            get utsNamespace() {
+              return filesystem.utsNamespace;
             },
             toLocal: (path) => filesystem.toLocal(path),
             mount: filesystem.mountpoint,
@@ -703,6 +711,7 @@ async function startFilesystem(options: RuntimeOptions): Promise<NodeFilesystem 
       node: options.name,
       stateDir: options.stateDir,
       logger: options.logger,
+      ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
       ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
       ...(options.credentialsFile !== undefined ? { credentialsFile: options.credentialsFile } : {}),
     });

@@ -70,7 +70,8 @@ if [ ! -f $fuse_node ] || [ vfs-fuse/native/build.mjs -nt $fuse_node ] || [ vfs-
 fi
 
 # Native addon and TypeScript: rebuilt when any source is newer than the last build.
-if [ ! -f runtime/native/build/Release/oneos_pipe.node ] || [ runtime/native/pipe.c -nt runtime/native/build/Release/oneos_pipe.node ]; then
+addon=runtime/native/build/Release/oneos_pipe.node
+if [ ! -f $addon ] || [ -n "$(find runtime/native -maxdepth 1 -newer $addon \( -name '*.c' -o -name '*.h' -o -name '*.gyp' \) 2>/dev/null | head -1)" ]; then
   say "building the native addon"
   npm run --silent build:native >/dev/null
 fi

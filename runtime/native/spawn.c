@@ -58,6 +58,7 @@ typedef struct {
   const Command *cmd;
   int mnt_fd;
   int net_fd;
+  int uts_fd;
   int set_ids;
   uid_t uid;
   gid_t gid;
@@ -89,6 +90,7 @@ static int child_main(void *arg) {
   }
   if (p->mnt_fd >= 0 && setns(p->mnt_fd, CLONE_NEWNS) != 0) goto fail;
   if (p->net_fd >= 0 && setns(p->net_fd, CLONE_NEWNET) != 0) goto fail;
+  if (p->uts_fd >= 0 && setns(p->uts_fd, CLONE_NEWUTS) != 0) goto fail;
   if (c->cwd != NULL && chdir(c->cwd) != 0) goto fail;
   /* The user's own uid and gid and no supplementary groups, as `nsenter --setgid --setuid` gave. */
   if (p->set_ids && (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setgid, p->gid) != 0 || syscall(SYS_setuid, p->uid) != 0)) goto fail;
@@ -318,7 +320,7 @@ typedef struct {
   napi_ref on_exit;
   Plan plan;
   Command command;
-  char *mnt, *net;
+  char *mnt, *net, *uts;
   pid_t pid;
   int error;
 } SpawnJob;
@@ -326,6 +328,7 @@ typedef struct {
 static void free_job(SpawnJob *job) {
   free_command(&job->command);
   free(job->mnt);
+  free(job->uts);
   free(job->net);
   free(job);
 }
@@ -336,13 +339,15 @@ static void SpawnInExecute(napi_env env, void *data) {
   Plan *plan = &job->plan;
   plan->mnt_fd = open(job->mnt, O_RDONLY | O_CLOEXEC);
   plan->net_fd = job->net != NULL ? open(job->net, O_RDONLY | O_CLOEXEC) : -1;
-  if (plan->mnt_fd < 0 || (job->net != NULL && plan->net_fd < 0)) job->error = errno;
+  plan->uts_fd = job->uts != NULL ? open(job->uts, O_RDONLY | O_CLOEXEC) : -1;
+  if (plan->mnt_fd < 0 || (job->net != NULL && plan->net_fd < 0) || (job->uts != NULL && plan->uts_fd < 0)) job->error = errno;
   else {
     job->pid = spawn_in_namespaces(plan);
     if (job->pid < 0) job->error = errno;
   }
   if (plan->mnt_fd >= 0) close(plan->mnt_fd);
   if (plan->net_fd >= 0) close(plan->net_fd);
+  if (plan->uts_fd >= 0) close(plan->uts_fd);
 }
 
 static void SpawnInComplete(napi_env env, napi_status status, void *data) {
@@ -365,8 +370,8 @@ static void SpawnInComplete(napi_env env, napi_status status, void *data) {
 }
 
 /*
- * spawnIn(file, argv, env, cwd, [fd0, fd1, fd2], onExit, { mnt, net, uid, gid, umask }) -> Promise<pid>.
- * The child enters the namespaces (`/proc/PID/ns/...` paths; net may be null), changes to `cwd` there,
+ * spawnIn(file, argv, env, cwd, [fd0, fd1, fd2], onExit, { mnt, net, uts, uid, gid, umask }) -> Promise<pid>.
+ * The child enters the namespaces (`/proc/PID/ns/...` paths; net and uts may be null), changes to `cwd` there,
  * takes uid/gid (no supplementary groups) and the umask, and execs `file` (absolute, in the namespace).
  * The descriptors must stay open until the promise settles. Rejects like spawn() throws.
  */
@@ -391,6 +396,7 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
   uint32_t uid = 0, gid = 0, mask = 022;
   if (napi_get_named_property(env, args[6], "mnt", &v) == napi_ok) job->mnt = dup_string(env, v);
   if (napi_get_named_property(env, args[6], "net", &v) == napi_ok) job->net = dup_string(env, v);
+  if (napi_get_named_property(env, args[6], "uts", &v) == napi_ok) job->uts = dup_string(env, v);
   if (napi_get_named_property(env, args[6], "uid", &v) == napi_ok) napi_get_value_uint32(env, v, &uid);
   if (napi_get_named_property(env, args[6], "gid", &v) == napi_ok) napi_get_value_uint32(env, v, &gid);
   if (napi_get_named_property(env, args[6], "umask", &v) == napi_ok) napi_get_value_uint32(env, v, &mask);

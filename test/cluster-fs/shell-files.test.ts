@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
 
@@ -18,6 +19,13 @@ describe("one file tree from the shell", () => {
     const mounts = (await cluster.status()).map((n) => n.mount);
     expect(new Set(mounts).size).toBe(3);
     for (const m of mounts) expect(m).toMatch(/\/mnt$/);
+  });
+
+  it("each node's processes see the node's name as their host name (uname -n, /proc); the machine keeps its own", async () => {
+    const r = await cluster.sh("@n1 uname -n; @n2 uname -n; @n3 cat /proc/sys/kernel/hostname; @n2 sh -c 'uname -n'");
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("n1\nn2\nn3\nn2\n");
+    expect(["n1", "n2", "n3"]).not.toContain(hostname());
   });
 
   it("echo hi > notes.txt; @n3 cat notes.txt", async () => {
