@@ -1,11 +1,10 @@
 import { formatCpu, formatMemory, NO_RESOURCES } from "../scheduler/resources.js";
-import { connectKernel } from "./find-cluster.js";
+import { PROCESS_IO, withKernel, write, type VerbIo } from "./verb-io.js";
 import { formatTable } from "./table.js";
 
 /** `oneos nodes`: every node with its state, labels, load, memory, processes, reservations and CloudFS dirty data. */
-export async function nodesVerb(options: { json?: boolean; nats?: string }): Promise<number> {
-  const kernel = await connectKernel(options.nats, "oneos-nodes");
-  try {
+export async function nodesVerb(options: { json?: boolean; nats?: string }, io: VerbIo = PROCESS_IO): Promise<number> {
+  return await withKernel(io, options.nats, "oneos-nodes", async (kernel) => {
     const nodes = await kernel.nodes();
     if (options.json === true) {
       const out = nodes.map((n) => ({
@@ -24,10 +23,11 @@ export async function nodesVerb(options: { json?: boolean; nats?: string }): Pro
         nats: n.nats,
         heartbeat: new Date(n.heartbeat).toISOString(),
       }));
-      process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+      await write(io.out, JSON.stringify(out, null, 2) + "\n");
     } else {
       const gib = (b: number): string => (b / 2 ** 30).toFixed(1);
-      process.stdout.write(
+      await write(
+        io.out,
         formatTable(
           ["NAME", "STATE", "LOAD", "CPUS", "MEM FREE/TOTAL (GiB)", "PROCS", "RESERVED CPU", "RESERVED MEM", "FS DIRTY", "LABELS"],
           nodes.map((n) => {
@@ -51,7 +51,5 @@ export async function nodesVerb(options: { json?: boolean; nats?: string }): Pro
       );
     }
     return 0;
-  } finally {
-    await kernel.close();
-  }
+  });
 }

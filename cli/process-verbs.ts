@@ -1,5 +1,5 @@
 import { KernelError, parseSignal, type ProcessRecord } from "../pseudokernel/index.js";
-import { connectKernel } from "./find-cluster.js";
+import { PROCESS_IO, withKernel, write, type VerbIo } from "./verb-io.js";
 import { formatTable } from "./table.js";
 
 function startTime(ms: number): string {
@@ -26,15 +26,15 @@ function psJson(p: ProcessRecord): Record<string, unknown> {
 }
 
 /** `oneos ps`: the cluster's process table, like `ps -ef`; `-a` adds ended and lost processes. */
-export async function psVerb(options: { json?: boolean; all?: boolean; nats?: string }): Promise<number> {
-  const kernel = await connectKernel(options.nats, "oneos-ps");
-  try {
+export async function psVerb(options: { json?: boolean; all?: boolean; nats?: string }, io: VerbIo = PROCESS_IO): Promise<number> {
+  return await withKernel(io, options.nats, "oneos-ps", async (kernel) => {
     const all = await kernel.processes();
     const shown = options.all === true ? all : all.filter((p) => p.state === "running" || p.state === "stopped");
     if (options.json === true) {
-      process.stdout.write(JSON.stringify(shown.map(psJson), null, 2) + "\n");
+      await write(io.out, JSON.stringify(shown.map(psJson), null, 2) + "\n");
     } else {
-      process.stdout.write(
+      await write(
+        io.out,
         formatTable(
           ["PID", "PPID", "NODE", "USER", "STATE", "STIME", "CMD"],
           shown.map((p) => [String(p.pid), String(p.ppid), p.node, p.user, p.state, startTime(p.started), p.argv.join(" ")]),
@@ -42,13 +42,11 @@ export async function psVerb(options: { json?: boolean; all?: boolean; nats?: st
       );
     }
     return 0;
-  } finally {
-    await kernel.close();
-  }
+  });
 }
 
 /** `oneos kill [-SIGNAL | -s SIGNAL] PID...`: signals processes wherever they run. */
-export async function killVerb(args: readonly string[], nats: string | undefined): Promise<number> {
+export async function killVerb(args: readonly string[], nats: string | undefined, io: VerbIo = PROCESS_IO): Promise<number> {
   let signal = "SIGTERM";
   const pids: number[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -64,35 +62,31 @@ export async function killVerb(args: readonly string[], nats: string | undefined
     }
   }
   if (pids.length === 0) throw new KernelError("EINVAL", "kill: usage: oneos kill [-SIGNAL] PID...");
-  const kernel = await connectKernel(nats, "oneos-kill");
-  let status = 0;
-  try {
+  return await withKernel(io, nats, "oneos-kill", async (kernel) => {
+    let status = 0;
     for (const pid of pids) {
       try {
         await kernel.signal(pid, signal);
       } catch (error) {
-        process.stderr.write(`oneos: kill: ${(error as Error).message}\n`);
+        await write(io.err, `oneos: kill: ${(error as Error).message}\n`);
         status = 1;
       }
     }
-  } finally {
-    await kernel.close();
-  }
-  return status;
+    return status;
+  });
 }
 
 /**
  * `oneos logs [-f] PID`: the last output of a process (its stdout and stderr as they went out, or its
  * terminal's screen), like `kubectl logs`; `-f` keeps printing what it writes until it ends.
  */
-export async function logsVerb(pidText: string, options: { follow?: boolean; nats?: string }): Promise<number> {
+export async function logsVerb(pidText: string, options: { follow?: boolean; nats?: string }, io: VerbIo = PROCESS_IO): Promise<number> {
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid < 1) throw new KernelError("EINVAL", `logs: ${pidText}: not a PID`);
-  const kernel = await connectKernel(options.nats, "oneos-logs");
-  try {
+  return await withKernel(io, options.nats, "oneos-logs", async (kernel) => {
     const first = await kernel.tail(pid);
     let total = first.total;
-    process.stdout.write(first.data);
+    await write(io.out, first.data);
     while (options.follow === true) {
       await new Promise((r) => setTimeout(r, 500));
       const record = await kernel.process(pid);
@@ -100,13 +94,11 @@ export async function logsVerb(pidText: string, options: { follow?: boolean; nat
       if (next !== null && next.total > total) {
         // What came since the last look: the end of the tail (all of it if more than it holds came).
         const fresh = Math.min(next.total - total, next.data.length);
-        process.stdout.write(next.data.subarray(next.data.length - fresh));
+        await write(io.out, next.data.subarray(next.data.length - fresh));
         total = next.total;
       }
       if (next === null || record === null || (record.state !== "running" && record.state !== "stopped")) break;
     }
     return 0;
-  } finally {
-    await kernel.close();
-  }
+  });
 }

@@ -1,4 +1,4 @@
-import { KernelError } from "../pseudokernel/index.js";
+import { KernelError, type KernelClient } from "../pseudokernel/index.js";
 import {
   formatPlan,
   formatSpec,
@@ -11,9 +11,10 @@ import {
 } from "../scheduler/index.js";
 import { commandsOf, placementProblem, placementSpec } from "../shell/index.js";
 import { connectKernel } from "./find-cluster.js";
+import { PROCESS_IO, withKernel, write, type VerbIo } from "./verb-io.js";
 import { formatTable } from "./table.js";
 
-async function strategyOf(kernel: Awaited<ReturnType<typeof connectKernel>>): Promise<Strategy> {
+async function strategyOf(kernel: KernelClient): Promise<Strategy> {
   try {
     return await readStrategy(await openSchedulerBucket(kernel.nc));
   } catch {
@@ -26,15 +27,14 @@ async function strategyOf(kernel: Awaited<ReturnType<typeof connectKernel>>): Pr
  * with `--explain` why (every node's filter verdict and score parts); runs nothing. Exit 1 when a
  * command cannot be placed.
  */
-export async function placeVerb(line: string, options: { explain?: boolean; nats?: string }): Promise<number> {
+export async function placeVerb(line: string, options: { explain?: boolean; nats?: string }, io: VerbIo = PROCESS_IO): Promise<number> {
   let commands;
   try {
     commands = commandsOf(line);
   } catch (error) {
     throw new KernelError("EINVAL", `place: ${(error as Error).message}`);
   }
-  const kernel = await connectKernel(options.nats, "oneos-place");
-  try {
+  return await withKernel(io, options.nats, "oneos-place", async (kernel) => {
     const nodes = await kernel.nodes();
     const strategy = await strategyOf(kernel);
     const placer = new Placer();
@@ -66,11 +66,9 @@ export async function placeVerb(line: string, options: { explain?: boolean; nats
       placer.reserve(plan.chosen, spec.resources, pipes);
       out.push(options.explain === true ? `${label}\n${formatPlan(plan)}` : `${label} → ${plan.chosen}`);
     }
-    process.stdout.write(out.join("\n") + (out.length > 0 ? "\n" : ""));
+    await write(io.out, out.join("\n") + (out.length > 0 ? "\n" : ""));
     return status;
-  } finally {
-    await kernel.close();
-  }
+  });
 }
 
 /** `oneos scheduler` (show settings) / `oneos scheduler set strategy spread|binpack`. */

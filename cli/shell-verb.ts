@@ -12,6 +12,7 @@ import {
 import { ClusterExecutor, LocalExecutor, NodeFs, runShell, type AccountInfo, type Accounts } from "../shell/index.js";
 import { clusterUrl, connectKernel } from "./find-cluster.js";
 import { keepSessionFresh, startShellSession } from "./login.js";
+import { oneosBuiltin } from "./shell-oneos.js";
 
 export interface ShellVerbOptions {
   readonly command?: string;
@@ -86,6 +87,7 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
         executor,
         shellPid: self.pid,
         accounts,
+        builtins: new Map([["oneos", oneosBuiltin(kernel)]]),
         killPid: async (pid: number, signal: string) => {
           await kernel.signal(pid, signal);
         },

@@ -14,12 +14,14 @@
  * ```
  */
 import type { Readable, Writable } from "node:stream";
+import type { Builtin } from "./builtins/builtin.js";
 import type { Accounts, Executor } from "./executor.js";
 import { Interpreter } from "./interpreter.js";
 import { runRepl } from "./repl.js";
 
 export type { AccountInfo, Accounts, Executor, ExitStatus, LaunchRequest, Placement, ProcessHandle, ShellFs } from "./executor.js";
 export { LaunchError } from "./executor.js";
+export type { Builtin, BuiltinCall } from "./builtins/builtin.js";
 export { LocalExecutor, type LocalExecutorOptions } from "./local-executor.js";
 export { ClusterExecutor, type ClusterExecutorOptions } from "./cluster-executor.js";
 export { NodeFs } from "./node-fs.js";
@@ -53,6 +55,8 @@ export interface ShellOptions {
   readonly shellPid?: number;
   /** The cluster's users, for `whoami`, `id`, `useradd`, `userdel`, `passwd`. */
   readonly accounts?: Accounts;
+  /** Builtins the embedder adds (the CLI's `oneos`). */
+  readonly builtins?: ReadonlyMap<string, Builtin>;
 }
 
 /**
@@ -76,6 +80,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
     ...(options.shellPid === undefined ? {} : { shellPid: options.shellPid }),
     ...(options.killPid === undefined ? {} : { killPid: options.killPid }),
     ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
+    ...(options.builtins === undefined ? {} : { builtins: options.builtins }),
     ...(options.args === undefined ? {} : { positional: options.args }),
     history: () => history,
   });

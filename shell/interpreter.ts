@@ -47,6 +47,8 @@ export interface InterpreterOptions {
   readonly accounts?: Accounts;
   /** The interactive terminal: keyboard routing and what a foreground command's PTY is told. */
   readonly terminal?: TerminalControl;
+  /** Builtins the embedder adds (the CLI's `oneos`); they may not replace the shell's own. */
+  readonly builtins?: ReadonlyMap<string, Builtin>;
 }
 
 /** The user's terminal as the interactive front end lends it to the interpreter. */
@@ -79,7 +81,7 @@ export class Interpreter implements ShellRuntime {
   readonly state: ShellState;
   readonly #io: IoTable;
   readonly #options: InterpreterOptions;
-  readonly #builtins: ReadonlyMap<string, Builtin> = builtins;
+  readonly #builtins: ReadonlyMap<string, Builtin>;
   #foreground: ProcessGroup | null = null;
   /** The keyboard input of the command line in the foreground (interactive only). */
   #foregroundInput: JobInput | null = null;
@@ -90,6 +92,7 @@ export class Interpreter implements ShellRuntime {
 
   constructor(options: InterpreterOptions) {
     this.#options = options;
+    this.#builtins = options.builtins === undefined ? builtins : new Map([...options.builtins, ...builtins]);
     this.executor = options.executor;
     this.home = options.home;
     this.shellPid = options.shellPid ?? process.pid;

@@ -35,6 +35,7 @@ export async function runRepl(options: ShellOptions): Promise<number> {
     ...(options.shellPid === undefined ? {} : { shellPid: options.shellPid }),
     ...(options.killPid === undefined ? {} : { killPid: options.killPid }),
     ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
+    ...(options.builtins === undefined ? {} : { builtins: options.builtins }),
     history: () => history,
     terminal: {
       input,

@@ -104,6 +104,31 @@ describe("users and sessions", () => {
     expect(lines.some((l) => l.event === "useradd" && l.user === "root" && l.name === "alice")).toBe(true);
   });
 
+  it("the oneos verbs inside the shell run as the session's user: ps and nodes see the cluster, kill of another user's process is EPERM, output pipes", async () => {
+    const job = cluster.start(["shell", "--user", "alice", "-c", "@n3 sleep 61"], { input: "alice-pw\n" });
+    const sleeper = await eventually(async () => {
+      const ps = JSON.parse((await cluster.oneos(["ps", "--json"])).stdout) as { pid: number; user: string; argv: string[]; state: string }[];
+      return ps.find((p) => p.argv.join(" ") === "sleep 61" && p.user === "alice" && p.state === "running");
+    }, 15_000, "alice's sleep in ps");
+    const line = [
+      `oneos ps | awk '$1 == ${sleeper.pid} { print $3, $4, $5 }'`,
+      "oneos nodes | tail -n +2 | awk '{ print $1 }' | tr '\\n' ' '; echo",
+      `oneos kill ${sleeper.pid}; echo rc=$?`,
+      "oneos ports; echo rc=$?",
+    ].join("; ");
+    const bob = await as("bob", "bob-pw", line);
+    expect(bob.stdout.split("\n")).toEqual(["n3 alice running", "n1 n2 n3 ", "rc=1", "rc=2", ""]);
+    expect(bob.stderr).toMatch(/kill: .*Operation not permitted/);
+    expect(bob.stderr).toMatch(/ports: not available inside the shell/);
+    const alice = await as("alice", "alice-pw", `oneos kill -TERM ${sleeper.pid}; echo rc=$?`);
+    expect(alice.stdout).toBe("rc=0\n");
+    expect((await job.done).status).toBe(143);
+    // The builtin acted with each session's rights, not the admin's: bob's attempt is audited as his, refused.
+    const lines = await audit();
+    expect(lines.some((l) => l.event === "kill" && l.user === "bob" && l.pid === sleeper.pid && l.ok === false)).toBe(true);
+    expect(lines.some((l) => l.event === "kill" && l.user === "alice" && l.pid === sleeper.pid && l.ok === true)).toBe(true);
+  });
+
   it("only root manages users; a user changes their own password with the old one, which ends old sessions", async () => {
     const r = await as("bob", "bob-pw", "useradd eve; echo rc=$?; userdel alice; echo rc=$?; passwd alice <<< x; echo rc=$?");
     expect(r.stdout).toBe("rc=1\nrc=1\nrc=1\n");
