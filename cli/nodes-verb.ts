@@ -1,3 +1,4 @@
+import type { NodeView } from "../pseudokernel/index.js";
 import { formatCpu, formatMemory, NO_RESOURCES } from "../scheduler/resources.js";
 import { PROCESS_IO, withKernel, write, type VerbIo } from "./verb-io.js";
 import { formatTable } from "./table.js";
@@ -31,8 +32,6 @@ export async function nodesVerb(options: { json?: boolean; nats?: string }, io: 
         formatTable(
           ["NAME", "STATE", "LOAD", "CPUS", "MEM FREE/TOTAL (GiB)", "PROCS", "RESERVED CPU", "RESERVED MEM", "FS DIRTY", "LABELS"],
           nodes.map((n) => {
-            const reserved = n.reserved ?? NO_RESOURCES;
-            const total = n.allocatable ?? { cpu: n.cpus, mem: n.memTotal };
             return [
               n.name,
               n.effective,
@@ -40,8 +39,7 @@ export async function nodesVerb(options: { json?: boolean; nats?: string }, io: 
               String(n.cpus),
               `${gib(n.memFree)}/${gib(n.memTotal)}`,
               String(n.procs),
-              `${formatCpu(reserved.cpu)}/${formatCpu(total.cpu)}`,
-              `${formatMemory(reserved.mem)}/${formatMemory(total.mem)}`,
+              ...reservationCells(n),
               // CloudFS data not yet stored at R3, and how old the oldest unstored change is.
               n.cloudfs === undefined ? "-" : `${formatMemory(n.cloudfs.dirtyBytes)} ${(n.cloudfs.oldestDirtyAgeMs / 1000).toFixed(1)}s`,
               Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
@@ -52,4 +50,11 @@ export async function nodesVerb(options: { json?: boolean; nats?: string }, io: 
     }
     return 0;
   });
+}
+
+/** A node's reserved CPU and memory, each over what it can allocate (`oneos nodes`, `oneos top`). */
+export function reservationCells(n: NodeView): [cpu: string, mem: string] {
+  const reserved = n.reserved ?? NO_RESOURCES;
+  const total = n.allocatable ?? { cpu: n.cpus, mem: n.memTotal };
+  return [`${formatCpu(reserved.cpu)}/${formatCpu(total.cpu)}`, `${formatMemory(reserved.mem)}/${formatMemory(total.mem)}`];
 }

@@ -1,6 +1,7 @@
-import { NO_RESOURCES, formatCpu, formatMemory } from "../scheduler/index.js";
+import { formatMemory } from "../scheduler/resources.js";
 import type { KernelClient } from "../pseudokernel/index.js";
 import { connectKernel } from "./find-cluster.js";
+import { reservationCells } from "./nodes-verb.js";
 import { formatTable } from "./table.js";
 
 /** Refresh period, like top's default of a few seconds but matching the heartbeat. */
@@ -21,8 +22,6 @@ export async function topFrame(kernel: KernelClient): Promise<string> {
   const nodeTable = formatTable(
     ["NODE", "STATE", "LOAD", "CPUS", "MEM USED/TOTAL (GiB)", "PROCS", "RESERVED CPU", "RESERVED MEM", "LABELS"],
     nodes.map((n) => {
-      const reserved = n.reserved ?? NO_RESOURCES;
-      const total = n.allocatable ?? { cpu: n.cpus, mem: n.memTotal };
       return [
         n.name,
         n.effective,
@@ -30,8 +29,7 @@ export async function topFrame(kernel: KernelClient): Promise<string> {
         String(n.cpus),
         `${gib(n.memTotal - n.memFree)}/${gib(n.memTotal)}`,
         String(n.procs),
-        `${formatCpu(reserved.cpu)}/${formatCpu(total.cpu)}`,
-        `${formatMemory(reserved.mem)}/${formatMemory(total.mem)}`,
+        ...reservationCells(n),
         Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
       ];
     }),
