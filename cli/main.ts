@@ -5,6 +5,7 @@ import { KernelError } from "../pseudokernel/index.js";
 // the launcher and the shell's parser cost 0.1–0.4 s each to load).
 import type { nodeVerb } from "./node-verb.js";
 import type { runVerb } from "./service-verbs.js";
+import { addClientVerbs } from "./client-verbs.js";
 
 /** Exit codes: 0 success, 1 failure, 2 usage error (as the command line fixes them). */
 const USAGE = 2;
@@ -73,16 +74,7 @@ function build(run: (work: Promise<number>) => void): Command {
       }))),
     );
 
-  program.command("ps").description("the cluster's process table")
-    .option("--json", "JSON output")
-    .option("-a, --all", "include ended and lost processes")
-    .option("--nats <url>", "NATS server of the cluster")
-    .action((options: { json?: boolean; all?: boolean; nats?: string }) => run(import("./process-verbs.js").then((m) => m.psVerb(options))));
-
-  program.command("nodes").description("the cluster's nodes with state, labels, load, memory and reservations")
-    .option("--json", "JSON output")
-    .option("--nats <url>", "NATS server of the cluster")
-    .action((options: { json?: boolean; nats?: string }) => run(import("./nodes-verb.js").then((m) => m.nodesVerb(options))));
+  addClientVerbs(program, run);
 
   program.command("sessions").description("processes running on a terminal, attached or detached")
     .option("--json", "JSON output")
@@ -131,25 +123,6 @@ function build(run: (work: Promise<number>) => void): Command {
     .action((options: { port?: string; host?: string; nats?: string; shellCreds?: string }) =>
       run(import("./desktop-verb.js").then((m) => m.desktopVerb(options))),
     );
-
-  program.command("logs").description("the last output of a process (stdout and stderr, or its terminal's), like kubectl logs")
-    .argument("<pid>")
-    .option("-f, --follow", "keep printing its output until it ends")
-    .option("--nats <url>", "NATS server of the cluster")
-    .action((pid: string, options: { follow?: boolean; nats?: string }) => run(import("./process-verbs.js").then((m) => m.logsVerb(pid, options))));
-
-  program.command("kill").description("send a signal to cluster processes: oneos kill [-SIGNAL] PID...")
-    .argument("<args...>")
-    .allowUnknownOption()
-    .helpOption(false)
-    .option("--nats <url>", "NATS server of the cluster")
-    .action((args: string[], options: { nats?: string }) => run(import("./process-verbs.js").then((m) => m.killVerb(args, options.nats))));
-
-  program.command("place").description("where each command of a line would run now, without running it")
-    .argument("<line>", "a shell command line, e.g. '@{cpu=2} make -j2 | @gpu=1 train'")
-    .option("--explain", "every node's filter verdict and score")
-    .option("--nats <url>", "NATS server of the cluster")
-    .action((line: string, options: { explain?: boolean; nats?: string }) => run(import("./scheduler-verbs.js").then((m) => m.placeVerb(line, options))));
 
   program.command("scheduler").description("scheduler settings: oneos scheduler [set strategy spread|binpack]")
     .argument("[args...]")

@@ -26,20 +26,13 @@ export async function nodesVerb(options: { json?: boolean; nats?: string }, io: 
       }));
       await write(io.out, JSON.stringify(out, null, 2) + "\n");
     } else {
-      const gib = (b: number): string => (b / 2 ** 30).toFixed(1);
       await write(
         io.out,
         formatTable(
           ["NAME", "STATE", "LOAD", "CPUS", "MEM FREE/TOTAL (GiB)", "PROCS", "RESERVED CPU", "RESERVED MEM", "FS DIRTY", "LABELS"],
           nodes.map((n) => {
             return [
-              n.name,
-              n.effective,
-              n.load.toFixed(2),
-              String(n.cpus),
-              `${gib(n.memFree)}/${gib(n.memTotal)}`,
-              String(n.procs),
-              ...reservationCells(n),
+              ...nodeCells(n, n.memFree),
               // CloudFS data not yet stored at R3, and how old the oldest unstored change is.
               n.cloudfs === undefined ? "-" : `${formatMemory(n.cloudfs.dirtyBytes)} ${(n.cloudfs.oldestDirtyAgeMs / 1000).toFixed(1)}s`,
               Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
@@ -52,9 +45,23 @@ export async function nodesVerb(options: { json?: boolean; nats?: string }, io: 
   });
 }
 
-/** A node's reserved CPU and memory, each over what it can allocate (`oneos nodes`, `oneos top`). */
-export function reservationCells(n: NodeView): [cpu: string, mem: string] {
+const gib = (b: number): string => (b / 2 ** 30).toFixed(1);
+
+/**
+ * The columns `oneos nodes` and `oneos top` share: name, state, load, CPUs, `mem` (free or used) over
+ * the total in GiB, processes, and reserved CPU and memory over what the node can allocate.
+ */
+export function nodeCells(n: NodeView, mem: number): string[] {
   const reserved = n.reserved ?? NO_RESOURCES;
   const total = n.allocatable ?? { cpu: n.cpus, mem: n.memTotal };
-  return [`${formatCpu(reserved.cpu)}/${formatCpu(total.cpu)}`, `${formatMemory(reserved.mem)}/${formatMemory(total.mem)}`];
+  return [
+    n.name,
+    n.effective,
+    n.load.toFixed(2),
+    String(n.cpus),
+    `${gib(mem)}/${gib(n.memTotal)}`,
+    String(n.procs),
+    `${formatCpu(reserved.cpu)}/${formatCpu(total.cpu)}`,
+    `${formatMemory(reserved.mem)}/${formatMemory(total.mem)}`,
+  ];
 }

@@ -1,7 +1,7 @@
 import { formatMemory } from "../scheduler/resources.js";
 import type { KernelClient } from "../pseudokernel/index.js";
 import { connectKernel } from "./find-cluster.js";
-import { reservationCells } from "./nodes-verb.js";
+import { nodeCells } from "./nodes-verb.js";
 import { formatTable } from "./table.js";
 
 /** Refresh period, like top's default of a few seconds but matching the heartbeat. */
@@ -13,7 +13,6 @@ const TOP_PROCESSES = 15;
 export async function topFrame(kernel: KernelClient): Promise<string> {
   const [nodes, procs] = await Promise.all([kernel.nodes(), kernel.processes()]);
   const byPid = new Map(procs.map((p) => [p.pid, p]));
-  const gib = (b: number): string => (b / 2 ** 30).toFixed(1);
   const ready = nodes.filter((n) => n.effective === "ready");
   const running = procs.filter((p) => p.state === "running" || p.state === "stopped").length;
   const header =
@@ -23,13 +22,7 @@ export async function topFrame(kernel: KernelClient): Promise<string> {
     ["NODE", "STATE", "LOAD", "CPUS", "MEM USED/TOTAL (GiB)", "PROCS", "RESERVED CPU", "RESERVED MEM", "LABELS"],
     nodes.map((n) => {
       return [
-        n.name,
-        n.effective,
-        n.load.toFixed(2),
-        String(n.cpus),
-        `${gib(n.memTotal - n.memFree)}/${gib(n.memTotal)}`,
-        String(n.procs),
-        ...reservationCells(n),
+        ...nodeCells(n, n.memTotal - n.memFree),
         Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
       ];
     }),

@@ -27,7 +27,7 @@ export {
 export type { FuseOps } from "./fuse-ops.js";
 export { cloudFsMountOptions, type FuseMountTuning } from "./fuse-options.js";
 export { fsBench, type FsBenchOptions, type FsBenchResult } from "./fs-bench.js";
-export { cloudFsNodeStatus, cloudFsUsage, type CloudFsUsage } from "./usage.js";
+export { cloudFsNodeStatus, cloudFsUsage, requestNodeStatus, type CloudFsUsage } from "./usage.js";
 export type { CloudFsNodeStatus } from "./peer-service.js";
 export { encodeName, decodeName } from "./name-codec.js";
 export { BLOCK_SIZE } from "./block-math.js";

@@ -293,12 +293,12 @@ export class MetaStore {
    * Loads the replica again from the whole stream, after the stream went back behind what the watch
    * had delivered. nats-server 2.9.10 does that in about one run in three of the node-loss test: a
    * server is SIGKILLed and started again a minute later, and a few seconds after, the R3 stream
-   * elects a leader that lacks the last few hundred messages the stream had acknowledged, and
-   * hands their sequences out again. Resuming
-   * after `#watchRev` would skip every message that reuses those sequences, and the records of the
-   * lost messages would stand in for what the stream holds (a lease taken over from a lost node
-   * then failed for good, its compare-and-set expecting a revision the stream no longer had). Keys
-   * the stream no longer has go, unless this node has changes of its own to them on the way.
+   * elects a leader that lacks the last few hundred messages the stream had acknowledged, and hands
+   * their sequences out again. Resuming after `#watchRev` would skip every message that reuses those
+   * sequences, and the records of the lost messages would stand in for what the stream holds (a
+   * lease taken over from a lost node then failed for good, its compare-and-set expecting a revision
+   * the stream no longer had). Keys the stream no longer has go, unless this node has changes of its
+   * own to them on the way.
    */
   async #reload(last: number, delivered: number): Promise<void> {
     console.error(

@@ -20,14 +20,15 @@ export interface CloudFsUsage {
   readonly nodes: CloudFsNodeStatus[];
 }
 
-/** One node's write-back state, as its mount answers; undefined when it does not within `timeoutMs`. */
-export async function cloudFsNodeStatus(nc: NatsConnection, node: string, timeoutMs = NODE_STATUS_TIMEOUT_MS): Promise<CloudFsNodeStatus | undefined> {
-  try {
-    const m = await nc.request(statusSubject(node), "", { timeout: timeoutMs });
-    return JSON.parse(new TextDecoder().decode(m.data)) as CloudFsNodeStatus;
-  } catch {
-    return undefined;
-  }
+/** One node's write-back state, as its mount answers; rejects when it does not within `timeoutMs`. */
+export async function requestNodeStatus(nc: NatsConnection, node: string, timeoutMs = NODE_STATUS_TIMEOUT_MS): Promise<CloudFsNodeStatus> {
+  const m = await nc.request(statusSubject(node), "", { timeout: timeoutMs });
+  return JSON.parse(new TextDecoder().decode(m.data)) as CloudFsNodeStatus;
+}
+
+/** One node's write-back state; undefined when it does not answer within `timeoutMs`. */
+export function cloudFsNodeStatus(nc: NatsConnection, node: string, timeoutMs = NODE_STATUS_TIMEOUT_MS): Promise<CloudFsNodeStatus | undefined> {
+  return requestNodeStatus(nc, node, timeoutMs).catch(() => undefined);
 }
 
 /** `oneos df`: what CloudFS stores in JetStream, read from the buckets' stream state. */

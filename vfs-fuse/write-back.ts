@@ -439,8 +439,8 @@ export class WriteBack {
           }
           const p = this.#queue[this.#next]!;
           const epoch = this.#epoch;
-          // Someone waits for storage (fsync, a recall): nothing is held back or delayed then.
-          // A waiter (fsync, a recall) released everything up to what it waits for (`stored`).
+          // Its round has not come. Someone who waits for storage (fsync, a recall) released
+          // everything up to what they wait for (`stored`), so nothing they need waits here.
           if (p.op.seq > this.#releasedUpTo) {
             await this.#round();
             continue;
@@ -459,7 +459,6 @@ export class WriteBack {
           if (waits.length > 0) await Promise.all(waits).catch(() => {});
           if (epoch !== this.#epoch || this.#closed) continue;
           this.#next++;
-          if (this.#unsent.get(p.op.key) === p) this.#unsent.delete(p.op.key);
           this.#send(p, epoch);
         }
       } catch {

@@ -1,5 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
+import { requestNodeStatus } from "../../vfs-fuse/index.js";
+import type { WriteBackStatus } from "../../vfs-fuse/write-back.js";
 
 const MiB = 1024 * 1024;
 
@@ -38,32 +40,16 @@ export async function rawKvPutMBps(
   }
 }
 
-/** What an fs-daemon says on `oneos.cloudfs.<nodeId>.status`. */
-export interface DaemonStatus {
-  readonly dirtyBytes: number;
-  readonly oldestDirtyAgeMs: number;
-  readonly pendingOps: number;
-  /** Blocks waiting to be purged from JetStream (0 from a daemon that does not say). */
-  readonly purgesPending: number;
-}
-
-export function statusSubject(nodeId: string): string {
-  return `oneos.cloudfs.${nodeId}.status`;
-}
+/** What an fs-daemon says on `oneos.cloudfs.<nodeId>.status` (the same reply `oneos df` shows). */
+export type DaemonStatus = WriteBackStatus;
 
 /** Asks a daemon for its write-back state; rejects if it does not answer (no responders, timeout, bad reply). */
 export async function daemonStatus(nc: NatsConnection, nodeId: string, timeoutMs = 2_000): Promise<DaemonStatus> {
-  const reply = await nc.request(statusSubject(nodeId), new Uint8Array(0), { timeout: timeoutMs });
-  const status = JSON.parse(reply.string()) as Partial<DaemonStatus>;
-  if (typeof status.dirtyBytes !== "number" || typeof status.pendingOps !== "number") {
-    throw new Error(`unexpected status reply ${reply.string().slice(0, 200)}`);
+  const status = await requestNodeStatus(nc, nodeId, timeoutMs);
+  if (typeof status.dirtyBytes !== "number" || typeof status.pendingOps !== "number" || typeof status.purgesPending !== "number") {
+    throw new Error(`unexpected status reply ${JSON.stringify(status).slice(0, 200)}`);
   }
-  return {
-    dirtyBytes: status.dirtyBytes,
-    pendingOps: status.pendingOps,
-    oldestDirtyAgeMs: status.oldestDirtyAgeMs ?? 0,
-    purgesPending: typeof status.purgesPending === "number" ? status.purgesPending : 0,
-  };
+  return status;
 }
 
 /** How a wait for a daemon to have stored everything ended. */
