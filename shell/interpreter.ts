@@ -514,6 +514,7 @@ export class Interpreter implements ShellRuntime {
     const job = this.jobs.add(command, group, run);
     const first = await Promise.race([group.nextLaunch(), job.done.then(() => null)]);
     ctx.state.lastBackgroundPid = first?.pid ?? null;
+    job.firstPid = first?.pid;
     if (this.interactive && first !== null) {
       const out = await openOutput(this.executor, this.#io.stderr);
       await writeTo(out.stream, `[${job.id}] ${first.pid}\n`);

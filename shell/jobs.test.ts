@@ -52,6 +52,12 @@ describe("background jobs", () => {
     expect(run.stderr).toMatch(/kill: %7: no such job/);
   });
 
+  it("wait $! answers with the job's status after its process has exited, and after it left the table", async () => {
+    const run = await runOneos("sh -c 'exit 7' & sleep 0.3; wait $!; echo $?; sh -c 'exit 5' & p=$!; wait; wait $p; echo $?");
+    expect(run.stderr).toBe("");
+    expect(run.stdout).toBe("7\n5\n");
+  });
+
   it("hands a PID no job owns to killPid", async () => {
     const seen: [number, string][] = [];
     const run = await runOneos("kill -INT 4242", { killPid: async (pid, signal) => void seen.push([pid, signal]) });

@@ -11,6 +11,8 @@ export class Job {
   reported = false;
   /** The keyboard input of a job stopped in the foreground: `fg` attaches it again. */
   input?: JobInput;
+  /** Its first process's PID (`$!`): `wait $!` finds the job after that process has exited too. */
+  firstPid: number | undefined;
   readonly done: Promise<number>;
 
   constructor(
@@ -32,6 +34,9 @@ export class Job {
     return this.group.handles.map((h) => h.pid);
   }
 }
+
+/** Statuses of finished jobs kept for `wait PID`. */
+const MAX_FINISHED = 64;
 
 /** The shell's job table, numbered as bash numbers it (lowest free number above the highest in use). */
 export class JobTable {
@@ -59,8 +64,16 @@ export class JobTable {
   }
 
   findByPid(pid: number): Job | undefined {
-    return this.#jobs.find((j) => j.group.handles.some((h) => h.pid === pid));
+    return this.#jobs.find((j) => j.firstPid === pid || j.group.handles.some((h) => h.pid === pid));
   }
+
+  /** The status of a job that left the table, by its `$!` (POSIX: `wait PID` still answers with it). */
+  finishedStatus(pid: number): number | undefined {
+    return this.#finished.get(pid);
+  }
+
+  /** The last statuses of jobs that left the table, by their first PID. */
+  readonly #finished = new Map<number, number>();
 
   /** `+` marks the current job, `-` the previous one. */
   mark(job: Job): string {
@@ -81,6 +94,10 @@ export class JobTable {
   remove(job: Job): void {
     const at = this.#jobs.indexOf(job);
     if (at !== -1) this.#jobs.splice(at, 1);
+    if (job.firstPid !== undefined && job.status !== null) {
+      this.#finished.set(job.firstPid, job.status);
+      if (this.#finished.size > MAX_FINISHED) this.#finished.delete(this.#finished.keys().next().value!);
+    }
   }
 
   /** Finished jobs not yet reported, removed from the table: the `Done` lines before the next prompt. */

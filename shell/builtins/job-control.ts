@@ -38,6 +38,11 @@ export const waitBuiltin: Builtin = async (call) => {
   let status = 0;
   for (const spec of specs) {
     const job = resolveJob(call, spec);
+    const finished = job === undefined && /^\d+$/.test(spec) ? call.shell.jobs.finishedStatus(Number(spec)) : undefined;
+    if (finished !== undefined) {
+      status = finished;
+      continue;
+    }
     if (job === undefined) {
       await fail(call, `${spec}: no such job`);
       status = 127;
