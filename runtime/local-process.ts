@@ -23,6 +23,8 @@ export interface ProcessView {
   readonly netNamespace?: string | undefined;
   /** `/proc/PID/ns/uts` to enter as well (the node's own host name), or undefined. */
   readonly utsNamespace?: string | undefined;
+  /** The node's PID namespace (`/proc/PID/ns/pid_for_children`), in which a process gets its cluster PID; or undefined. */
+  readonly pidNamespace?: string | undefined;
   /** A path as processes see it → the same file in the runtime's view. */
   toLocal(path: string): string;
   /** Where CloudFS is mounted in the runtime's view: a user's file checks start there (see `openAs`). */
@@ -52,10 +54,13 @@ export class LocalProcess {
   readonly exited: Promise<LocalExit>;
   /** The last of what it wrote to streams (stdout and stderr as they go out; not redirections to files). */
   readonly tail: OutputTail;
+  /** Its cluster PID: getpid() in the node's PID namespace, where there is one. */
+  readonly pid: number;
   readonly #pid: number;
   #streams: (StreamReader | StreamWriter)[];
 
-  private constructor(child: NativeChild, streams: (StreamReader | StreamWriter)[], tail: OutputTail) {
+  private constructor(pid: number, child: NativeChild, streams: (StreamReader | StreamWriter)[], tail: OutputTail) {
+    this.pid = pid;
     this.#pid = child.pid;
     this.#streams = streams;
     this.tail = tail;
@@ -85,7 +90,14 @@ export class LocalProcess {
     for (const s of this.#streams) s.destroy(new KernelError("ECONNRESET", reason));
   }
 
-  static async start(request: SpawnRequest, transport: StreamTransport, view: ProcessView = HOST_VIEW, who: FsIdentity = ROOT_IDENTITY): Promise<LocalProcess> {
+  /** `nextPid` hands out cluster PIDs; the process gets the first one free in the node's PID namespace. */
+  static async start(
+    request: SpawnRequest,
+    transport: StreamTransport,
+    nextPid: () => Promise<number>,
+    view: ProcessView = HOST_VIEW,
+    who: FsIdentity = ROOT_IDENTITY,
+  ): Promise<LocalProcess> {
     const target = await resolveTarget(request, view, who);
     const command = target.command;
 
@@ -131,23 +143,32 @@ export class LocalProcess {
         fds[2] = await this.#prepare(err2, 2, files, view, who);
       }
 
+      let pid = await nextPid();
       let child: NativeChild;
-      try {
-        child = await spawnNative({
-          file: target.path,
-          argv: target.argv,
-          env: target.env,
-          cwd: target.cwd,
-          umask: request.umask,
-          fds: [fds[0] === "ignore" ? -1 : fds[0]!, fds[1] === "ignore" ? -1 : fds[1]!, fds[2] === "ignore" ? -1 : fds[2]!],
-          ...(target.namespace !== undefined ? { namespace: target.namespace } : {}),
-        });
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        throw new KernelError(code === "EACCES" ? "EACCES" : "ENOCMD", `${command}: ${(error as Error).message}`);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          child = await spawnNative({
+            file: target.path,
+            argv: target.argv,
+            env: target.env,
+            cwd: target.cwd,
+            umask: request.umask,
+            fds: [fds[0] === "ignore" ? -1 : fds[0]!, fds[1] === "ignore" ? -1 : fds[1]!, fds[2] === "ignore" ? -1 : fds[2]!],
+            ...(target.namespace !== undefined ? { namespace: { ...target.namespace, pid } } : {}),
+          });
+          break;
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          // Taken in the node's PID namespace by a process forked there (only once its PIDs wrapped round): the next.
+          if (code === "EEXIST" && attempt < 3) {
+            pid = await nextPid();
+            continue;
+          }
+          throw new KernelError(code === "EACCES" ? "EACCES" : "ENOCMD", `${command}: ${(error as Error).message}`);
+        }
       }
       for (const wire of wiring) wire();
-      return new LocalProcess(child, streams, tail);
+      return new LocalProcess(pid, child, streams, tail);
     } catch (error) {
       for (const s of streams) s.destroy(error as Error);
       throw error;
@@ -212,7 +233,17 @@ export interface LaunchTarget {
   readonly cwd: string;
   readonly env: Record<string, string>;
   /** The node's namespaces to run in, with the user's ids (absent: the runtime's own, as root). */
-  readonly namespace?: { readonly mnt: string; readonly net: string | null; readonly uts: string | null; readonly uid: number; readonly gid: number };
+  readonly namespace?: LaunchNamespace;
+}
+
+/** The namespaces a process of the node enters and the ids it takes (see spawn.c). */
+export interface LaunchNamespace {
+  readonly mnt: string;
+  readonly net: string | null;
+  readonly uts: string | null;
+  readonly pidns: string | null;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 /** Checks the cwd and finds the program (ENOENT, ENOCMD, EACCES as a shell reports them). */
@@ -231,7 +262,10 @@ export async function resolveTarget(request: SpawnRequest, view: ProcessView, wh
   const env = request.env["PATH"] !== undefined ? { ...request.env } : { ...request.env, PATH: searchPath };
   const target = { command, path, argv: request.argv, cwd: request.cwd, env };
   if (view.namespace === undefined) return target;
-  return { ...target, namespace: { mnt: view.namespace, net: view.netNamespace ?? null, uts: view.utsNamespace ?? null, uid: who.uid, gid: who.gid } };
+  return {
+    ...target,
+    namespace: { mnt: view.namespace, net: view.netNamespace ?? null, uts: view.utsNamespace ?? null, pidns: view.pidNamespace ?? null, uid: who.uid, gid: who.gid },
+  };
 }
 
 /**
@@ -247,6 +281,8 @@ export function viaNsenter(target: LaunchTarget): { file: string; args: string[]
       `--mount=${ns.mnt}`,
       ...(ns.net !== null ? [`--net=${ns.net}`] : []),
       ...(ns.uts !== null ? [`--uts=${ns.uts}`] : []),
+      // nsenter forks into the PID namespace and waits: the program gets a PID of the node's own.
+      ...(ns.pidns !== null ? [`--pid=${ns.pidns}`] : []),
       `--wdns=${target.cwd}`,
       // The user's own uid and gid (nsenter drops supplementary groups when it sets the gid).
       ...(ns.uid !== 0 || ns.gid !== 0 ? [`--setgid=${ns.gid}`, `--setuid=${ns.uid}`] : []),

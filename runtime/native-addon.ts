@@ -23,7 +23,19 @@ export interface NativeAddon {
   spawn(...args: SpawnArgs): number;
   /** `spawn` into a node's namespaces as uid/gid with a umask, on a worker thread (see spawn.c). */
   spawnIn(
-    ...args: [...SpawnArgs, namespace: { readonly mnt: string; readonly net: string | null; readonly uts: string | null; readonly uid: number; readonly gid: number; readonly umask: number }]
+    ...args: [
+      ...SpawnArgs,
+      namespace: {
+        readonly mnt: string;
+        readonly net: string | null;
+        readonly uts: string | null;
+        readonly pidns: string | null;
+        readonly pid: number;
+        readonly uid: number;
+        readonly gid: number;
+        readonly umask: number;
+      },
+    ]
   ): Promise<number>;
   /** A socket in the namespace of `nsFd` bound to `[::]:port` (IPv4 too) and listening; its fd. Throws Error(errno name). */
   listenIn(nsFd: number, port: number, backlog: number): number;

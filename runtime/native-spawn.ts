@@ -1,5 +1,6 @@
 import { constants } from "node:os";
 import { addon } from "./native-addon.js";
+import type { LaunchNamespace } from "./local-process.js";
 
 /** How a spawned child ended: an exit code, or the signal that killed it. */
 export interface NativeExit {
@@ -30,8 +31,11 @@ export async function spawnNative(options: {
   readonly cwd?: string;
   readonly fds: readonly [number, number, number];
   readonly umask: number;
-  /** Enter these namespaces (`/proc/PID/ns/...` paths) and take these ids between clone and exec; `file` must be absolute. */
-  readonly namespace?: { readonly mnt: string; readonly net: string | null; readonly uts: string | null; readonly uid: number; readonly gid: number };
+  /**
+   * Enter these namespaces (`/proc/PID/ns/...` paths) and take these ids between clone and exec; `file`
+   * must be absolute. In `pidns` the child's PID is `pid` (EEXIST if taken; any where it cannot be chosen).
+   */
+  readonly namespace?: LaunchNamespace & { readonly pid: number };
 }): Promise<NativeChild> {
   let resolveExit!: (exit: NativeExit) => void;
   const exited = new Promise<NativeExit>((resolve) => (resolveExit = resolve));

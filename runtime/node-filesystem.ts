@@ -20,6 +20,13 @@ const RESTART_DELAY_MS = 1000;
 /** Longest the heartbeat's sample of the daemon's write-back waits: a busy daemon is reported next time. */
 const WRITE_BACK_SAMPLE_TIMEOUT_MS = 500;
 
+/** Holds the node's PID namespace (runtime/native/pidns.c), built next to the addon. */
+const PIDNS_HOLDER = ((): string => {
+  const built = "native/build/Release/oneos-pidns";
+  const sibling = fileURLToPath(new URL(`./${built}`, import.meta.url));
+  return existsSync(sibling) ? sibling : fileURLToPath(new URL(`../../runtime/${built}`, import.meta.url));
+})();
+
 const FS_DAEMON = ((): string => {
   const sibling = fileURLToPath(new URL("../vfs-fuse/fs-daemon.js", import.meta.url));
   return existsSync(sibling) ? sibling : fileURLToPath(new URL("../dist/vfs-fuse/fs-daemon.js", import.meta.url));
@@ -42,14 +49,18 @@ export interface NodeFilesystemOptions {
 /**
  * What processes of this node see: CloudFS mounted by a daemon child (so a slow file system never
  * blocks the runtime's event loop), and a mount namespace in which the mount's `/home` is bound onto
- * `/home`. The namespace is held open by one `sleep` process; each child enters it with `nsenter`
- * (one extra exec, ≈ 1 ms) so every node shows its OWN mount, even with three nodes on one machine.
+ * `/home`, so every node shows its OWN mount, even with three nodes on one machine. The mount, network
+ * and UTS namespaces are held open by one `sleep` process and rebuilt with the mount when the daemon
+ * dies. The PID namespace, in which each process gets its cluster PID, is held by `oneos-pidns` and
+ * lives as long as the node: its end would end every process in it. The mount namespace's `/proc` is
+ * that PID namespace's.
  */
 export class NodeFilesystem {
   readonly mountpoint: string;
   #options: NodeFilesystemOptions;
   #daemon: ChildProcess | undefined;
   #holder: ChildProcess | undefined;
+  #pidns: ChildProcess | undefined;
   #closing = false;
   #restarting = false;
   #restartDelay = RESTART_DELAY_MS;
@@ -94,6 +105,7 @@ export class NodeFilesystem {
       }
     }
     try {
+      await fs.#startPidNamespace();
       await fs.#startHolder();
     } catch (error) {
       await fs.close();
@@ -119,6 +131,15 @@ export class NodeFilesystem {
   /** `/proc/PID/ns/uts` of the node's own UTS namespace (its host name), if it has one. */
   get utsNamespace(): string | undefined {
     return this.namespace === undefined || this.#options.hostname === undefined ? undefined : `/proc/${this.#holder!.pid}/ns/uts`;
+  }
+
+  /**
+   * `/proc/PID/ns/pid_for_children` of the node's PID namespace (spawn.c enters it and gives each
+   * child its cluster PID there), or undefined while the mount namespace is being rebuilt.
+   */
+  get pidNamespace(): string | undefined {
+    const pid = this.#pidns?.pid;
+    return this.namespace === undefined || pid === undefined || this.#pidns!.exitCode !== null ? undefined : `/proc/${pid}/ns/pid_for_children`;
   }
 
   /** A process living in the namespaces (its `/proc/PID/net/tcp` is the node's socket table). */
@@ -202,15 +223,37 @@ export class NodeFilesystem {
     return join(this.#options.stateDir, "etc");
   }
 
+  async #startPidNamespace(): Promise<void> {
+    const holder = spawn(PIDNS_HOLDER, [], { argv0: "oneos-init", stdio: ["ignore", "pipe", "pipe"] });
+    this.#pidns = holder;
+    const ok = await new Promise<string | true>((resolve) => {
+      let errors = "";
+      holder.stderr!.on("data", (c: Buffer) => (errors += c.toString()));
+      createInterface({ input: holder.stdout! }).once("line", () => resolve(true));
+      holder.once("error", (error) => resolve(`${PIDNS_HOLDER}: ${error.message}`));
+      holder.once("exit", (code) => resolve(`the PID namespace's holder exited with ${code}: ${errors.trim()}`));
+    });
+    if (ok !== true) throw new KernelError("EIO", ok);
+    holder.stderr!.on("data", (c: Buffer) => this.#options.logger.warn({ pidns: c.toString().trim() }, "PID namespace"));
+    // Its end ended every process of the node; the mount namespace's /proc is then of a dead one.
+    holder.once("exit", (code, signal) => {
+      if (this.#closing) return;
+      this.#options.logger.error({ code, signal }, "the node's PID namespace ended; starting another");
+      this.#rebuild(true);
+    });
+  }
+
   async #startHolder(): Promise<void> {
     await mkdir(this.#etc, { recursive: true });
     if (!existsSync(join(this.#etc, "passwd"))) await this.writeAccounts([]);
     // private: the namespace's binds never leak back to the host's mount table.
     // With a host name of its own: a UTS namespace too, named through procfs (no hostname(1) needed).
     const hostname = this.#options.hostname;
+    // Its /proc is the node's PID namespace's, mounted by a process in it (procfs shows the mounter's).
     const script =
       'ip link set lo up && mount --bind "$1" /home && mount --bind "$2" /etc/passwd && mount --bind "$3" /etc/group && ' +
-      (hostname !== undefined ? 'printf %s "$4" > /proc/sys/kernel/hostname && ' : "") +
+      'nsenter --pid="$4" -- mount -t proc -o nosuid,nodev,noexec proc /proc && ' +
+      (hostname !== undefined ? 'printf %s "$5" > /proc/sys/kernel/hostname && ' : "") +
       "echo ready && exec sleep infinity";
     const holder = spawn(
       "unshare",
@@ -228,6 +271,7 @@ export class NodeFilesystem {
         join(this.mountpoint, "home"),
         join(this.#etc, "passwd"),
         join(this.#etc, "group"),
+        `/proc/${this.#pidns!.pid}/ns/pid_for_children`,
         ...(hostname !== undefined ? [hostname] : []),
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
@@ -244,21 +288,31 @@ export class NodeFilesystem {
 
   #onDaemonExit(code: number | null, signal: string | null): void {
     if (this.#closing || this.#restarting) return;
-    this.#restarting = true;
     this.#options.logger.error({ code, signal }, "CloudFS daemon died; remounting");
-    // The namespace's bind points at the dead mount: it is rebuilt with the new one.
+    this.#rebuild(false);
+  }
+
+  /**
+   * Builds the mount namespace again (its bind points at a dead mount, or its /proc at a dead PID
+   * namespace) after a new daemon, or a new PID namespace, is up.
+   */
+  #rebuild(pidNamespace: boolean): void {
+    if (this.#restarting) return;
+    this.#restarting = true;
     this.#holder?.kill("SIGKILL");
     this.#holder = undefined;
     const attempt = async (): Promise<void> => {
       if (this.#closing) return;
       try {
-        await this.#startDaemon();
+        if (pidNamespace) await this.#startPidNamespace();
+        else await this.#startDaemon();
         await this.#startHolder();
         this.#restarting = false;
       } catch (error) {
-        this.#options.logger.error({ err: (error as Error).message }, "CloudFS remount failed");
+        this.#options.logger.error({ err: (error as Error).message }, "the node's namespaces were not rebuilt");
         // Never leave a half-started pair behind (its exit is ignored while #restarting).
-        this.#daemon?.kill("SIGKILL");
+        if (pidNamespace) this.#pidns?.kill("SIGKILL");
+        else this.#daemon?.kill("SIGKILL");
         this.#holder?.kill("SIGKILL");
         this.#restartDelay = Math.min(this.#restartDelay * 2, 60_000);
         this.#restartTimer = setTimeout(() => void attempt(), this.#restartDelay);
@@ -272,6 +326,8 @@ export class NodeFilesystem {
     this.#closing = true;
     clearTimeout(this.#restartTimer);
     this.#holder?.kill("SIGKILL");
+    // Ends every process still in the node's PID namespace.
+    this.#pidns?.kill("SIGTERM");
     const daemon = this.#daemon;
     if (daemon !== undefined && daemon.exitCode === null && daemon.signalCode === null) {
       const exited = new Promise((r) => daemon.once("exit", r));

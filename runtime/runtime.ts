@@ -187,6 +187,9 @@ export class NodeRuntime {
             get utsNamespace() {
               return filesystem.utsNamespace;
             },
+            get pidNamespace() {
+              return filesystem.pidNamespace;
+            },
             toLocal: (path) => filesystem.toLocal(path),
             mount: filesystem.mountpoint,
           };
@@ -454,9 +457,10 @@ export class NodeRuntime {
     const who: FsIdentity = { uid: caller.uid, gid: caller.gid };
     const local =
       request.tty === undefined
-        ? await LocalProcess.start(request, this.#transport, this.#view, who)
+        ? await LocalProcess.start(request, this.#transport, () => this.#pids.allocate(), this.#view, who)
         : await PtyProcess.start(request, request.tty, this.#transport, this.#view, who);
-    const pid = await this.#pids.allocate();
+    // A terminal's program is nsenter's child, with a PID of the node's own (see viaNsenter).
+    const pid = local instanceof LocalProcess ? local.pid : await this.#pids.allocate();
     const record: ProcessRecord = {
       pid,
       ppid: request.ppid,

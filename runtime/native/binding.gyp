@@ -3,6 +3,11 @@
     {
       "target_name": "oneos_pipe",
       "sources": ["napi-common.c", "pipe.c", "as-user.c", "spawn.c", "net-ns.c"]
+    },
+    {
+      "target_name": "oneos-pidns",
+      "type": "executable",
+      "sources": ["pidns.c"]
     }
   ]
 }

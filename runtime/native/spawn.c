@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <linux/sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -59,6 +60,8 @@ typedef struct {
   int mnt_fd;
   int net_fd;
   int uts_fd;
+  /* The child's PID in the PID namespace the worker thread entered (clone3 set_tid); 0: any. */
+  pid_t set_tid;
   int set_ids;
   uid_t uid;
   gid_t gid;
@@ -105,6 +108,47 @@ fail:
   _exit(127);
 }
 
+/*
+ * clone3(2) for a CLONE_VM child on its own stack, which runs fn(arg) and exits with its result: the
+ * child cannot return from the system call into C code, since that frame is on the parent's stack
+ * (glibc's clone() does the same in assembly; glibc 2.36 exports no clone3). x86-64 only; elsewhere
+ * ENOSYS, and the caller clones without a chosen PID.
+ */
+static pid_t clone3_run(struct clone_args *args, int (*fn)(void *), void *arg) {
+#if defined(__x86_64__)
+  long ret;
+  register void *r12 __asm__("r12") = (void *)fn;
+  register void *r13 __asm__("r13") = arg;
+  __asm__ volatile(
+      "syscall\n\t"
+      "testq %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      /* The child: its stack pointer is the new stack's top (16-byte aligned). */
+      "xorl %%ebp, %%ebp\n\t"
+      "movq %%r13, %%rdi\n\t"
+      "callq *%%r12\n\t"
+      "movl %%eax, %%edi\n\t"
+      "movl $60, %%eax\n\t" /* exit */
+      "syscall\n\t"
+      "hlt\n\t"
+      "1:\n\t"
+      : "=a"(ret)
+      : "0"((long)SYS_clone3), "D"(args), "S"(sizeof *args), "r"(r12), "r"(r13)
+      : "rcx", "r11", "memory", "cc");
+  if (ret < 0) {
+    errno = (int)-ret;
+    return -1;
+  }
+  return (pid_t)ret;
+#else
+  (void)args;
+  (void)fn;
+  (void)arg;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
 /* Clones a child that runs `plan`; its pid, or -1 with errno (also when the child failed before exec). */
 static pid_t spawn_in_namespaces(Plan *plan) {
   const size_t stack_size = 256 * 1024;
@@ -115,8 +159,26 @@ static pid_t spawn_in_namespaces(Plan *plan) {
   pthread_sigmask(SIG_BLOCK, &all, &old);
   plan->error = 0;
   /* CLONE_VFORK: we resume once the child has exec'd or exited; its stack is ours to free then. */
-  pid_t pid = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, plan);
-  int clone_errno = errno;
+  pid_t pid = -1;
+  int clone_errno = ENOSYS;
+  if (plan->set_tid > 0) {
+    pid_t tid[1] = {plan->set_tid};
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_VM | CLONE_VFORK;
+    args.exit_signal = SIGCHLD;
+    args.stack = (uint64_t)(uintptr_t)stack;
+    args.stack_size = stack_size;
+    args.set_tid = (uint64_t)(uintptr_t)tid;
+    args.set_tid_size = 1;
+    pid = clone3_run(&args, child_main, plan);
+    clone_errno = errno;
+  }
+  /* No PID asked for, or this machine cannot choose one (not x86-64; EINVAL: above pid_max): any PID. */
+  if (pid < 0 && (clone_errno == ENOSYS || clone_errno == EINVAL)) {
+    pid = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, plan);
+    clone_errno = errno;
+  }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   munmap(stack, stack_size);
   if (pid < 0) {
@@ -320,7 +382,7 @@ typedef struct {
   napi_ref on_exit;
   Plan plan;
   Command command;
-  char *mnt, *net, *uts;
+  char *mnt, *net, *uts, *pidns;
   pid_t pid;
   int error;
 } SpawnJob;
@@ -330,6 +392,7 @@ static void free_job(SpawnJob *job) {
   free(job->mnt);
   free(job->uts);
   free(job->net);
+  free(job->pidns);
   free(job);
 }
 
@@ -340,11 +403,24 @@ static void SpawnInExecute(napi_env env, void *data) {
   plan->mnt_fd = open(job->mnt, O_RDONLY | O_CLOEXEC);
   plan->net_fd = job->net != NULL ? open(job->net, O_RDONLY | O_CLOEXEC) : -1;
   plan->uts_fd = job->uts != NULL ? open(job->uts, O_RDONLY | O_CLOEXEC) : -1;
-  if (plan->mnt_fd < 0 || (job->net != NULL && plan->net_fd < 0) || (job->uts != NULL && plan->uts_fd < 0)) job->error = errno;
+  /*
+   * The PID namespace is this worker thread's for the clone (setns changes only the namespace of the
+   * thread's future children, and only for this thread), and goes back to its own after.
+   */
+  int pid_fd = job->pidns != NULL ? open(job->pidns, O_RDONLY | O_CLOEXEC) : -1;
+  int own_pid_fd = job->pidns != NULL ? open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC) : -1;
+  if (plan->mnt_fd < 0 || (job->net != NULL && plan->net_fd < 0) || (job->uts != NULL && plan->uts_fd < 0) ||
+      (job->pidns != NULL && (pid_fd < 0 || own_pid_fd < 0)))
+    job->error = errno;
+  else if (pid_fd >= 0 && setns(pid_fd, CLONE_NEWPID) != 0)
+    job->error = errno;
   else {
     job->pid = spawn_in_namespaces(plan);
     if (job->pid < 0) job->error = errno;
+    if (pid_fd >= 0) setns(own_pid_fd, CLONE_NEWPID);
   }
+  if (pid_fd >= 0) close(pid_fd);
+  if (own_pid_fd >= 0) close(own_pid_fd);
   if (plan->mnt_fd >= 0) close(plan->mnt_fd);
   if (plan->net_fd >= 0) close(plan->net_fd);
   if (plan->uts_fd >= 0) close(plan->uts_fd);
@@ -370,8 +446,9 @@ static void SpawnInComplete(napi_env env, napi_status status, void *data) {
 }
 
 /*
- * spawnIn(file, argv, env, cwd, [fd0, fd1, fd2], onExit, { mnt, net, uts, uid, gid, umask }) -> Promise<pid>.
- * The child enters the namespaces (`/proc/PID/ns/...` paths; net and uts may be null), changes to `cwd` there,
+ * spawnIn(file, argv, env, cwd, [fd0, fd1, fd2], onExit, { mnt, net, uts, pidns, pid, uid, gid, umask }) -> Promise<pid>.
+ * The child enters the namespaces (`/proc/PID/ns/...` paths; net, uts and pidns may be null), with `pid`
+ * as its PID in pidns (a PID taken there: EEXIST; any PID when this machine cannot choose), changes to `cwd` there,
  * takes uid/gid (no supplementary groups) and the umask, and execs `file` (absolute, in the namespace).
  * The descriptors must stay open until the promise settles. Rejects like spawn() throws.
  */
@@ -397,6 +474,9 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
   if (napi_get_named_property(env, args[6], "mnt", &v) == napi_ok) job->mnt = dup_string(env, v);
   if (napi_get_named_property(env, args[6], "net", &v) == napi_ok) job->net = dup_string(env, v);
   if (napi_get_named_property(env, args[6], "uts", &v) == napi_ok) job->uts = dup_string(env, v);
+  if (napi_get_named_property(env, args[6], "pidns", &v) == napi_ok) job->pidns = dup_string(env, v);
+  int32_t set_tid = 0;
+  if (napi_get_named_property(env, args[6], "pid", &v) == napi_ok) napi_get_value_int32(env, v, &set_tid);
   if (napi_get_named_property(env, args[6], "uid", &v) == napi_ok) napi_get_value_uint32(env, v, &uid);
   if (napi_get_named_property(env, args[6], "gid", &v) == napi_ok) napi_get_value_uint32(env, v, &gid);
   if (napi_get_named_property(env, args[6], "umask", &v) == napi_ok) napi_get_value_uint32(env, v, &mask);
@@ -408,6 +488,7 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
   Plan *plan = &job->plan;
   plan->cmd = c;
   plan->set_ids = uid != 0 || gid != 0;
+  plan->set_tid = job->pidns != NULL && set_tid > 0 ? set_tid : 0;
   plan->uid = uid;
   plan->gid = gid;
   plan->umask = (mode_t)(mask & 0777);

@@ -28,6 +28,26 @@ describe("one file tree from the shell", () => {
     expect(["n1", "n2", "n3"]).not.toContain(hostname());
   });
 
+  it("getpid() is the cluster PID: $$, /proc/self and a node's ps agree with oneos ps", async () => {
+    const r = await cluster.sh("@n2 sh -c 'echo $$; readlink /proc/self; ps -o pid= -p $$'");
+    expect(r.stderr).toBe("");
+    const [dollar, self, fromPs] = r.stdout.trim().split("\n").map((l) => Number(l.trim()));
+    // readlink runs as a child of sh: a PID of the node's own, not the cluster's (those start at 2,000,000).
+    expect(self).toBeGreaterThanOrEqual(2_000_000);
+    expect(fromPs).toBe(dollar);
+    const table = JSON.parse((await cluster.oneos(["ps", "-a", "--json"])).stdout) as { pid: number; node: string; command: string }[];
+    expect(table.find((p) => p.pid === dollar)).toMatchObject({ node: "n2", command: expect.stringContaining("echo $$") });
+    // A background job on n1: $! is its cluster PID, ps there lists it under it, kill there reaches it.
+    const bg = await cluster.sh("@n1 sleep 300 & echo $!; @n1 ps -eo pid,args; @n1 kill -TERM $!; wait $!; echo status $?");
+    const lines = bg.stdout.trim().split("\n");
+    const pid = Number(lines[0]);
+    expect(lines.filter((l) => l.trim() === `${pid} sleep 300`)).toHaveLength(1);
+    expect(lines.at(-1)).toBe("status 143");
+    // Each node's /proc is its own PID namespace's: PID 1 is the node's init, not the machine's.
+    const init = await cluster.sh("@n3 cat /proc/1/comm");
+    expect(init.stdout).toBe("oneos-init\n");
+  });
+
   it("echo hi > notes.txt; @n3 cat notes.txt", async () => {
     const r = await cluster.sh("echo hi > notes.txt; @n3 cat notes.txt; @n2 cat notes.txt");
     expect(r.stderr).toBe("");

@@ -1,0 +1,105 @@
+/*
+ * oneos-pidns: holds a node's PID namespace, in which every process the runtime starts gets its
+ * cluster PID as its own (spawn.c's clone3 with set_tid), so getpid(), `$$`, `$!`, /proc/self and a
+ * server's PID file agree with `oneos ps`.
+ *
+ * It unshares a PID namespace and forks the namespace's init (PID 1), then waits for it. The runtime
+ * enters the namespace through this process's /proc/PID/ns/pid_for_children. Init blocks every signal
+ * and reaps whatever is reparented to it (a daemon's orphans, a shell's background jobs), as PID 1
+ * must or they stay zombies. It dies with this process (PR_SET_PDEATHSIG), and with it every process
+ * of the namespace: SIGTERM here ends the node's processes, as a machine's shutdown does.
+ *
+ * Init also raises the namespace's pid_max to the kernel's limit (per namespace since Linux 6.14; the
+ * machine's on older kernels), since cluster PIDs can pass the usual 32,768, and starts the PIDs the
+ * kernel hands to processes forked inside (a shell's children) at LOCAL_PID_BASE, far above the
+ * cluster's, so the two never meet. It prints `ready` once that is done.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The first PID a process forked inside the namespace may get (cluster PIDs stay below it). */
+#define LOCAL_PID_BASE 2000000
+/* PID_MAX_LIMIT on 64-bit Linux. */
+#define PID_MAX_LIMIT 4194304
+
+static long read_long(const char *path) {
+  char text[32] = {0};
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  return n > 0 ? strtol(text, NULL, 10) : -1;
+}
+
+static int write_long(const char *path, long value) {
+  char text[32];
+  int len = snprintf(text, sizeof text, "%ld", value);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int ok = write(fd, text, (size_t)len) == len;
+  close(fd);
+  return ok ? 0 : -1;
+}
+
+static void run_init(void) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  prctl(PR_SET_NAME, "oneos-init");
+  /* The sysctls act on the writer's own PID namespace, whichever procfs they are reached through. */
+  if (read_long("/proc/sys/kernel/pid_max") < PID_MAX_LIMIT && write_long("/proc/sys/kernel/pid_max", PID_MAX_LIMIT) != 0)
+    fprintf(stderr, "oneos-pidns: cannot raise pid_max (%s); cluster PIDs above it start with a PID of the node's\n", strerror(errno));
+  if (read_long("/proc/sys/kernel/pid_max") > LOCAL_PID_BASE) write_long("/proc/sys/kernel/ns_last_pid", LOCAL_PID_BASE - 1);
+  if (write(STDOUT_FILENO, "ready\n", 6) != 6) _exit(1);
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);
+    if (null > STDERR_FILENO) close(null);
+  }
+  sigset_t all;
+  sigfillset(&all);
+  for (;;) {
+    int sig = sigwaitinfo(&all, NULL);
+    if (sig == SIGCHLD) {
+      while (waitpid(-1, NULL, WNOHANG) > 0) {
+      }
+    }
+  }
+}
+
+int main(void) {
+  /* Blocked before the fork: init keeps them blocked and takes them with sigwaitinfo. */
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, NULL);
+  if (unshare(CLONE_NEWPID) != 0) {
+    fprintf(stderr, "oneos-pidns: cannot make a PID namespace: %s\n", strerror(errno));
+    return 1;
+  }
+  pid_t init = fork();
+  if (init < 0) {
+    fprintf(stderr, "oneos-pidns: fork: %s\n", strerror(errno));
+    return 1;
+  }
+  if (init == 0) run_init();
+  /* Init holds stdout until it is ready; this process lets go of it now. */
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) dup2(null, STDOUT_FILENO);
+  for (;;) {
+    int sig = sigwaitinfo(&all, NULL);
+    if (sig == SIGCHLD) {
+      int status;
+      if (waitpid(init, &status, WNOHANG) == init) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    } else if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+      kill(init, SIGKILL);
+    }
+  }
+}
