@@ -14,6 +14,7 @@ import {
 import { lookupCommand } from "./command-lookup.js";
 import { closeFd, osPipe, pipeReader, pipeWriter } from "./os-pipe.js";
 import { openAs, ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
+import { PIDNS_PROGRAM } from "./native-addon.js";
 
 /** How paths look to this node's processes, and the mount namespace they run in (if any). */
 export interface ProcessView {
@@ -269,29 +270,27 @@ export async function resolveTarget(request: SpawnRequest, view: ProcessView, wh
 }
 
 /**
- * The same launch through `nsenter` (for node-pty, which can only exec a program): it enters the
- * namespaces, sets the cwd there and execs the program in place (same pid, same exit status).
+ * The same launch through programs (for node-pty, which can only exec one): `oneos-pidns enter` starts
+ * it as `pid` in the node's PID namespace and waits for it (as `nsenter --pid` would, with a PID of
+ * the namespace's choosing); `nsenter` enters the other namespaces, sets the cwd there and execs the
+ * program in place (same pid, same exit status).
  */
-export function viaNsenter(target: LaunchTarget): { file: string; args: string[]; cwd: string; env: Record<string, string> } {
+export function viaNsenter(target: LaunchTarget, pid: number): { file: string; args: string[]; cwd: string; env: Record<string, string> } {
   const ns = target.namespace;
   if (ns === undefined) return { file: target.path, args: target.argv.slice(1), cwd: target.cwd, env: target.env };
-  return {
-    file: "nsenter",
-    args: [
-      `--mount=${ns.mnt}`,
-      ...(ns.net !== null ? [`--net=${ns.net}`] : []),
-      ...(ns.uts !== null ? [`--uts=${ns.uts}`] : []),
-      // nsenter forks into the PID namespace and waits: the program gets a PID of the node's own.
-      ...(ns.pidns !== null ? [`--pid=${ns.pidns}`] : []),
-      `--wdns=${target.cwd}`,
-      // The user's own uid and gid (nsenter drops supplementary groups when it sets the gid).
-      ...(ns.uid !== 0 || ns.gid !== 0 ? [`--setgid=${ns.gid}`, `--setuid=${ns.uid}`] : []),
-      "--",
-      target.path,
-      ...target.argv.slice(1),
-    ],
-    cwd: "/",
-    env: target.env,
-  };
+  const nsenter = [
+    "nsenter",
+    `--mount=${ns.mnt}`,
+    ...(ns.net !== null ? [`--net=${ns.net}`] : []),
+    ...(ns.uts !== null ? [`--uts=${ns.uts}`] : []),
+    `--wdns=${target.cwd}`,
+    // The user's own uid and gid (nsenter drops supplementary groups when it sets the gid).
+    ...(ns.uid !== 0 || ns.gid !== 0 ? [`--setgid=${ns.gid}`, `--setuid=${ns.uid}`] : []),
+    "--",
+    target.path,
+    ...target.argv.slice(1),
+  ];
+  const args = ns.pidns !== null ? ["enter", ns.pidns, String(pid), "--", ...nsenter] : nsenter.slice(1);
+  return { file: ns.pidns !== null ? PIDNS_PROGRAM : "nsenter", args, cwd: "/", env: target.env };
 }
 

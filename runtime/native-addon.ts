@@ -57,6 +57,13 @@ export interface NativeAddon {
 // runs compiled from dist/runtime, or from source under vitest: try the build next to us first.
 const ADDON = "native/build/Release/oneos_pipe.node";
 
+/** `oneos-pidns` (pidns.c): holds a node's PID namespace, and starts a terminal's program in it. */
+export const PIDNS_PROGRAM = ((): string => {
+  const built = "native/build/Release/oneos-pidns";
+  const here = new URL(`./${built}`, import.meta.url);
+  return fileURLToPath(existsSync(here) ? here : new URL(`../../runtime/${built}`, import.meta.url));
+})();
+
 export const addon = ((): NativeAddon => {
   const load = createRequire(import.meta.url);
   const here = new URL(`./${ADDON}`, import.meta.url);

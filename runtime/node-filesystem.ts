@@ -9,6 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { KernelError, type CloudFsWriteBackFigures } from "../pseudokernel/index.js";
 import { cleanStaleMount, cloudFsNodeStatus } from "../vfs-fuse/index.js";
 import { FIRST_UID as FIRST_CLUSTER_UID } from "./auth/index.js";
+import { PIDNS_PROGRAM } from "./native-addon.js";
 
 /** CloudFS paths every process sees at the same absolute place; the rest of the tree is the node's own. */
 export const CLOUDFS_PREFIXES = ["/home"] as const;
@@ -19,13 +20,6 @@ const MOUNT_TIMEOUT_MS = 60_000;
 const RESTART_DELAY_MS = 1000;
 /** Longest the heartbeat's sample of the daemon's write-back waits: a busy daemon is reported next time. */
 const WRITE_BACK_SAMPLE_TIMEOUT_MS = 500;
-
-/** Holds the node's PID namespace (runtime/native/pidns.c), built next to the addon. */
-const PIDNS_HOLDER = ((): string => {
-  const built = "native/build/Release/oneos-pidns";
-  const sibling = fileURLToPath(new URL(`./${built}`, import.meta.url));
-  return existsSync(sibling) ? sibling : fileURLToPath(new URL(`../../runtime/${built}`, import.meta.url));
-})();
 
 const FS_DAEMON = ((): string => {
   const sibling = fileURLToPath(new URL("../vfs-fuse/fs-daemon.js", import.meta.url));
@@ -224,13 +218,13 @@ export class NodeFilesystem {
   }
 
   async #startPidNamespace(): Promise<void> {
-    const holder = spawn(PIDNS_HOLDER, [], { argv0: "oneos-init", stdio: ["ignore", "pipe", "pipe"] });
+    const holder = spawn(PIDNS_PROGRAM, [], { argv0: "oneos-init", stdio: ["ignore", "pipe", "pipe"] });
     this.#pidns = holder;
     const ok = await new Promise<string | true>((resolve) => {
       let errors = "";
       holder.stderr!.on("data", (c: Buffer) => (errors += c.toString()));
       createInterface({ input: holder.stdout! }).once("line", () => resolve(true));
-      holder.once("error", (error) => resolve(`${PIDNS_HOLDER}: ${error.message}`));
+      holder.once("error", (error) => resolve(`${PIDNS_PROGRAM}: ${error.message}`));
       holder.once("exit", (code) => resolve(`the PID namespace's holder exited with ${code}: ${errors.trim()}`));
     });
     if (ok !== true) throw new KernelError("EIO", ok);

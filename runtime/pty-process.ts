@@ -43,7 +43,11 @@ export class PtyProcess {
   /** Told when a client attaches or leaves (the process table shows it). */
   onTerminalChange: (state: "attached" | "detached") => void = () => undefined;
 
-  private constructor(pty: IPty) {
+  private constructor(
+    /** Its cluster PID. */
+    readonly pid: number,
+    pty: IPty,
+  ) {
     this.#pty = pty;
     this.exited = new Promise((resolve) => {
       pty.onExit(({ exitCode, signal }) => {
@@ -61,12 +65,20 @@ export class PtyProcess {
     return this.#pty.pid;
   }
 
-  static async start(request: SpawnRequest, tty: TtySpec, transport: StreamTransport, view: ProcessView, who: FsIdentity = ROOT_IDENTITY): Promise<PtyProcess> {
+  /** `pid` is its cluster PID, its own in the node's PID namespace. */
+  static async start(
+    request: SpawnRequest,
+    tty: TtySpec,
+    transport: StreamTransport,
+    pid: number,
+    view: ProcessView,
+    who: FsIdentity = ROOT_IDENTITY,
+  ): Promise<PtyProcess> {
     const [inSpec, outSpec] = request.stdio;
     if (inSpec.kind !== "stream" || outSpec.kind !== "stream") {
       throw new KernelError("EINVAL", "a terminal needs an input and an output stream");
     }
-    const target = viaNsenter(await resolveTarget(request, view, who));
+    const target = viaNsenter(await resolveTarget(request, view, who), pid);
     let pty: IPty | undefined;
     withUmask(request.umask, () => {
       pty = spawnPty(target.file, target.args, {
@@ -78,7 +90,7 @@ export class PtyProcess {
         encoding: null,
       });
     });
-    const process = new PtyProcess(pty!);
+    const process = new PtyProcess(pid, pty!);
     process.#connect(new StreamReader(transport, inSpec.id), new StreamWriter(transport, outSpec.id), false);
     return process;
   }

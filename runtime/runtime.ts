@@ -458,9 +458,8 @@ export class NodeRuntime {
     const local =
       request.tty === undefined
         ? await LocalProcess.start(request, this.#transport, () => this.#pids.allocate(), this.#view, who)
-        : await PtyProcess.start(request, request.tty, this.#transport, this.#view, who);
-    // A terminal's program is nsenter's child, with a PID of the node's own (see viaNsenter).
-    const pid = local instanceof LocalProcess ? local.pid : await this.#pids.allocate();
+        : await PtyProcess.start(request, request.tty, this.#transport, await this.#pids.allocate(), this.#view, who);
+    const pid = local.pid;
     const record: ProcessRecord = {
       pid,
       ppid: request.ppid,

@@ -9,6 +9,11 @@
  * must or they stay zombies. It dies with this process (PR_SET_PDEATHSIG), and with it every process
  * of the namespace: SIGTERM here ends the node's processes, as a machine's shutdown does.
  *
+ * `oneos-pidns enter NS PID -- PROGRAM ARGS...` starts PROGRAM in the namespace NS (a
+ * /proc/PID/ns/pid_for_children path) with PID as its PID there, and waits for it as `nsenter --pid`
+ * does: it stops when the program stops, and ends as the program ended. The runtime starts a terminal's
+ * program this way (node-pty can only exec), PROGRAM being nsenter for the other namespaces.
+ *
  * Init also raises the namespace's pid_max to the kernel's limit (per namespace since Linux 6.14; the
  * machine's on older kernels), since cluster PIDs can pass the usual 32,768, and starts the PIDs the
  * kernel hands to processes forked inside (a shell's children) at LOCAL_PID_BASE, far above the
@@ -19,10 +24,13 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,7 +83,59 @@ static void run_init(void) {
   }
 }
 
-int main(void) {
+/* `enter NS PID -- PROGRAM ARGS...`; see above. */
+static int enter(int argc, char **argv) {
+  if (argc < 6 || strcmp(argv[4], "--") != 0) {
+    fprintf(stderr, "usage: oneos-pidns enter NS PID -- PROGRAM ARGS...\n");
+    return 2;
+  }
+  int ns = open(argv[2], O_RDONLY | O_CLOEXEC);
+  if (ns < 0 || setns(ns, CLONE_NEWPID) != 0) {
+    fprintf(stderr, "oneos-pidns: cannot enter %s: %s\n", argv[2], strerror(errno));
+    return 126;
+  }
+  close(ns);
+  pid_t tid[1] = {(pid_t)strtol(argv[3], NULL, 10)};
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.exit_signal = SIGCHLD;
+  args.set_tid = (uint64_t)(uintptr_t)tid;
+  args.set_tid_size = 1;
+  /* Without CLONE_VM this is a fork: the child returns here on its own copy of the stack. */
+  pid_t child = tid[0] > 0 ? (pid_t)syscall(SYS_clone3, &args, sizeof args) : -1;
+  /* The PID cannot be had (taken, above pid_max, no clone3): one of the namespace's own. */
+  if (child < 0) child = fork();
+  if (child < 0) {
+    fprintf(stderr, "oneos-pidns: fork: %s\n", strerror(errno));
+    return 126;
+  }
+  if (child == 0) {
+    execvp(argv[5], &argv[5]);
+    fprintf(stderr, "oneos-pidns: %s: %s\n", argv[5], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+  }
+  int status;
+  for (;;) {
+    pid_t got = waitpid(child, &status, WUNTRACED);
+    if (got < 0 && errno == EINTR) continue;
+    if (got == child && WIFSTOPPED(status)) {
+      /* Stopped with it, and continued with it (nsenter's way). */
+      kill(getpid(), SIGSTOP);
+      kill(child, SIGCONT);
+      continue;
+    }
+    break;
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) {
+    signal(WTERMSIG(status), SIG_DFL);
+    kill(getpid(), WTERMSIG(status));
+  }
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "enter") == 0) return enter(argc, argv);
   /* Blocked before the fork: init keeps them blocked and takes them with sigwaitinfo. */
   sigset_t all;
   sigfillset(&all);

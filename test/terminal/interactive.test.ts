@@ -61,6 +61,14 @@ describe("interactive programs on remote nodes", () => {
     await d.waitFor(PROMPT, { from });
   });
 
+  it("a program on a remote terminal has its cluster PID as its own ($$, os.getpid())", async () => {
+    const d = await shell();
+    const out = await line(d, "@n3 python3 -c 'import os, sys; print(\"pid\", os.getpid(), os.isatty(0))'");
+    const pid = Number(/pid (\d+) True/.exec(out)?.[1]);
+    const row = (await ps()).find((p) => p.pid === pid);
+    expect(row?.command).toContain("import os, sys");
+  });
+
   it("Ctrl-C of a remote sleep returns to the prompt within 1 s with $? = 130", async () => {
     const d = await shell();
     d.type("@n2 sleep 100\r");
