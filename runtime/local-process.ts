@@ -155,7 +155,8 @@ export class LocalProcess {
             cwd: target.cwd,
             umask: request.umask,
             fds: [fds[0] === "ignore" ? -1 : fds[0]!, fds[1] === "ignore" ? -1 : fds[1]!, fds[2] === "ignore" ? -1 : fds[2]!],
-            ...(target.namespace !== undefined ? { namespace: { ...target.namespace, pid } } : {}),
+            // In the node's PID namespace, a kill(2) of a process on another node is relayed there.
+            ...(target.namespace !== undefined ? { namespace: { ...target.namespace, pid, relayKills: target.namespace.pidns !== null } } : {}),
           });
           break;
         } catch (error) {
@@ -253,7 +254,10 @@ export async function resolveTarget(request: SpawnRequest, view: ProcessView, wh
   const searchPath = request.env["PATH"] ?? process.env["PATH"] ?? "";
   const [cwdStat, path] = await Promise.all([
     stat(view.toLocal(request.cwd)).catch(() => null),
-    lookupCommand(command, searchPath, request.cwd, (p) => view.toLocal(p)).catch((e: unknown) => e as Error),
+    lookupCommand(command, searchPath, request.cwd, (p) => view.toLocal(p), {
+      ...who,
+      reach: async (path) => closeFd(await openAs(path, "path", who, 0, view.mount)),
+    }).catch((e: unknown) => e as Error),
   ]);
   if (cwdStat === null || !cwdStat.isDirectory()) {
     throw new KernelError("ENOENT", `cd: ${request.cwd}: No such file or directory`);

@@ -31,12 +31,21 @@ export interface NativeAddon {
         readonly uts: string | null;
         readonly pidns: string | null;
         readonly pid: number;
+        /** kill(2) to a possible cluster PID goes to onKill (see kill-relay.c). */
+        readonly relayKills: boolean;
         readonly uid: number;
         readonly gid: number;
         readonly umask: number;
       },
     ]
   ): Promise<number>;
+  /**
+   * Each kill(2) a relaying child (spawnIn's `relayKills`) makes to a PID below 2,000,000: `watch` and
+   * `id` name it for killReply; the caller's host PID, real and effective uid; the PID and signal asked.
+   */
+  onKill(fn: (watch: number, id: bigint, callerPid: number, ruid: number, euid: number, pid: number, signal: number) => void): void;
+  /** That kill(2) returns 0 (errno 0) or fails with errno, or (goOn) goes on to the kernel as it was. False if it waits no more. */
+  killReply(watch: number, id: bigint, errno: number, goOn: boolean): boolean;
   /** A socket in the namespace of `nsFd` bound to `[::]:port` (IPv4 too) and listening; its fd. Throws Error(errno name). */
   listenIn(nsFd: number, port: number, backlog: number): number;
   /**

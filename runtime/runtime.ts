@@ -50,6 +50,8 @@ import { ServiceController } from "./services/index.js";
 import { Netstack } from "./netstack/index.js";
 import { AuditLog, AuthService, canControl, ensureAuditStream, mayControl, UserStore, type Caller } from "./auth/index.js";
 import { ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
+import { KillRelay } from "./kill-relay.js";
+import { existsSync } from "node:fs";
 import { chown, mkdir } from "node:fs/promises";
 
 /** Heartbeat period; `DOWN_AFTER_MS` in the pseudokernel is four of these. */
@@ -74,6 +76,9 @@ function mayNotify(subject: string, caller: Caller): boolean {
  * remote `true` 2–3 ms faster). `ps` does not miss them meanwhile: runtimes answer it from memory.
  */
 const FIRST_RECORD_DELAY_MS = 20;
+/** A relayed kill(2) of a PID not in the table yet looks again this often, this many times. */
+const RELAY_FIND_WAIT_MS = 40;
+const RELAY_FIND_ATTEMPTS = 5;
 /** Ended processes whose last output stays readable (`oneos logs`), newest first. */
 const MAX_ENDED_TAILS = 256;
 /** On a graceful stop, children get SIGHUP and this long to exit before SIGKILL. */
@@ -254,6 +259,7 @@ export class NodeRuntime {
       await retrying(() => runtime.#claimName(), { ...settle, what: "claim the node name" });
       await retrying(() => runtime.#markOwnLeftoversLost(), { ...settle, what: "mark leftover processes" });
       runtime.#serve();
+      if (filesystem?.pidNamespace !== undefined) runtime.#startKillRelay(users);
       await retrying(() => runtime.#heartbeat(), { ...settle, what: "first heartbeat" });
       runtime.#timer = setInterval(() => void runtime.#tick(), HEARTBEAT_MS);
       await runtime.#startNetstack();
@@ -272,6 +278,26 @@ export class NodeRuntime {
       await nc.close();
       throw error;
     }
+  }
+
+  /** kill(2) from this node's processes to processes on other nodes (see kill-relay.ts). */
+  #startKillRelay(users: UserStore): void {
+    KillRelay.start({
+      nc: this.nc,
+      node: this.name,
+      // The node's PID namespace has it: its /proc, seen through the namespace holder's root.
+      isLocal: (pid) => this.#procs.has(pid) || (this.#filesystem?.holderPid !== undefined && existsSync(`/proc/${this.#filesystem.holderPid}/root/proc/${pid}`)),
+      find: async (pid) => {
+        // A process started a moment ago is in the table once its first record is written (≈ 20 ms on).
+        for (let attempt = 0; ; attempt++) {
+          const record = this.#procTable.records.get(pid);
+          if (record !== undefined || attempt === RELAY_FIND_ATTEMPTS) return record;
+          await new Promise((r) => setTimeout(r, RELAY_FIND_WAIT_MS));
+        }
+      },
+      userName: (uid) => users.list().find((u) => u.uid === uid)?.name,
+      sessionForUid: (uid) => this.#auth.sessionForUid(uid),
+    });
   }
 
   /** Only where the node has its own network namespace (root, CloudFS on): else nodes share one loopback. */

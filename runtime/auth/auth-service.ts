@@ -79,6 +79,18 @@ export class AuthService {
     return claims;
   }
 
+  /**
+   * A short session for the cluster user with this uid, for a request the runtime makes on behalf of
+   * one of its processes running as them (a kill(2) it relays); undefined if no cluster user has it.
+   */
+  async sessionForUid(uid: number, ttlMs = 10_000): Promise<string | undefined> {
+    if (uid === 0) return this.rootSession(ttlMs);
+    const info = this.#o.users.list().find((u) => u.uid === uid);
+    const user = info === undefined ? undefined : await this.#o.users.get(info.name);
+    if (user === undefined) return undefined;
+    return signSession(this.#o.users.secret, { user: user.name, uid: user.uid, gid: user.gid, home: user.home, exp: Date.now() + ttlMs, gen: user.gen });
+  }
+
   /** A root session for the runtime's own requests (the services controller's spawns and kills). */
   rootSession(ttlMs = MAX_SESSION_MS): string {
     return signSession(this.#o.users.secret, { ...ROOT_USER, exp: Date.now() + ttlMs, gen: 0 });

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "oneos_pipe",
-      "sources": ["napi-common.c", "pipe.c", "as-user.c", "spawn.c", "net-ns.c"]
+      "sources": ["napi-common.c", "pipe.c", "as-user.c", "spawn.c", "kill-relay.c", "net-ns.c"]
     },
     {
       "target_name": "oneos-pidns",

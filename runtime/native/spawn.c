@@ -17,6 +17,8 @@
  */
 #define _GNU_SOURCE
 #include "napi-common.h"
+#include "kill-relay.h"
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -60,6 +62,8 @@ typedef struct {
   int mnt_fd;
   int net_fd;
   int uts_fd;
+  /* A socket to send the kill relay's listener over (kill-relay.c), or -1 for no relay. */
+  int relay_fd;
   /* The child's PID in the PID namespace the worker thread entered (clone3 set_tid); 0: any. */
   pid_t set_tid;
   int set_ids;
@@ -94,6 +98,8 @@ static int child_main(void *arg) {
   if (p->mnt_fd >= 0 && setns(p->mnt_fd, CLONE_NEWNS) != 0) goto fail;
   if (p->net_fd >= 0 && setns(p->net_fd, CLONE_NEWNET) != 0) goto fail;
   if (p->uts_fd >= 0 && setns(p->uts_fd, CLONE_NEWUTS) != 0) goto fail;
+  /* Before the ids are dropped: installing a filter without no_new_privs needs CAP_SYS_ADMIN. */
+  if (p->relay_fd >= 0 && kill_filter_install(p->relay_fd) != 0) goto fail;
   if (c->cwd != NULL && chdir(c->cwd) != 0) goto fail;
   /* The user's own uid and gid and no supplementary groups, as `nsenter --setgid --setuid` gave. */
   if (p->set_ids && (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setgid, p->gid) != 0 || syscall(SYS_setuid, p->uid) != 0)) goto fail;
@@ -383,6 +389,8 @@ typedef struct {
   Plan plan;
   Command command;
   char *mnt, *net, *uts, *pidns;
+  int relay; /* relay kill(2) (kill-relay.c) */
+  int listener; /* the relay's listener once the child sent it, or -1 */
   pid_t pid;
   int error;
 } SpawnJob;
@@ -415,8 +423,17 @@ static void SpawnInExecute(napi_env env, void *data) {
   else if (pid_fd >= 0 && setns(pid_fd, CLONE_NEWPID) != 0)
     job->error = errno;
   else {
+    int pair[2] = {-1, -1};
+    plan->relay_fd = -1;
+    job->listener = -1;
+    if (job->relay && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) == 0) plan->relay_fd = pair[1];
     job->pid = spawn_in_namespaces(plan);
     if (job->pid < 0) job->error = errno;
+    else if (pair[0] >= 0) job->listener = kill_listener_receive(pair[0]);
+    if (pair[0] >= 0) {
+      close(pair[0]);
+      close(pair[1]);
+    }
     if (pid_fd >= 0) setns(own_pid_fd, CLONE_NEWPID);
   }
   if (pid_fd >= 0) close(pid_fd);
@@ -436,10 +453,15 @@ static void SpawnInComplete(napi_env env, napi_status status, void *data) {
   } else if (watch_child(env, job->pid, on_exit) != 0) {
     napi_reject_deferred(env, job->deferred, errno_error(env, "EIO", EIO, "spawn: cannot watch the child (pidfd)"));
   } else {
+    if (job->listener >= 0) {
+      kill_listener_watch(env, job->listener);
+      job->listener = -1;
+    }
     napi_value pid;
     napi_create_int32(env, job->pid, &pid);
     napi_resolve_deferred(env, job->deferred, pid);
   }
+  if (job->listener >= 0) close(job->listener);
   napi_delete_reference(env, job->on_exit);
   napi_delete_async_work(env, job->work);
   free_job(job);
@@ -463,6 +485,7 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
     return NULL;
   }
   SpawnJob *job = calloc(1, sizeof(SpawnJob));
+  job->listener = -1;
   Command *c = &job->command;
   if (parse_command(env, args, c) != 0 || c->file[0] != '/') {
     free_job(job);
@@ -476,6 +499,9 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
   if (napi_get_named_property(env, args[6], "uts", &v) == napi_ok) job->uts = dup_string(env, v);
   if (napi_get_named_property(env, args[6], "pidns", &v) == napi_ok) job->pidns = dup_string(env, v);
   int32_t set_tid = 0;
+  bool relay = false;
+  if (napi_get_named_property(env, args[6], "relayKills", &v) == napi_ok) napi_get_value_bool(env, v, &relay);
+  job->relay = relay;
   if (napi_get_named_property(env, args[6], "pid", &v) == napi_ok) napi_get_value_int32(env, v, &set_tid);
   if (napi_get_named_property(env, args[6], "uid", &v) == napi_ok) napi_get_value_uint32(env, v, &uid);
   if (napi_get_named_property(env, args[6], "gid", &v) == napi_ok) napi_get_value_uint32(env, v, &gid);
@@ -497,6 +523,7 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
 }
 
 void register_spawn(napi_env env, napi_value exports) {
+  register_kill_relay(env, exports);
   export_function(env, exports, "spawn", Spawn);
   export_function(env, exports, "spawnIn", SpawnIn);
 }

@@ -104,6 +104,48 @@ describe("users and sessions", () => {
     expect(lines.some((l) => l.event === "useradd" && l.user === "root" && l.name === "alice")).toBe(true);
   });
 
+  it("a command is looked up along PATH as its user would exec it: a directory they cannot search is passed over", async () => {
+    const setup = await cluster.sh(
+      "mkdir -p /home/root-tools /home/shared-tools && chmod 700 /home/root-tools && chmod 755 /home/shared-tools && " +
+        "printf '#!/bin/sh\\necho root-only\\n' > /home/root-tools/greet && printf '#!/bin/sh\\necho shared\\n' > /home/shared-tools/greet && " +
+        "chmod 755 /home/root-tools/greet /home/shared-tools/greet && echo ok",
+    );
+    expect(setup.stdout).toBe("ok\n");
+    const bob = await as("bob", "bob-pw", "PATH=/home/root-tools:/home/shared-tools:/usr/bin:/bin; @n2 greet; PATH=/home/root-tools:/usr/bin:/bin; @n3 greet; echo rc=$?");
+    expect(bob.stdout).toBe("shared\nrc=126\n");
+    expect(bob.stderr).toMatch(/greet: Permission denied/);
+    const root = await cluster.sh("PATH=/home/root-tools:/home/shared-tools:/usr/bin:/bin; @n2 greet");
+    expect(root.stdout).toBe("root-only\n");
+  });
+
+  it("kill(2) across nodes: programs' own kills reach another node's process, with EPERM and ESRCH exact", async () => {
+    const job = cluster.start(["shell", "--user", "alice", "-c", "@n1 sleep 62"], { input: "alice-pw\n" });
+    const sleeper = await eventually(async () => {
+      const ps = JSON.parse((await cluster.oneos(["ps", "--json"])).stdout) as { pid: number; user: string; argv: string[]; state: string }[];
+      return ps.find((p) => p.argv.join(" ") === "sleep 62" && p.user === "alice" && p.state === "running");
+    }, 15_000, "alice's sleep in ps");
+    // Python's os.kill, bob's, from n2: refused; a PID nobody has: no such process.
+    const probe = [
+      "import os, sys",
+      "def ask(pid, sig):",
+      "    try:",
+      "        os.kill(pid, sig); return 'ok'",
+      "    except PermissionError: return 'EPERM'",
+      "    except ProcessLookupError: return 'ESRCH'",
+      `print(ask(${sleeper.pid}, 15), ask(${sleeper.pid}, 0), ask(999999, 15))`,
+    ].join("\n");
+    const bob = await as("bob", "bob-pw", `@n2 python3 -c "${probe}"`);
+    expect(bob.stderr).toBe("");
+    expect(bob.stdout).toBe("EPERM EPERM ESRCH\n");
+    // Alice's kill -0 and /bin/kill from n3 reach it: it ends with SIGTERM.
+    const alice = await as("alice", "alice-pw", `@n3 sh -c 'kill -0 ${sleeper.pid} && /bin/kill -TERM ${sleeper.pid}; echo rc=$?'`);
+    expect(alice.stdout).toBe("rc=0\n");
+    expect((await job.done).status).toBe(143);
+    // Relayed as the caller's user: n1 audited alice's kill as hers.
+    const lines = await audit();
+    expect(lines.some((l) => l.event === "kill" && l.user === "alice" && l.pid === sleeper.pid && l.ok === true)).toBe(true);
+  });
+
   it("the oneos verbs inside the shell run as the session's user: ps and nodes see the cluster, kill of another user's process is EPERM, output pipes", async () => {
     const job = cluster.start(["shell", "--user", "alice", "-c", "@n3 sleep 61"], { input: "alice-pw\n" });
     const sleeper = await eventually(async () => {
