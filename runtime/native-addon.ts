@@ -44,6 +44,8 @@ export interface NativeAddon {
    * `id` name it for killReply; the caller's host PID, real and effective uid; the PID and signal asked.
    */
   onKill(fn: (watch: number, id: bigint, callerPid: number, ruid: number, euid: number, pid: number, signal: number) => void): void;
+  /** Takes and watches the relay listener process `pid` holds (oneos-pidns enter's); false if none yet. */
+  adoptKillListener(pid: number): boolean;
   /** That kill(2) returns 0 (errno 0) or fails with errno, or (goOn) goes on to the kernel as it was. False if it waits no more. */
   killReply(watch: number, id: bigint, errno: number, goOn: boolean): boolean;
   /** A socket in the namespace of `nsFd` bound to `[::]:port` (IPv4 too) and listening; its fd. Throws Error(errno name). */

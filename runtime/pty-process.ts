@@ -11,6 +11,7 @@ import {
 import { resolveTarget, viaNsenter, type LocalExit, type ProcessView } from "./local-process.js";
 import { withUmask } from "./native-spawn.js";
 import { ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
+import { addon, PIDNS_PROGRAM } from "./native-addon.js";
 
 /**
  * Terminal output kept for a client that attaches later: enough for the last screen of a large
@@ -18,6 +19,9 @@ import { ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
  * sends), small enough that a thousand sessions cost little.
  */
 const SCROLLBACK_BYTES = 64 * 1024;
+/** The kill relay's listener is looked for this often, this many times, after the program starts. */
+const ADOPT_WAIT_MS = 10;
+const ADOPT_ATTEMPTS = 200;
 
 /**
  * A process on a pseudo-terminal of this node (`ssh -t` style): keystrokes arrive on one stream and go
@@ -91,8 +95,18 @@ export class PtyProcess {
       });
     });
     const process = new PtyProcess(pid, pty!);
+    if (target.file === PIDNS_PROGRAM) process.#adoptKillRelay();
     process.#connect(new StreamReader(transport, inSpec.id), new StreamWriter(transport, outSpec.id), false);
     return process;
+  }
+
+  /**
+   * `oneos-pidns enter` holds the kill relay's listener of the program (see pidns.c) once the program
+   * has started: taken from it as soon as it is there, so the program's kill(2) reaches other nodes.
+   */
+  #adoptKillRelay(attempt = 0): void {
+    if (this.#ended || addon.adoptKillListener(this.#pty.pid) || attempt >= ADOPT_ATTEMPTS) return;
+    setTimeout(() => this.#adoptKillRelay(attempt + 1), ADOPT_WAIT_MS).unref();
   }
 
   /** The terminal's recent output, for `oneos logs` and the desktop. */

@@ -2,12 +2,12 @@
   "targets": [
     {
       "target_name": "oneos_pipe",
-      "sources": ["napi-common.c", "pipe.c", "as-user.c", "spawn.c", "kill-relay.c", "net-ns.c"]
+      "sources": ["napi-common.c", "pipe.c", "as-user.c", "spawn.c", "kill-relay.c", "kill-filter.c", "net-ns.c"]
     },
     {
       "target_name": "oneos-pidns",
       "type": "executable",
-      "sources": ["pidns.c"]
+      "sources": ["pidns.c", "kill-filter.c"]
     }
   ]
 }

@@ -16,64 +16,19 @@
 #include "kill-relay.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <uv.h>
-
-/* Must match pidns.c: PIDs from here up are the node's own forks. */
-#define LOCAL_PID_BASE 2000000
-
-int kill_filter_install(int sock) {
-#if defined(__x86_64__)
-  struct sock_filter code[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_kill, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      /* The PID: args[0]'s low 32 bits (little-endian); negative ones are above LOCAL_PID_BASE unsigned. */
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0),
-      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, LOCAL_PID_BASE, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
-  int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
-  if (listener < 0) return -1;
-  char byte = 0;
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control;
-  memset(&control, 0, sizeof control);
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &listener, sizeof(int));
-  long sent = syscall(SYS_sendmsg, sock, &msg, 0);
-  syscall(SYS_close, listener);
-  return sent == 1 ? 0 : -1;
-#else
-  (void)sock;
-  return 0; /* no relay on this architecture: kill(2) stays the kernel's */
-#endif
-}
 
 int kill_listener_receive(int sock) {
   char byte;
@@ -255,7 +210,43 @@ static napi_value KillReply(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * adoptKillListener(pid): takes a copy (pidfd_getfd) of the relay listener process `pid` holds open
+ * (oneos-pidns enter keeps its program's) and watches it. False if it holds none (yet).
+ */
+static napi_value AdoptKillListener(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  int32_t pid = 0;
+  napi_get_value_int32(env, arg, &pid);
+  int adopted = 0;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", pid);
+  DIR *dir = opendir(path);
+  int pidfd = dir == NULL ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
+  struct dirent *entry;
+  while (pidfd >= 0 && !adopted && (entry = readdir(dir)) != NULL) {
+    char link[400], target[64];
+    snprintf(link, sizeof link, "%s/%s", path, entry->d_name);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    if (strcmp(target, "anon_inode:seccomp notify") != 0) continue;
+    int fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(entry->d_name), 0);
+    if (fd < 0) continue;
+    kill_listener_watch(env, fd);
+    adopted = 1;
+  }
+  if (pidfd >= 0) close(pidfd);
+  if (dir != NULL) closedir(dir);
+  napi_value result;
+  napi_get_boolean(env, adopted, &result);
+  return result;
+}
+
 void register_kill_relay(napi_env env, napi_value exports) {
+  export_function(env, exports, "adoptKillListener", AdoptKillListener);
   export_function(env, exports, "onKill", OnKill);
   export_function(env, exports, "killReply", KillReply);
 }

@@ -12,7 +12,9 @@
  * `oneos-pidns enter NS PID -- PROGRAM ARGS...` starts PROGRAM in the namespace NS (a
  * /proc/PID/ns/pid_for_children path) with PID as its PID there, and waits for it as `nsenter --pid`
  * does: it stops when the program stops, and ends as the program ended. The runtime starts a terminal's
- * program this way (node-pty can only exec), PROGRAM being nsenter for the other namespaces.
+ * program this way (node-pty can only exec), PROGRAM being nsenter for the other namespaces. The
+ * program gets the kill relay's filter (kill-filter.c) and this process keeps its listener open, for
+ * the runtime to take with pidfd_getfd (kill-relay.c's adoptKillListener).
  *
  * Init also raises the namespace's pid_max to the kernel's limit (per namespace since Linux 6.14; the
  * machine's on older kernels), since cluster PIDs can pass the usual 32,768, and starts the PIDs the
@@ -20,6 +22,7 @@
  * cluster's, so the two never meet. It prints `ready` once that is done.
  */
 #define _GNU_SOURCE
+#include "kill-filter.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -30,12 +33,11 @@
 #include <string.h>
 #include <linux/sched.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The first PID a process forked inside the namespace may get (cluster PIDs stay below it). */
-#define LOCAL_PID_BASE 2000000
 /* PID_MAX_LIMIT on 64-bit Linux. */
 #define PID_MAX_LIMIT 4194304
 
@@ -101,6 +103,8 @@ static int enter(int argc, char **argv) {
   args.exit_signal = SIGCHLD;
   args.set_tid = (uint64_t)(uintptr_t)tid;
   args.set_tid_size = 1;
+  int pair[2] = {-1, -1};
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0) pair[0] = pair[1] = -1;
   /* Without CLONE_VM this is a fork: the child returns here on its own copy of the stack. */
   pid_t child = tid[0] > 0 ? (pid_t)syscall(SYS_clone3, &args, sizeof args) : -1;
   /* The PID cannot be had (taken, above pid_max, no clone3): one of the namespace's own. */
@@ -110,9 +114,26 @@ static int enter(int argc, char **argv) {
     return 126;
   }
   if (child == 0) {
+    /* Without the relay (no socket, no seccomp) kill(2) stays the kernel's: the program still runs. */
+    if (pair[1] >= 0) kill_filter_install(pair[1]);
     execvp(argv[5], &argv[5]);
     fprintf(stderr, "oneos-pidns: %s: %s\n", argv[5], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
+  }
+  if (pair[0] >= 0) {
+    /* The listener, kept open (not inherited: CLOEXEC) until the runtime has taken its copy. */
+    close(pair[1]);
+    char byte;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+      char buf[CMSG_SPACE(sizeof(int))];
+      struct cmsghdr align;
+    } control;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+    if (recvmsg(pair[0], &msg, MSG_CMSG_CLOEXEC) != 1 || CMSG_FIRSTHDR(&msg) == NULL) {
+      /* the child could not install it (or exec'd without): nothing to keep */
+    }
+    close(pair[0]);
   }
   int status;
   for (;;) {

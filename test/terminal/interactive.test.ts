@@ -69,6 +69,13 @@ describe("interactive programs on remote nodes", () => {
     expect(row?.command).toContain("import os, sys");
   });
 
+  it("a program on a remote terminal reaches a process on another node with kill(2)", async () => {
+    const d = await shell();
+    const out = await line(d, `@n1 sleep 300 & @n2 python3 -c "import os, sys; os.kill(int(sys.argv[1]), 15); print('sent')" $!; wait %1; echo status=$?`);
+    expect(out).toContain("sent");
+    expect(out).toContain("status=143");
+  });
+
   it("Ctrl-C of a remote sleep returns to the prompt within 1 s with $? = 130", async () => {
     const d = await shell();
     d.type("@n2 sleep 100\r");
