@@ -213,6 +213,7 @@ export class LocalCluster {
         n.runtimePid = null;
         n.natsPid = null;
         await unmountStale(join(n.dir, "runtime", "mnt"));
+        await unmountStale(join(n.dir, "runtime", "proc"));
       }
       await writeClusterState(this.home, state);
     }
@@ -228,6 +229,7 @@ export class LocalCluster {
     await reapChildren(join(node.dir, "runtime", "children.json"));
     await stopPid(node.natsPid, "SIGKILL", 2000);
     await unmountStale(join(node.dir, "runtime", "mnt"));
+    await unmountStale(join(node.dir, "runtime", "proc"));
     node.runtimePid = null;
     node.natsPid = null;
     await writeClusterState(this.home, state);

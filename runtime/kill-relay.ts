@@ -15,7 +15,7 @@ export interface KillRelayOptions {
   readonly nc: NatsConnection;
   readonly node: string;
   /** A process of this node (its PID namespace has it, or the runtime runs it). */
-  isLocal(pid: number): boolean;
+  isLocal(pid: number): Promise<boolean>;
   /** Where a cluster PID runs, from the process table or the runtimes themselves; undefined if nowhere. */
   find(pid: number): Promise<ProcessRecord | undefined>;
   /** The cluster user with this uid (root is 0), if any. */
@@ -52,7 +52,7 @@ export class KillRelay {
 
   /** The errno the caller gets (0: signalled), or undefined: the kernel's own kill(2). */
   async #answer(pid: number, signal: number, ruid: number, euid: number): Promise<number | undefined> {
-    if (this.#o.isLocal(pid)) return undefined;
+    if (await this.#o.isLocal(pid)) return undefined;
     const record = await this.#o.find(pid);
     if (record === undefined || record.node === this.#o.node || (record.state !== "running" && record.state !== "stopped")) return undefined;
     if (signal !== 0 && !SIGNAL_NAMES.has(signal)) return EINVAL;

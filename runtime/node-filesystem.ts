@@ -10,6 +10,7 @@ import { KernelError, type CloudFsWriteBackFigures } from "../pseudokernel/index
 import { cleanStaleMount, cloudFsNodeStatus } from "../vfs-fuse/index.js";
 import { FIRST_UID as FIRST_CLUSTER_UID } from "./auth/index.js";
 import { PIDNS_PROGRAM } from "./native-addon.js";
+import { REAL_PROC_IN_NAMESPACE } from "./cluster-proc.js";
 
 /** CloudFS paths every process sees at the same absolute place; the rest of the tree is the node's own. */
 export const CLOUDFS_PREFIXES = ["/home"] as const;
@@ -38,6 +39,11 @@ export interface NodeFilesystemOptions {
   readonly credentialsFile?: string;
   /** The host name of the namespace's own UTS namespace; without, it shares the machine's. */
   readonly hostname?: string;
+  /**
+   * The cluster /proc's mount (cluster-proc.ts), bound onto the namespace's /proc with the node's own
+   * procfs under it at `REAL_PROC_IN_NAMESPACE`; without, /proc is the node's procfs alone.
+   */
+  readonly clusterProc?: string;
 }
 
 /**
@@ -134,6 +140,16 @@ export class NodeFilesystem {
   get pidNamespace(): string | undefined {
     const pid = this.#pidns?.pid;
     return this.namespace === undefined || pid === undefined || this.#pidns!.exitCode !== null ? undefined : `/proc/${pid}/ns/pid_for_children`;
+  }
+
+  /**
+   * The node's own procfs (its PID namespace's) in the runtime's view, through the namespace holder's
+   * root. Under the cluster /proc it is below the runtime's own FUSE mount: async access only.
+   */
+  get realProc(): string | undefined {
+    const pid = this.holderPid;
+    if (pid === undefined) return undefined;
+    return `/proc/${pid}/root${this.#options.clusterProc !== undefined ? REAL_PROC_IN_NAMESPACE : "/proc"}`;
   }
 
   /** A process living in the namespaces (its `/proc/PID/net/tcp` is the node's socket table). */
@@ -244,10 +260,16 @@ export class NodeFilesystem {
     // With a host name of its own: a UTS namespace too, named through procfs (no hostname(1) needed).
     const hostname = this.#options.hostname;
     // Its /proc is the node's PID namespace's, mounted by a process in it (procfs shows the mounter's).
+    // Or the cluster /proc, with the node's procfs mounted under it first (this mount namespace's
+    // alone), then the two bound onto /proc together.
+    const clusterProc = this.#options.clusterProc;
+    const procfs = "nsenter --pid=\"$4\" -- mount -t proc -o nosuid,nodev,noexec proc";
     const script =
       'ip link set lo up && mount --bind "$1" /home && mount --bind "$2" /etc/passwd && mount --bind "$3" /etc/group && ' +
-      'nsenter --pid="$4" -- mount -t proc -o nosuid,nodev,noexec proc /proc && ' +
-      (hostname !== undefined ? 'printf %s "$5" > /proc/sys/kernel/hostname && ' : "") +
+      'if [ -n "$5" ]; then printf %s "$5" > /proc/sys/kernel/hostname; fi && ' +
+      (clusterProc !== undefined
+        ? `${procfs} "$6/${REAL_PROC_IN_NAMESPACE.slice("/proc/".length)}" && mount --rbind "$6" /proc && `
+        : `${procfs} /proc && `) +
       "echo ready && exec sleep infinity";
     const holder = spawn(
       "unshare",
@@ -266,7 +288,8 @@ export class NodeFilesystem {
         join(this.#etc, "passwd"),
         join(this.#etc, "group"),
         `/proc/${this.#pidns!.pid}/ns/pid_for_children`,
-        ...(hostname !== undefined ? [hostname] : []),
+        hostname ?? "",
+        ...(clusterProc !== undefined ? [clusterProc] : []),
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );

@@ -51,8 +51,9 @@ import { Netstack } from "./netstack/index.js";
 import { AuditLog, AuthService, canControl, ensureAuditStream, mayControl, UserStore, type Caller } from "./auth/index.js";
 import { ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
 import { KillRelay } from "./kill-relay.js";
+import { ClusterProc, type ClusterProcOptions } from "./cluster-proc.js";
 import { existsSync } from "node:fs";
-import { chown, mkdir } from "node:fs/promises";
+import { access, chown, mkdir } from "node:fs/promises";
 
 /** Heartbeat period; `DOWN_AFTER_MS` in the pseudokernel is four of these. */
 const HEARTBEAT_MS = 1000;
@@ -149,6 +150,8 @@ export class NodeRuntime {
   #registered: RegisteredProcesses;
   #directServer: DirectServer;
   #filesystem: NodeFilesystem | undefined;
+  /** The cluster /proc bound onto the namespace's /proc, if mounted. */
+  #clusterProc: ClusterProc | undefined;
   #files: FileService;
   /** What this node's processes see: CloudFS at /home inside the node's namespace, when mounted. */
   #view: ProcessView;
@@ -244,8 +247,18 @@ export class NodeRuntime {
       const buckets = await openClusterBuckets(nc, options.replicas === undefined ? {} : { replicas: options.replicas });
       const nodes = NodeTable.watch(buckets.nodes, nc);
       const directServer = await DirectServer.listen(options.dataHost ?? "127.0.0.1");
-      const filesystem = await startFilesystem(options);
+      // Mounted before the node's namespace is made, which binds it onto /proc; it learns the rest late.
+      const late: { filesystem?: NodeFilesystem | undefined; runtime?: NodeRuntime } = {};
+      const clusterProc = await mountClusterProc(options, nc, {
+        realProc: () => late.filesystem?.realProc,
+        localPids: () => (late.runtime === undefined ? [] : late.runtime.#procs.keys()),
+      });
+      const filesystem = await startFilesystem(options, clusterProc?.mountpoint);
+      if (filesystem === undefined) await clusterProc?.close();
+      late.filesystem = filesystem;
       const runtime = new NodeRuntime(options, nc, buckets, nodes, ProcessTable.watch(buckets.procs), directServer, filesystem);
+      late.runtime = runtime;
+      if (filesystem !== undefined) runtime.#clusterProc = clusterProc;
       const replicas = options.replicas ?? 1;
       const [users] = await Promise.all([UserStore.open(nc, { replicas }), ensureAuditStream(nc, replicas)]);
       runtime.#auth = new AuthService({ nc, users, audit: runtime.#audit, logger: options.logger, makeHome: (user) => runtime.#makeHome(user) });
@@ -285,8 +298,12 @@ export class NodeRuntime {
     KillRelay.start({
       nc: this.nc,
       node: this.name,
-      // The node's PID namespace has it: its /proc, seen through the namespace holder's root.
-      isLocal: (pid) => this.#procs.has(pid) || (this.#filesystem?.holderPid !== undefined && existsSync(`/proc/${this.#filesystem.holderPid}/root/proc/${pid}`)),
+      // The node's PID namespace has it: its procfs, seen through the namespace holder's root (async:
+      // under the cluster /proc, which this thread serves).
+      isLocal: async (pid) => {
+        const real = this.#filesystem?.realProc;
+        return this.#procs.has(pid) || (real !== undefined && (await access(`${real}/${pid}`).then(() => true, () => false)));
+      },
       find: async (pid) => {
         // A process started a moment ago is in the table once its first record is written (≈ 20 ms on).
         for (let attempt = 0; ; attempt++) {
@@ -724,6 +741,7 @@ export class NodeRuntime {
     await this.#netstack?.close();
     await this.#directServer.close();
     await this.#filesystem?.close();
+    await this.#clusterProc?.close();
     this.#nodes.stop();
     await this.#buckets.nodes.delete(this.name).catch(() => undefined);
     await this.nc.drain().catch(() => this.nc.close());
@@ -731,11 +749,27 @@ export class NodeRuntime {
   }
 }
 
-async function startFilesystem(options: RuntimeOptions): Promise<NodeFilesystem | undefined> {
+/** The cluster /proc (cluster-proc.ts) where the node gets namespaces (root, FUSE); else undefined. */
+async function mountClusterProc(
+  options: RuntimeOptions,
+  nc: NatsConnection,
+  late: Pick<ClusterProcOptions, "realProc" | "localPids">,
+): Promise<ClusterProc | undefined> {
+  if ((options.cloudfs ?? "auto") === "off" || process.getuid?.() !== 0 || !existsSync("/dev/fuse")) return undefined;
+  try {
+    return await ClusterProc.mount({ nc, node: options.name, mountpoint: join(options.stateDir, "proc"), logger: options.logger, ...late });
+  } catch (error) {
+    options.logger.warn({ err: (error as Error).message }, "running without the cluster /proc: /proc is the node's own");
+    return undefined;
+  }
+}
+
+async function startFilesystem(options: RuntimeOptions, clusterProc: string | undefined): Promise<NodeFilesystem | undefined> {
   const mode = options.cloudfs ?? "auto";
   if (mode === "off") return undefined;
   try {
     return await NodeFilesystem.start({
+      ...(clusterProc !== undefined ? { clusterProc } : {}),
       nats: options.nats,
       node: options.name,
       stateDir: options.stateDir,

@@ -19,8 +19,8 @@ export interface FuseInstance {
   mount(cb: (err: Error | null) => void): void;
   unmount(cb: (err: Error | null) => void): void;
   _fuseOptions(): string;
-  /** `[uid, gid]` of the process whose operation is being dispatched (CloudFS's build only). */
-  caller?: [number, number];
+  /** `[uid, gid, pid]` of the thread whose operation is being dispatched (CloudFS's build only; pid in our PID namespace). */
+  caller?: [uid: number, gid: number, pid: number];
   /** Answers an op with the attributes libfuse asks for next (CloudFS's build only; see fuse-ops.ts). */
   answerWithStat?(path: string, stat: FsStat, answer: () => void): void;
   /** Drops the kernel's cached attributes of an inode (CloudFS's build only); false if it has none. */

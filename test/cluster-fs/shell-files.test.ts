@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
+import { eventually, startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
 
 let cluster: TestCluster;
 
@@ -46,6 +46,33 @@ describe("one file tree from the shell", () => {
     // Each node's /proc is its own PID namespace's: PID 1 is the node's init, not the machine's.
     const init = await cluster.sh("@n3 cat /proc/1/comm");
     expect(init.stdout).toBe("oneos-init\n");
+  });
+
+  it("one /proc: ps, pgrep and top on any node list the whole cluster's processes; /bin/kill and pkill reach them", async () => {
+    const started = await cluster.sh("@n1 sleep 301 & echo $!; @n3 sleep 302 & echo $!");
+    const [onN1, onN3] = started.stdout.trim().split("\n").map(Number);
+    const listed = await cluster.sh(
+      "@n2 ps -eo pid=,args=; echo --; @n2 pgrep -f 'sleep 30[12]'; echo --; @n2 top -b -n1 -w 200; echo --; @n2 cat /proc/1/comm; @n2 readlink /proc/self/exe",
+    );
+    expect(listed.stderr).toBe("");
+    const [ps, pgrep, top, own] = listed.stdout.split("--\n");
+    const psRows = ps!.trim().split("\n").map((l) => l.trim());
+    expect(psRows).toContain(`${onN1} sleep 301`);
+    expect(psRows).toContain(`${onN3} sleep 302`);
+    expect(pgrep!.trim().split("\n").map(Number).sort()).toEqual([onN1, onN3].sort());
+    const topPids = top!.split("\n").map((l) => Number(l.trim().split(/\s+/)[0]));
+    expect(topPids).toContain(onN1);
+    expect(topPids).toContain(onN3);
+    // Machine-wide and self entries stay the node's own.
+    expect(own).toBe("oneos-init\n/usr/bin/readlink\n");
+    const killed = await cluster.sh(`@n3 /bin/kill -TERM ${onN1}; echo kill=$?; @n2 pkill -f 'sleep 302'; echo pkill=$?`);
+    expect(killed.stdout).toBe("kill=0\npkill=0\n");
+    const table = await eventually(async () => {
+      const rows = JSON.parse((await cluster.oneos(["ps", "-a", "--json"])).stdout) as { pid: number; state: string; status?: number }[];
+      const ended = rows.filter((p) => (p.pid === onN1 || p.pid === onN3) && p.state !== "running");
+      return ended.length === 2 ? ended : undefined;
+    }, 10_000, "both sleeps ended");
+    expect(table.map((p) => p.status)).toEqual([143, 143]);
   });
 
   it("echo hi > notes.txt; @n3 cat notes.txt", async () => {

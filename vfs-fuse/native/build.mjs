@@ -3,7 +3,8 @@
 // - The caller's uid/gid. fuse-native never passes fuse_get_context() to JavaScript, so files created
 //   through a stock mount belong to root. The patch records the context on the FUSE worker thread for
 //   every operation (FUSE_NATIVE_HANDLER runs there) and adds `binding.fuse_native_caller(handle)`,
-//   which index.js calls when it dispatches an operation (setting `fuse.caller = [uid, gid]`).
+//   which index.js calls when it dispatches an operation (setting `fuse.caller = [uid, gid, pid]`; the
+//   pid is the calling thread's, in the mounter's PID namespace).
 // - Attributes with the answer. libfuse 2's high-level API asks for a node's attributes right after
 //   it changed or made it (SETATTR: chmod/chown/utimens/truncate, then getattr; CREATE and OPEN with
 //   auto_cache: fgetattr; MKDIR, SYMLINK, LINK: getattr), each a second trip from the FUSE thread to
@@ -36,12 +37,12 @@ let c = readFileSync(join(stock, "fuse-native.c"), "utf8");
 c = patch(
   c,
   "  int32_t res;\n",
-  "  int32_t res;\n  uid_t caller_uid;\n  gid_t caller_gid;\n  int cfs_post_valid;\n  struct stat cfs_post_stat;\n  char cfs_post_path[4096];\n",
+  "  int32_t res;\n  uid_t caller_uid;\n  gid_t caller_gid;\n  pid_t caller_pid;\n  int cfs_post_valid;\n  struct stat cfs_post_stat;\n  char cfs_post_path[4096];\n",
 );
 c = patch(
   c,
   "  l->op = op_##name;\\\n",
-  "  l->op = op_##name;\\\n  { struct fuse_context *cfs_ctx = fuse_get_context(); l->caller_uid = cfs_ctx->uid; l->caller_gid = cfs_ctx->gid; }\\\n" +
+  "  l->op = op_##name;\\\n  { struct fuse_context *cfs_ctx = fuse_get_context(); l->caller_uid = cfs_ctx->uid; l->caller_gid = cfs_ctx->gid; l->caller_pid = cfs_ctx->pid; }\\\n" +
     // Attributes handed over with the last answer serve this operation only, whatever it is.
     "  int cfs_post = l->cfs_post_valid; l->cfs_post_valid = 0; (void) cfs_post;\\\n",
 );
@@ -77,12 +78,14 @@ c = patch(
   `NAPI_METHOD(fuse_native_caller) {
   NAPI_ARGV(1)
   NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);
-  napi_value arr, u, g;
-  napi_create_array_with_length(env, 2, &arr);
+  napi_value arr, u, g, p;
+  napi_create_array_with_length(env, 3, &arr);
   napi_create_uint32(env, l->caller_uid, &u);
   napi_create_uint32(env, l->caller_gid, &g);
+  napi_create_int32(env, l->caller_pid, &p);
   napi_set_element(env, arr, 0, u);
   napi_set_element(env, arr, 1, g);
+  napi_set_element(env, arr, 2, p);
   return arr;
 }
 
