@@ -74,7 +74,7 @@ function build(run: (work: Promise<number>) => void): Command {
       }))),
     );
 
-  addClientVerbs(program, run);
+  const { services } = addClientVerbs(program, run);
 
   program.command("sessions").description("processes running on a terminal, attached or detached")
     .option("--json", "JSON output")
@@ -110,11 +110,6 @@ function build(run: (work: Promise<number>) => void): Command {
     .option("--nats <url>", "NATS server of the cluster")
     .action((options: { last?: string; follow?: boolean; nats?: string }) => run(import("./audit-verb.js").then((m) => m.auditVerb(options))));
 
-  program.command("ports").description("the cluster's listening TCP ports: port, node, pid, command")
-    .option("--json", "JSON output")
-    .option("--nats <url>", "NATS server of the cluster")
-    .action((options: { json?: boolean; nats?: string }) => run(import("./ports-verb.js").then((m) => m.portsVerb(options))));
-
   program.command("desktop").description("the web desktop: serves it and prints its address with the login token")
     .option("--port <port>", "TCP port (default: any free port)")
     .option("--host <host>", "address to listen on", "127.0.0.1")
@@ -139,19 +134,10 @@ function build(run: (work: Promise<number>) => void): Command {
     .argument("<args...>")
     .action((args: string[], options: Parameters<typeof runVerb>[1]) => run(import("./service-verbs.js").then((m) => m.runVerb(args, options))));
 
-  const services = program.command("services").description("supervised services: name, node, pid, state, restarts")
-    .option("--json", "JSON output")
-    .option("--nats <url>", "NATS server of the cluster")
-    .action((options: { json?: boolean; nats?: string }) => run(import("./service-verbs.js").then((m) => m.servicesVerb(options))));
   services.command("rm").description("stop services and forget them")
     .argument("<names...>")
     .option("--nats <url>", "NATS server of the cluster")
     .action((names: string[], options: { nats?: string }) => run(import("./service-verbs.js").then((m) => m.servicesRmVerb(names, options))));
-
-  program.command("top").description("a live view of nodes and the busiest processes (q to quit)")
-    .option("-n, --iterations <n>", "stop after n refreshes")
-    .option("--nats <url>", "NATS server of the cluster")
-    .action((options: { iterations?: string; nats?: string }) => run(import("./top-verb.js").then((m) => m.topVerb(options))));
 
   return program;
 }

@@ -1,4 +1,5 @@
 import { userInfo } from "node:os";
+import { PROCESS_IO, withKernel, write, type VerbIo } from "./verb-io.js";
 import type { KV } from "@nats-io/kv";
 import { decode, encode, KernelError, retrying, type KernelClient } from "../pseudokernel/index.js";
 import {
@@ -141,10 +142,9 @@ export async function runVerb(args: readonly string[], options: RunOptions): Pro
 }
 
 /** `oneos services [--json]`: name, state, node, pid, restarts, policy, placement, command. */
-export async function servicesVerb(options: { json?: boolean; nats?: string }): Promise<number> {
-  const kernel = await connectKernel(options.nats, "oneos-services");
-  try {
-    const services = await listServices(kernel);
+export async function servicesVerb(options: { json?: boolean; nats?: string }, io: VerbIo = PROCESS_IO): Promise<number> {
+  const services = await withKernel(io, options.nats, "oneos-services", listServices);
+  {
     if (options.json === true) {
       const out = services.map(({ def, status }) => ({
         name: def.name,
@@ -158,10 +158,11 @@ export async function servicesVerb(options: { json?: boolean; nats?: string }): 
         since: status === null ? null : new Date(status.since).toISOString(),
         ...(status?.message !== undefined ? { message: status.message } : {}),
       }));
-      process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+      await write(io.out, JSON.stringify(out, null, 2) + "\n");
       return 0;
     }
-    process.stdout.write(
+    await write(
+      io.out,
       formatTable(
         ["NAME", "STATE", "NODE", "PID", "RESTARTS", "POLICY", "PLACEMENT", "COMMAND"],
         services.map(({ def, status }) => [
@@ -177,8 +178,6 @@ export async function servicesVerb(options: { json?: boolean; nats?: string }): 
       ),
     );
     return 0;
-  } finally {
-    await kernel.close();
   }
 }
 

@@ -3,6 +3,7 @@ import type { KernelClient } from "../pseudokernel/index.js";
 import { connectKernel } from "./find-cluster.js";
 import { nodeCells } from "./nodes-verb.js";
 import { formatTable } from "./table.js";
+import { PROCESS_IO, write, type VerbIo } from "./verb-io.js";
 
 /** Refresh period, like top's default of a few seconds but matching the heartbeat. */
 const REFRESH_MS = 1000;
@@ -45,8 +46,18 @@ export async function topFrame(kernel: KernelClient): Promise<string> {
 /**
  * `oneos top [-n N]`: refreshes every second until q or Ctrl-C (on a terminal, in the alternate
  * screen); `-n N` stops after N frames, and off a terminal each frame is printed in turn (like `top -b`).
+ * Inside the shell (`io` with the session's connection) it prints N frames, one by default.
  */
-export async function topVerb(options: { iterations?: string; nats?: string }): Promise<number> {
+export async function topVerb(options: { iterations?: string; nats?: string }, io: VerbIo = PROCESS_IO): Promise<number> {
+  if (io.kernel !== undefined) {
+    // Inside the shell: frames printed in turn, as `top -b` prints them; one unless -n asks for more.
+    const frames = options.iterations === undefined ? 1 : Number(options.iterations);
+    for (let i = 0; i < frames; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, REFRESH_MS));
+      await write(io.out, `${await topFrame(io.kernel)}\n`);
+    }
+    return 0;
+  }
   const iterations = options.iterations === undefined ? Infinity : Number(options.iterations);
   const kernel = await connectKernel(options.nats, "oneos-top");
   const tty = process.stdout.isTTY === true;

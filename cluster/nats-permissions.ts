@@ -1,4 +1,5 @@
 import { BUCKETS, inboxPrefixOf, KernelError, NODE_VERBS, nodeSubject } from "../pseudokernel/index.js";
+import { SERVICES_LIST_SUBJECT } from "../scheduler/index.js";
 
 /** What one identity may publish and subscribe to (nats-server `permissions`, allow-lists only). */
 export interface SubjectPermissions {
@@ -66,6 +67,8 @@ export function permissionsOf(identity: string): SubjectPermissions {
         // Every kernel verb on any node: the session token decides what the caller may do.
         ...NODE_VERBS.map((verb) => nodeSubject("*", verb)),
         "oneos.cluster.>",
+        // The services list, read-only (`oneos services` inside the shell).
+        SERVICES_LIST_SUBJECT,
         "oneos.auth.login",
         "oneos.auth.refresh",
         "oneos.auth.users",

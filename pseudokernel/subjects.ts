@@ -42,6 +42,9 @@ export const HEARTBEAT_WILDCARD = `${SUBJECT_ROOT}.heartbeat.*`;
 /** Any runtime answers here (queue group) with its view of the cluster's nodes. */
 export const CLUSTER_VIEW_SUBJECT = `${SUBJECT_ROOT}.cluster.view`;
 
+/** Any runtime answers here (queue group) with the cluster's listening ports, from its netstack's registry. */
+export const CLUSTER_PORTS_SUBJECT = `${SUBJECT_ROOT}.cluster.ports`;
+
 /** Any runtime answers here (queue group) with the whole process table from its mirror. */
 export const CLUSTER_PS_SUBJECT = `${SUBJECT_ROOT}.cluster.ps`;
 

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
+  CLUSTER_PORTS_SUBJECT,
   CLUSTER_PS_LIVE_SUBJECT,
   CLUSTER_PS_SUBJECT,
   CLUSTER_VIEW_SUBJECT,
@@ -146,6 +147,7 @@ export class NodeRuntime {
   #viewSubscription: Subscription | undefined;
   #psSubscription: Subscription | undefined;
   #psLiveSubscription: Subscription | undefined;
+  #portsSubscription: Subscription | undefined;
   #procTable: ProcessTable;
   #registered: RegisteredProcesses;
   #directServer: DirectServer;
@@ -391,6 +393,13 @@ export class NodeRuntime {
     this.#psLiveSubscription = this.nc.subscribe(CLUSTER_PS_LIVE_SUBJECT, {
       callback: guarded((msg) => {
         replyTo(msg, { type: "ps", procs: [...[...this.#procs.values()].map((s) => s.record), ...this.#registered.list()] });
+      }),
+    });
+    // Any one runtime with a netstack answers "which ports listen?" from its registry (queue group).
+    this.#portsSubscription = this.nc.subscribe(CLUSTER_PORTS_SUBJECT, {
+      queue: "oneos-ports",
+      callback: guarded((msg) => {
+        replyTo(msg, { type: "ports", ports: this.#netstack?.ports ?? [] });
       }),
     });
     // Any one runtime answers "which nodes are alive?" from its table (queue group: one reply).
@@ -717,6 +726,7 @@ export class NodeRuntime {
     this.#viewSubscription?.unsubscribe();
     this.#psSubscription?.unsubscribe();
     this.#psLiveSubscription?.unsubscribe();
+    this.#portsSubscription?.unsubscribe();
     this.#procTable.stop();
     const running = [...this.#procs.values()];
     for (const s of running) {

@@ -146,7 +146,7 @@ describe("users and sessions", () => {
     expect(lines.some((l) => l.event === "kill" && l.user === "alice" && l.pid === sleeper.pid && l.ok === true)).toBe(true);
   });
 
-  it("the oneos verbs inside the shell run as the session's user: ps and nodes see the cluster, kill of another user's process is EPERM, output pipes", async () => {
+  it("the oneos verbs inside the shell run as the session's user: ps, nodes, top, ports and services see the cluster, kill of another user's process is EPERM, output pipes", async () => {
     const job = cluster.start(["shell", "--user", "alice", "-c", "@n3 sleep 61"], { input: "alice-pw\n" });
     const sleeper = await eventually(async () => {
       const ps = JSON.parse((await cluster.oneos(["ps", "--json"])).stdout) as { pid: number; user: string; argv: string[]; state: string }[];
@@ -156,12 +156,15 @@ describe("users and sessions", () => {
       `oneos ps | awk '$1 == ${sleeper.pid} { print $3, $4, $5 }'`,
       "oneos nodes | tail -n +2 | awk '{ print $1 }' | tr '\\n' ' '; echo",
       `oneos kill ${sleeper.pid}; echo rc=$?`,
-      "oneos ports; echo rc=$?",
+      "oneos top | head -1 | sed 's/.*— //; s/,.*//'",
+      "oneos ports | head -1 | awk '{ print $1, $2, $3 }'",
+      "oneos services | head -1 | awk '{ print $1, $2 }'",
+      "oneos df; echo rc=$?",
     ].join("; ");
     const bob = await as("bob", "bob-pw", line);
-    expect(bob.stdout.split("\n")).toEqual(["n3 alice running", "n1 n2 n3 ", "rc=1", "rc=2", ""]);
+    expect(bob.stdout.split("\n")).toEqual(["n3 alice running", "n1 n2 n3 ", "rc=1", "3/3 nodes ready", "PORT NODE PID", "NAME STATE", "rc=2", ""]);
     expect(bob.stderr).toMatch(/kill: .*Operation not permitted/);
-    expect(bob.stderr).toMatch(/ports: not available inside the shell/);
+    expect(bob.stderr).toMatch(/df: not available inside the shell/);
     const alice = await as("alice", "alice-pw", `oneos kill -TERM ${sleeper.pid}; echo rc=$?`);
     expect(alice.stdout).toBe("rc=0\n");
     expect((await job.done).status).toBe(143);
