@@ -63,7 +63,7 @@ export async function ensureClusterCredentials(
   const known = (await readdir(dir)).flatMap((f) => (/^node-[A-Za-z0-9_-]+\.creds$/.test(f) ? [f.slice(0, -".creds".length)] : []));
   for (const identity of new Set([...CLIENT_IDENTITIES, ...nodes.map(nodeIdentity), ...known])) {
     const creds = await ensureIdentity(dir, identity, ca);
-    const nkey = nkeys.fromSeed(new TextEncoder().encode(creds.seed)).getPublicKey();
+    const nkey = creds.nkey ?? nkeys.fromSeed(new TextEncoder().encode(creds.seed)).getPublicKey();
     users.push({ identity, nkey, permissions: permissionsOf(identity) });
   }
   return { caFile, certFile, keyFile, users };
@@ -76,10 +76,17 @@ export async function ensureIdentity(dir: string, identity: string, ca: string):
   if (existing !== null) {
     const creds = parseCredentials(existing, path);
     // A file made with an older CA would be refused by the servers: re-issue against the current one.
-    if (creds.ca === ca && creds.identity === identity) return creds;
+    // One without its public key gets it added (clients connect faster with it), the same identity.
+    if (creds.ca === ca && creds.identity === identity) {
+      if (creds.nkey !== undefined) return creds;
+      const withKey: NatsCredentials = { ...creds, nkey: nkeys.fromSeed(new TextEncoder().encode(creds.seed)).getPublicKey() };
+      await writePrivate(path, JSON.stringify({ version: 1, ...withKey }, null, 2) + "\n");
+      return withKey;
+    }
   }
-  const seed = new TextDecoder().decode(nkeys.createUser().getSeed());
-  const creds: NatsCredentials = { identity, seed, ca };
+  const pair = nkeys.createUser();
+  const seed = new TextDecoder().decode(pair.getSeed());
+  const creds: NatsCredentials = { identity, seed, nkey: pair.getPublicKey(), ca };
   await writePrivate(path, JSON.stringify({ version: 1, ...creds }, null, 2) + "\n");
   return creds;
 }
