@@ -81,7 +81,7 @@ const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "he
  * tweetnacl: the same signature, without the 30–40 ms tweetnacl takes to derive the key pair in a
  * fresh process (a CLI call's largest single cost). The public key comes from the credentials file.
  */
-function nativeNkeyAuthenticator(seed: string, nkey: string): (nonce?: string) => { nkey: string; sig: string } {
+export function nativeNkeyAuthenticator(seed: string, nkey: string): (nonce?: string) => { nkey: string; sig: string } {
   let key: KeyObject | undefined;
   return (nonce) => {
     key ??= createPrivateKey({
