@@ -16,6 +16,12 @@ import { closeFd, osPipe, pipeReader, pipeWriter } from "./os-pipe.js";
 import { openAs, ROOT_IDENTITY, type FsIdentity } from "./as-user.js";
 import { PIDNS_PROGRAM } from "./native-addon.js";
 
+/** Cluster PIDs: the next one, and the block this runtime hands them out from now (see PidAllocator). */
+export interface PidSource {
+  allocate(): Promise<number>;
+  block(): readonly [from: number, to: number];
+}
+
 /** How paths look to this node's processes, and the mount namespace they run in (if any). */
 export interface ProcessView {
   /** `/proc/PID/ns/mnt` to enter, or undefined to run in the runtime's own namespace. */
@@ -91,11 +97,11 @@ export class LocalProcess {
     for (const s of this.#streams) s.destroy(new KernelError("ECONNRESET", reason));
   }
 
-  /** `nextPid` hands out cluster PIDs; the process gets the first one free in the node's PID namespace. */
+  /** `pids` hands out cluster PIDs; the process gets the first one free in the node's PID namespace. */
   static async start(
     request: SpawnRequest,
     transport: StreamTransport,
-    nextPid: () => Promise<number>,
+    pids: PidSource,
     view: ProcessView = HOST_VIEW,
     who: FsIdentity = ROOT_IDENTITY,
   ): Promise<LocalProcess> {
@@ -144,7 +150,8 @@ export class LocalProcess {
         fds[2] = await this.#prepare(err2, 2, files, view, who);
       }
 
-      let pid = await nextPid();
+      let pid = await pids.allocate();
+      const [ownFrom, ownTo] = pids.block();
       let child: NativeChild;
       for (let attempt = 1; ; attempt++) {
         try {
@@ -156,14 +163,14 @@ export class LocalProcess {
             umask: request.umask,
             fds: [fds[0] === "ignore" ? -1 : fds[0]!, fds[1] === "ignore" ? -1 : fds[1]!, fds[2] === "ignore" ? -1 : fds[2]!],
             // In the node's PID namespace, a kill(2) of a process on another node is relayed there.
-            ...(target.namespace !== undefined ? { namespace: { ...target.namespace, pid, relayKills: target.namespace.pidns !== null } } : {}),
+            ...(target.namespace !== undefined ? { namespace: { ...target.namespace, pid, relayKills: target.namespace.pidns !== null, ownFrom, ownTo } } : {}),
           });
           break;
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
           // Taken in the node's PID namespace by a process forked there (only once its PIDs wrapped round): the next.
           if (code === "EEXIST" && attempt < 3) {
-            pid = await nextPid();
+            pid = await pids.allocate();
             continue;
           }
           throw new KernelError(code === "EACCES" ? "EACCES" : "ENOCMD", `${command}: ${(error as Error).message}`);
@@ -279,7 +286,11 @@ export async function resolveTarget(request: SpawnRequest, view: ProcessView, wh
  * the namespace's choosing); `nsenter` enters the other namespaces, sets the cwd there and execs the
  * program in place (same pid, same exit status).
  */
-export function viaNsenter(target: LaunchTarget, pid: number): { file: string; args: string[]; cwd: string; env: Record<string, string> } {
+export function viaNsenter(
+  target: LaunchTarget,
+  pid: number,
+  [ownFrom, ownTo]: readonly [number, number],
+): { file: string; args: string[]; cwd: string; env: Record<string, string> } {
   const ns = target.namespace;
   if (ns === undefined) return { file: target.path, args: target.argv.slice(1), cwd: target.cwd, env: target.env };
   const nsenter = [
@@ -294,7 +305,7 @@ export function viaNsenter(target: LaunchTarget, pid: number): { file: string; a
     target.path,
     ...target.argv.slice(1),
   ];
-  const args = ns.pidns !== null ? ["enter", ns.pidns, String(pid), "--", ...nsenter] : nsenter.slice(1);
+  const args = ns.pidns !== null ? ["enter", ns.pidns, String(pid), String(ownFrom), String(ownTo), "--", ...nsenter] : nsenter.slice(1);
   return { file: ns.pidns !== null ? PIDNS_PROGRAM : "nsenter", args, cwd: "/", env: target.env };
 }
 

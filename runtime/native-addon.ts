@@ -33,6 +33,9 @@ export interface NativeAddon {
         readonly pid: number;
         /** kill(2) to a possible cluster PID goes to onKill (see kill-relay.c). */
         readonly relayKills: boolean;
+        /** The node's block of cluster PIDs [ownFrom, ownTo): their kill(2) stays the kernel's. */
+        readonly ownFrom: number;
+        readonly ownTo: number;
         readonly uid: number;
         readonly gid: number;
         readonly umask: number;

@@ -35,7 +35,7 @@ export async function spawnNative(options: {
    * Enter these namespaces (`/proc/PID/ns/...` paths) and take these ids between clone and exec; `file`
    * must be absolute. In `pidns` the child's PID is `pid` (EEXIST if taken; any where it cannot be chosen).
    */
-  readonly namespace?: LaunchNamespace & { readonly pid: number; readonly relayKills: boolean };
+  readonly namespace?: LaunchNamespace & { readonly pid: number; readonly relayKills: boolean; readonly ownFrom: number; readonly ownTo: number };
 }): Promise<NativeChild> {
   let resolveExit!: (exit: NativeExit) => void;
   const exited = new Promise<NativeExit>((resolve) => (resolveExit = resolve));

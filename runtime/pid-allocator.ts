@@ -4,7 +4,7 @@ import { KernelError } from "../pseudokernel/index.js";
 /** PIDs a runtime claims at once: one compare-and-set per block keeps spawns off the KV's critical path. */
 const PID_BLOCK = 1000;
 /** Cluster PIDs start here, so they never look like a node's own low PIDs (1, 2…). */
-const FIRST_PID = 1000;
+export const FIRST_PID = 1000;
 const KEY = "next";
 
 /**
@@ -15,10 +15,16 @@ export class PidAllocator {
   #kv: KV;
   #next = 0;
   #end = 0;
+  #start = 0;
   #claiming: Promise<void> | undefined;
 
   constructor(kv: KV) {
     this.#kv = kv;
+  }
+
+  /** The block PIDs are handed out from now, [from, to): only this runtime's processes have them. */
+  block(): readonly [from: number, to: number] {
+    return [this.#start, this.#end];
   }
 
   async allocate(): Promise<number> {
@@ -42,6 +48,7 @@ export class PidAllocator {
           await this.#kv.update(KEY, String(start + PID_BLOCK), entry.revision);
           this.#next = start;
         }
+        this.#start = this.#next;
         this.#end = this.#next + PID_BLOCK;
         return;
       } catch (error) {

@@ -69,12 +69,13 @@ export class PtyProcess {
     return this.#pty.pid;
   }
 
-  /** `pid` is its cluster PID, its own in the node's PID namespace. */
+  /** `pid` is its cluster PID, its own in the node's PID namespace; `ownPids` the node's block of them. */
   static async start(
     request: SpawnRequest,
     tty: TtySpec,
     transport: StreamTransport,
     pid: number,
+    ownPids: readonly [number, number],
     view: ProcessView,
     who: FsIdentity = ROOT_IDENTITY,
   ): Promise<PtyProcess> {
@@ -82,7 +83,7 @@ export class PtyProcess {
     if (inSpec.kind !== "stream" || outSpec.kind !== "stream") {
       throw new KernelError("EINVAL", "a terminal needs an input and an output stream");
     }
-    const target = viaNsenter(await resolveTarget(request, view, who), pid);
+    const target = viaNsenter(await resolveTarget(request, view, who), pid, ownPids);
     let pty: IPty | undefined;
     withUmask(request.umask, () => {
       pty = spawnPty(target.file, target.args, {

@@ -17,6 +17,7 @@ import {
   nodeSubject,
   natsTransport,
   openClusterBuckets,
+  parseClusterPs,
   parseNodeRequest,
   parseProcessRecord,
   parseSignal,
@@ -44,7 +45,7 @@ import { NodeFilesystem } from "./node-filesystem.js";
 import { PtyProcess } from "./pty-process.js";
 import { RegisteredProcesses } from "./registered-processes.js";
 import { DirectServer, NodeTable, ProcessTable } from "../pseudokernel/index.js";
-import { PidAllocator } from "./pid-allocator.js";
+import { FIRST_PID, PidAllocator } from "./pid-allocator.js";
 import { Admission } from "./admission.js";
 import { ProcessUsageSampler } from "./process-usage.js";
 import { ServiceController } from "./services/index.js";
@@ -78,9 +79,9 @@ function mayNotify(subject: string, caller: Caller): boolean {
  * remote `true` 2–3 ms faster). `ps` does not miss them meanwhile: runtimes answer it from memory.
  */
 const FIRST_RECORD_DELAY_MS = 20;
-/** A relayed kill(2) of a PID not in the table yet looks again this often, this many times. */
-const RELAY_FIND_WAIT_MS = 40;
-const RELAY_FIND_ATTEMPTS = 5;
+/** A relayed kill(2) of a PID not in the table asks the runtimes: answers stop coming after this, or at most this. */
+const RELAY_GATHER_STALL_MS = 20;
+const RELAY_GATHER_MAX_MS = 300;
 /** Ended processes whose last output stays readable (`oneos logs`), newest first. */
 const MAX_ENDED_TAILS = 256;
 /** On a graceful stop, children get SIGHUP and this long to exit before SIGKILL. */
@@ -295,6 +296,24 @@ export class NodeRuntime {
     }
   }
 
+  /** What the runtime running `pid` says of it now (one gather; undefined if none runs it). */
+  async #liveRecord(pid: number): Promise<ProcessRecord | undefined> {
+    try {
+      const replies = await this.nc.requestMany(CLUSTER_PS_LIVE_SUBJECT, encode({ type: "ps" }), {
+        strategy: "stall",
+        stall: RELAY_GATHER_STALL_MS,
+        maxWait: RELAY_GATHER_MAX_MS,
+      });
+      for await (const msg of replies) {
+        const found = parseClusterPs(decode(msg.data)).find((p) => p.pid === pid);
+        if (found !== undefined) return found;
+      }
+    } catch {
+      // no answer: none runs it, as far as can be told
+    }
+    return undefined;
+  }
+
   /** kill(2) from this node's processes to processes on other nodes (see kill-relay.ts). */
   #startKillRelay(users: UserStore): void {
     KillRelay.start({
@@ -307,12 +326,10 @@ export class NodeRuntime {
         return this.#procs.has(pid) || (real !== undefined && (await access(`${real}/${pid}`).then(() => true, () => false)));
       },
       find: async (pid) => {
-        // A process started a moment ago is in the table once its first record is written (≈ 20 ms on).
-        for (let attempt = 0; ; attempt++) {
-          const record = this.#procTable.records.get(pid);
-          if (record !== undefined || attempt === RELAY_FIND_ATTEMPTS) return record;
-          await new Promise((r) => setTimeout(r, RELAY_FIND_WAIT_MS));
-        }
+        if (pid < FIRST_PID) return undefined; // never a cluster PID
+        // A process started a moment ago is in the table once its first record is written (≈ 20 ms
+        // on): until then its runtime knows it, and every runtime answers what it runs from memory.
+        return this.#procTable.records.get(pid) ?? (await this.#liveRecord(pid));
       },
       userName: (uid) => users.list().find((u) => u.uid === uid)?.name,
       sessionForUid: (uid) => this.#auth.sessionForUid(uid),
@@ -509,8 +526,8 @@ export class NodeRuntime {
     const who: FsIdentity = { uid: caller.uid, gid: caller.gid };
     const local =
       request.tty === undefined
-        ? await LocalProcess.start(request, this.#transport, () => this.#pids.allocate(), this.#view, who)
-        : await PtyProcess.start(request, request.tty, this.#transport, await this.#pids.allocate(), this.#view, who);
+        ? await LocalProcess.start(request, this.#transport, this.#pids, this.#view, who)
+        : await PtyProcess.start(request, request.tty, this.#transport, await this.#pids.allocate(), this.#pids.block(), this.#view, who);
     const pid = local.pid;
     const record: ProcessRecord = {
       pid,

@@ -5,12 +5,13 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int kill_filter_install(int sock) {
+int kill_filter_install(int sock, uint32_t own_from, uint32_t own_to) {
 #if defined(__x86_64__)
   struct sock_filter code[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -21,8 +22,12 @@ int kill_filter_install(int sock) {
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       /* The PID: args[0]'s low 32 bits (little-endian); negative ones are above LOCAL_PID_BASE unsigned. */
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0),
-      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, LOCAL_PID_BASE, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 5, 0),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, LOCAL_PID_BASE, 4, 0),
+      /* The node's own block of cluster PIDs: only ever this node's processes, so the kernel's too. */
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, own_from, 0, 2),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, own_to, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
@@ -47,7 +52,24 @@ int kill_filter_install(int sock) {
   return sent == 1 ? 0 : -1;
 #else
   (void)sock;
+  (void)own_from;
+  (void)own_to;
   return 0; /* no relay on this architecture: kill(2) stays the kernel's */
 #endif
 }
 
+int kill_listener_receive(int sock) {
+  char byte;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (c == NULL || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}

@@ -4,9 +4,6 @@
 #include "napi-common.h"
 #include "kill-filter.h"
 
-/* In the parent after the child exec'd: the listener the child sent over `sock`, or -1 (none sent). */
-int kill_listener_receive(int sock);
-
 /* Watches `listener` on the loop; each intercepted kill goes to the function given to onKill. */
 void kill_listener_watch(napi_env env, int listener);
 

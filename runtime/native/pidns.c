@@ -9,11 +9,12 @@
  * must or they stay zombies. It dies with this process (PR_SET_PDEATHSIG), and with it every process
  * of the namespace: SIGTERM here ends the node's processes, as a machine's shutdown does.
  *
- * `oneos-pidns enter NS PID -- PROGRAM ARGS...` starts PROGRAM in the namespace NS (a
+ * `oneos-pidns enter NS PID FROM TO -- PROGRAM ARGS...` starts PROGRAM in the namespace NS (a
  * /proc/PID/ns/pid_for_children path) with PID as its PID there, and waits for it as `nsenter --pid`
  * does: it stops when the program stops, and ends as the program ended. The runtime starts a terminal's
  * program this way (node-pty can only exec), PROGRAM being nsenter for the other namespaces. The
- * program gets the kill relay's filter (kill-filter.c) and this process keeps its listener open, for
+ * program gets the kill relay's filter (kill-filter.c; [FROM, TO) is the node's block of cluster
+ * PIDs, whose kills stay the kernel's) and this process keeps its listener open, for
  * the runtime to take with pidfd_getfd (kill-relay.c's adoptKillListener).
  *
  * Init also raises the namespace's pid_max to the kernel's limit (per namespace since Linux 6.14; the
@@ -85,10 +86,10 @@ static void run_init(void) {
   }
 }
 
-/* `enter NS PID -- PROGRAM ARGS...`; see above. */
+/* `enter NS PID FROM TO -- PROGRAM ARGS...`; see above. */
 static int enter(int argc, char **argv) {
-  if (argc < 6 || strcmp(argv[4], "--") != 0) {
-    fprintf(stderr, "usage: oneos-pidns enter NS PID -- PROGRAM ARGS...\n");
+  if (argc < 8 || strcmp(argv[6], "--") != 0) {
+    fprintf(stderr, "usage: oneos-pidns enter NS PID FROM TO -- PROGRAM ARGS...\n");
     return 2;
   }
   int ns = open(argv[2], O_RDONLY | O_CLOEXEC);
@@ -115,24 +116,15 @@ static int enter(int argc, char **argv) {
   }
   if (child == 0) {
     /* Without the relay (no socket, no seccomp) kill(2) stays the kernel's: the program still runs. */
-    if (pair[1] >= 0) kill_filter_install(pair[1]);
-    execvp(argv[5], &argv[5]);
-    fprintf(stderr, "oneos-pidns: %s: %s\n", argv[5], strerror(errno));
+    if (pair[1] >= 0) kill_filter_install(pair[1], (uint32_t)strtoul(argv[4], NULL, 10), (uint32_t)strtoul(argv[5], NULL, 10));
+    execvp(argv[7], &argv[7]);
+    fprintf(stderr, "oneos-pidns: %s: %s\n", argv[7], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }
   if (pair[0] >= 0) {
-    /* The listener, kept open (not inherited: CLOEXEC) until the runtime has taken its copy. */
+    /* The listener (or none: the child could not install it) is kept open, for the runtime to take. */
     close(pair[1]);
-    char byte;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-      char buf[CMSG_SPACE(sizeof(int))];
-      struct cmsghdr align;
-    } control;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
-    if (recvmsg(pair[0], &msg, MSG_CMSG_CLOEXEC) != 1 || CMSG_FIRSTHDR(&msg) == NULL) {
-      /* the child could not install it (or exec'd without): nothing to keep */
-    }
+    kill_listener_receive(pair[0]);
     close(pair[0]);
   }
   int status;

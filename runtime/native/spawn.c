@@ -64,6 +64,8 @@ typedef struct {
   int uts_fd;
   /* A socket to send the kill relay's listener over (kill-relay.c), or -1 for no relay. */
   int relay_fd;
+  /* The node's own block of cluster PIDs [from, to): kill(2) of them stays the kernel's. */
+  uint32_t own_from, own_to;
   /* The child's PID in the PID namespace the worker thread entered (clone3 set_tid); 0: any. */
   pid_t set_tid;
   int set_ids;
@@ -99,7 +101,7 @@ static int child_main(void *arg) {
   if (p->net_fd >= 0 && setns(p->net_fd, CLONE_NEWNET) != 0) goto fail;
   if (p->uts_fd >= 0 && setns(p->uts_fd, CLONE_NEWUTS) != 0) goto fail;
   /* Before the ids are dropped: installing a filter without no_new_privs needs CAP_SYS_ADMIN. */
-  if (p->relay_fd >= 0 && kill_filter_install(p->relay_fd) != 0) goto fail;
+  if (p->relay_fd >= 0 && kill_filter_install(p->relay_fd, p->own_from, p->own_to) != 0) goto fail;
   if (c->cwd != NULL && chdir(c->cwd) != 0) goto fail;
   /* The user's own uid and gid and no supplementary groups, as `nsenter --setgid --setuid` gave. */
   if (p->set_ids && (syscall(SYS_setgroups, 0, NULL) != 0 || syscall(SYS_setgid, p->gid) != 0 || syscall(SYS_setuid, p->uid) != 0)) goto fail;
@@ -429,10 +431,11 @@ static void SpawnInExecute(napi_env env, void *data) {
     if (job->relay && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) == 0) plan->relay_fd = pair[1];
     job->pid = spawn_in_namespaces(plan);
     if (job->pid < 0) job->error = errno;
-    else if (pair[0] >= 0) job->listener = kill_listener_receive(pair[0]);
+    /* The child has exec'd or exited (vfork): its end is closed, ours goes first so the receive cannot wait. */
+    if (pair[1] >= 0) close(pair[1]);
     if (pair[0] >= 0) {
+      if (job->pid >= 0) job->listener = kill_listener_receive(pair[0]);
       close(pair[0]);
-      close(pair[1]);
     }
     if (pid_fd >= 0) setns(own_pid_fd, CLONE_NEWPID);
   }
@@ -502,6 +505,9 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
   bool relay = false;
   if (napi_get_named_property(env, args[6], "relayKills", &v) == napi_ok) napi_get_value_bool(env, v, &relay);
   job->relay = relay;
+  uint32_t own_from = 0, own_to = 0;
+  if (napi_get_named_property(env, args[6], "ownFrom", &v) == napi_ok) napi_get_value_uint32(env, v, &own_from);
+  if (napi_get_named_property(env, args[6], "ownTo", &v) == napi_ok) napi_get_value_uint32(env, v, &own_to);
   if (napi_get_named_property(env, args[6], "pid", &v) == napi_ok) napi_get_value_int32(env, v, &set_tid);
   if (napi_get_named_property(env, args[6], "uid", &v) == napi_ok) napi_get_value_uint32(env, v, &uid);
   if (napi_get_named_property(env, args[6], "gid", &v) == napi_ok) napi_get_value_uint32(env, v, &gid);
@@ -515,6 +521,8 @@ static napi_value SpawnIn(napi_env env, napi_callback_info info) {
   plan->cmd = c;
   plan->set_ids = uid != 0 || gid != 0;
   plan->set_tid = job->pidns != NULL && set_tid > 0 ? set_tid : 0;
+  plan->own_from = own_from;
+  plan->own_to = own_to;
   plan->uid = uid;
   plan->gid = gid;
   plan->umask = (mode_t)(mask & 0777);
