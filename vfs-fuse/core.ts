@@ -837,12 +837,13 @@ export class CloudFsCore {
     });
   }
 
-  async utimens(path: string, atimeMs: number, mtimeMs: number, cred: Cred = ROOT_CRED): Promise<void> {
-    const r = await this.#resolve(path, cred);
+  /** Sets the times of `path` itself (a symbolic link's own, as utimensat with AT_SYMLINK_NOFOLLOW); undefined keeps one. */
+  async utimens(path: string, atimeMs: number | undefined, mtimeMs: number | undefined, cred: Cred = ROOT_CRED): Promise<void> {
+    const r = await this.#resolve(path, cred, false);
     if (!isOwnerOrRoot(r.inode.value, cred) && !mayAccess(r.inode.value, cred, W_OK)) throw new FsError("EPERM", path);
     await this.#changeInode(r.ino, r.inode.value, (rec) => {
-      rec.atimeMs = atimeMs;
-      rec.mtimeMs = mtimeMs;
+      if (atimeMs !== undefined) rec.atimeMs = atimeMs;
+      if (mtimeMs !== undefined) rec.mtimeMs = mtimeMs;
       rec.ctimeMs = Date.now();
     });
   }

@@ -110,8 +110,9 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     rmdir: (path: string, cb: Cb) => done(cb, core.rmdir(path)),
     chmod: (path: string, mode: number, cb: Cb) => doneWithStat(cb, core.chmod(path, mode), path, attrsOf(path)),
     chown: (path: string, uid: number, gid: number, cb: Cb) => doneWithStat(cb, core.chown(path, uid, gid), path, attrsOf(path)),
+    // A time of 2^63 or more is UTIME_OMIT (CloudFS's fuse-native build): that one is kept.
     utimens: (path: string, atime: number, mtime: number, cb: Cb) =>
-      doneWithStat(cb, core.utimens(path, atime, mtime), path, attrsOf(path)),
+      doneWithStat(cb, core.utimens(path, atime >= 2 ** 63 ? undefined : atime, mtime >= 2 ** 63 ? undefined : mtime), path, attrsOf(path)),
   };
   return ops as unknown as FuseOps;
 }

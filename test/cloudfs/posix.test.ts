@@ -268,6 +268,39 @@ describe("CloudFS POSIX conformance through a mount", () => {
     expect(Math.abs(s.mtimeMs - t.getTime())).toBeLessThanOrEqual(1);
   });
 
+  it("utimensat: atime and mtime as given, UTIME_OMIT keeps one, UTIME_NOW is now, AT_SYMLINK_NOFOLLOW sets the link's own", async () => {
+    const d = await fresh();
+    const f = join(d.a, "f");
+    await fsp.writeFile(f, "x");
+    await fsp.utimes(f, 1_900_000_000, 1_950_000_000);
+    const s = await fsp.stat(join(d.b, "f"));
+    expect([s.atimeMs, s.mtimeMs]).toEqual([1_900_000_000_000, 1_950_000_000_000]);
+    // touch -a: the mtime is UTIME_OMIT; touch -m: the atime; touch -a without a time: UTIME_NOW.
+    const r = await sh("touch -a -d @1800000000 f && stat -c '%X %Y' f && touch -m -d @1700000000 f && stat -c '%X %Y' f && touch -a f && stat -c '%X %Y' f", { cwd: d.a });
+    const [afterA, afterM, afterNow] = r.stdout.trim().split("\n");
+    expect([afterA, afterM]).toEqual(["1800000000 1950000000", "1800000000 1700000000"]);
+    const [nowA, keptM] = afterNow!.split(" ").map(Number);
+    expect(Math.abs(nowA! - Date.now() / 1000)).toBeLessThan(30);
+    expect(keptM).toBe(1_700_000_000);
+    // touch -h on a symbolic link: its own times; the target keeps its own.
+    await fsp.symlink("f", join(d.a, "l"));
+    const h = await sh("touch -h -d @1600000000 l && stat -c '%Y' l && stat -c '%Y' f", { cwd: d.a });
+    expect(h.stdout).toBe("1600000000\n1700000000\n");
+  });
+
+  it("chmod and chown through one hard link are seen under its other name at once, on the same node", async () => {
+    const d = await fresh();
+    await fsp.writeFile(join(d.a, "a"), "x");
+    await fsp.link(join(d.a, "a"), join(d.a, "b"));
+    // The kernel has cached b's attributes (a name of its own, with its own node id).
+    expect((await fsp.stat(join(d.a, "b"))).mode & 0o777).toBe(0o644);
+    await fsp.chmod(join(d.a, "a"), 0o600);
+    await fsp.chown(join(d.a, "a"), 1234, 5678);
+    const b = await fsp.lstat(join(d.a, "b"));
+    expect(b.mode & 0o777).toBe(0o600);
+    expect([b.uid, b.gid]).toEqual([1234, 5678]);
+  });
+
   it("statfs reports a file system; fsync succeeds; access checks modes", async () => {
     const d = await fresh();
     const s = await fsp.statfs(A);

@@ -11,6 +11,9 @@
 //   JavaScript and back. \`fuse.answerWithStat(path, stat, answer)\` hands the attributes over with the
 //   answer; the FUSE thread keeps them for its very next operation only, and a getattr/fgetattr of that
 //   same path is answered from them (what the low-level API's replies carry anyway).
+// - utimens with the times as given: stock fuse-native hands JavaScript the atime twice (as atime and
+//   as mtime), and turns UTIME_OMIT and UTIME_NOW into nonsense times. Here a time to keep comes as
+//   2^64 - 1 (JavaScript sees a number >= 2^63) and UTIME_NOW as the current time.
 // - Kernel cache invalidation (kernel-channel.c): the session reads /dev/fuse through a channel of
 //   ours, which invalidates an inode's attributes on open and learns node ids, and `fuse.invalidate(ino)`
 //   / `fuse.invalidateEntry(parentIno, name)` tell the kernel what the metadata watch saw change.
@@ -109,6 +112,29 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_invalidate)
   NAPI_EXPORT_FUNCTION(fuse_native_invalidate_entry)
 `,
+);
+
+c = patch(
+  c,
+  "  l->atime = timespec_to_uint64(&tv[0]);\n  l->mtime = timespec_to_uint64(&tv[1]);\n",
+  "  l->atime = cfs_utime(&tv[0]);\n  l->mtime = cfs_utime(&tv[1]);\n",
+);
+c = patch(c, "  FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)\n", "  FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)\n");
+c = patch(
+  c,
+  "static void populate_stat (uint32_t *ints, struct stat* stat) {\n",
+  `/* A utimens time in ms; UTIME_OMIT: UINT64_MAX (keep it); UTIME_NOW: now. */
+static uint64_t cfs_utime (const struct timespec* ts) {
+  if (ts->tv_nsec == UTIME_OMIT) return UINT64_MAX;
+  if (ts->tv_nsec == UTIME_NOW) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return timespec_to_uint64(&now);
+  }
+  return timespec_to_uint64(ts);
+}
+
+static void populate_stat (uint32_t *ints, struct stat* stat) {\n`,
 );
 
 let js = readFileSync(join(stock, "index.js"), "utf8");

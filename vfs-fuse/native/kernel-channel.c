@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include "fuse_kernel.h"
 
@@ -276,6 +277,24 @@ static int cfs_receive(struct fuse_chan **chp, char *buf, size_t size) {
   switch (in->opcode) {
     case FUSE_OPEN:
       fuse_lowlevel_notify_inval_inode(ch, in->nodeid, -1, 0);
+      break;
+    case FUSE_SETATTR:
+      /*
+       * libfuse 2's high-level API sets the times only when both come, and drops a setattr of one
+       * (utimensat with UTIME_OMIT: `touch -a`, `touch -m`): the other comes as UTIME_OMIT, which
+       * CloudFS's utimens keeps (build.mjs's cfs_utime).
+       */
+      if ((size_t)res >= sizeof(struct fuse_in_header) + sizeof(struct fuse_setattr_in)) {
+        struct fuse_setattr_in *arg = (struct fuse_setattr_in *)(buf + sizeof(struct fuse_in_header));
+        uint32_t times = arg->valid & (FATTR_ATIME | FATTR_MTIME);
+        if (times == FATTR_ATIME) {
+          arg->valid |= FATTR_MTIME;
+          arg->mtimensec = UTIME_OMIT;
+        } else if (times == FATTR_MTIME) {
+          arg->valid |= FATTR_ATIME;
+          arg->atimensec = UTIME_OMIT;
+        }
+      }
       break;
     case FUSE_LOOKUP:
     case FUSE_CREATE:
