@@ -11,7 +11,7 @@ import { decodeName, encodeName, NAME_MAX_BYTES, splitPath } from "./name-codec.
 import { OpenFile, type InodeCommit } from "./open-file.js";
 import { peerBlock, servePeerRequests, type CloudFsNodeStatus } from "./peer-service.js";
 import { isOwnerOrRoot, mayAccess, R_OK, ROOT_CRED, W_OK, X_OK, type Cred } from "./permissions.js";
-import { decodeDirEntry, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, typeBits, type DirEntryRecord, type InodeRecord } from "./records.js";
+import { decodeDirEntry, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, S_IFREG, typeBits, typeOfMode, type DirEntryRecord, type InodeRecord } from "./records.js";
 import type { JournalOp } from "./journal-log.js";
 import { WriteBack, type WriteBackStatus } from "./write-back.js";
 
@@ -27,6 +27,8 @@ export interface FsStat {
   readonly ctime: Date;
   readonly blocks: number;
   readonly blksize: number;
+  /** A device node's device number; 0 otherwise. */
+  readonly rdev: number;
 }
 
 export interface FsStatfs {
@@ -394,6 +396,7 @@ export class CloudFsCore {
       mtime: new Date(rec.mtimeMs),
       ctime: new Date(rec.ctimeMs),
       blocks: Math.ceil(allocated / 512),
+      rdev: rec.rdev ?? 0,
       blksize: 128 * 1024,
     };
   }
@@ -499,6 +502,19 @@ export class CloudFsCore {
     await this.#makeNode(path, rec, cred);
   }
 
+  /**
+   * mknod(2): a FIFO, a socket (what bind(2) of an AF_UNIX socket makes), a device node (the kernel
+   * lets only root ask) or an empty regular file. A special file is a name and attributes here: the
+   * node that opens it serves it with its own kernel (see the README).
+   */
+  async mknod(path: string, mode: number, rdev: number, cred: Cred = ROOT_CRED, owner: Owner = cred): Promise<void> {
+    const type = typeOfMode(mode === (mode & 0o7777) ? mode | S_IFREG : mode);
+    if (type === undefined || type === "dir" || type === "symlink") throw new FsError("EINVAL", `mknod ${path}: mode ${mode.toString(8)}`);
+    const rec = newInode(type, mode, owner.uid, owner.gid);
+    if (type === "chr" || type === "blk") rec.rdev = rdev;
+    await this.#makeNode(path, rec, cred);
+  }
+
   async readlink(path: string, cred: Cred = ROOT_CRED): Promise<string> {
     const r = await this.#resolve(path, cred, false);
     if (r.inode.value.type !== "symlink") throw new FsError("EINVAL", `${path} is not a symlink`);
@@ -535,6 +551,8 @@ export class CloudFsCore {
     const acc = flags & O_ACCMODE;
     const rec = r.inode.value;
     if (rec.type === "dir" && acc !== 0) throw new FsError("EISDIR", path);
+    // A FIFO, socket or device is opened through a node's kernel, never as a CloudFS file.
+    if (rec.type !== "file" && rec.type !== "dir" && rec.type !== "symlink") throw new FsError("ENXIO", path);
     const want = (acc === 0 ? R_OK : 0) | (acc === O_WRONLY ? W_OK : 0) | (acc === O_RDWR ? R_OK | W_OK : 0);
     if (!mayAccess(rec, cred, want)) throw new FsError("EACCES", path);
     // Close-to-open: the inode as its lease holder last closed it (it stores that first), or as

@@ -6,6 +6,7 @@ export const FS_ERRNO = {
   EPERM: 1,
   ENOENT: 2,
   EIO: 5,
+  ENXIO: 6,
   EBADF: 9,
   EBUSY: 16,
   EACCES: 13,

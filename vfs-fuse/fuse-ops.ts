@@ -108,6 +108,7 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     readlink: (path: string, cb: Cb) => done(cb, core.readlink(path), (t) => [t]),
     mkdir: (path: string, mode: number, cb: Cb) => doneWithStat(cb, core.mkdir(path, mode, ROOT_CRED, owner()), path, attrsOf(path)),
     rmdir: (path: string, cb: Cb) => done(cb, core.rmdir(path)),
+    mknod: (path: string, mode: number, dev: number, cb: Cb) => doneWithStat(cb, core.mknod(path, mode, dev, ROOT_CRED, owner()), path, attrsOf(path)),
     chmod: (path: string, mode: number, cb: Cb) => doneWithStat(cb, core.chmod(path, mode), path, attrsOf(path)),
     chown: (path: string, uid: number, gid: number, cb: Cb) => doneWithStat(cb, core.chown(path, uid, gid), path, attrsOf(path)),
     // A time of 2^63 or more is UTIME_OMIT (CloudFS's fuse-native build): that one is kept.

@@ -5,8 +5,29 @@ export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
 export const S_IFDIR = 0o040000;
 export const S_IFLNK = 0o120000;
+export const S_IFIFO = 0o010000;
+export const S_IFSOCK = 0o140000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
 
-export type InodeType = "file" | "dir" | "symlink";
+/** The special files (mknod) are names and attributes only: the kernel of the node that opens one serves it. */
+export type InodeType = "file" | "dir" | "symlink" | "fifo" | "socket" | "chr" | "blk";
+
+const TYPE_BITS: Readonly<Record<InodeType, number>> = {
+  file: S_IFREG,
+  dir: S_IFDIR,
+  symlink: S_IFLNK,
+  fifo: S_IFIFO,
+  socket: S_IFSOCK,
+  chr: S_IFCHR,
+  blk: S_IFBLK,
+};
+
+/** The type of a mode's S_IFMT bits, or undefined for none CloudFS stores. */
+export function typeOfMode(mode: number): InodeType | undefined {
+  const bits = mode & S_IFMT;
+  return (Object.keys(TYPE_BITS) as InodeType[]).find((t) => TYPE_BITS[t] === bits);
+}
 
 /** One inode as stored under `i.<ino>` in the metadata bucket. */
 export interface InodeRecord {
@@ -23,6 +44,8 @@ export interface InodeRecord {
   /** Block index → immutable block id; missing indexes are holes (sparse files). */
   blocks: Record<string, string>;
   target?: string;
+  /** A device node's device number (st_rdev). */
+  rdev?: number;
   /** Node that holds an unlinked-but-open inode (nlink 0); it deletes the inode at close or next mount. */
   orphanOf?: string;
   /**
@@ -41,14 +64,7 @@ export interface DirEntryRecord {
 }
 
 export function typeBits(type: InodeType): number {
-  switch (type) {
-    case "file":
-      return S_IFREG;
-    case "dir":
-      return S_IFDIR;
-    case "symlink":
-      return S_IFLNK;
-  }
+  return TYPE_BITS[type];
 }
 
 export function encodeInode(rec: InodeRecord): Uint8Array {
@@ -60,7 +76,8 @@ export function decodeInode(bytes: Uint8Array): InodeRecord {
   if (typeof v !== "object" || v === null) throw new FsError("EIO", "corrupt inode record");
   const r = v as Partial<InodeRecord>;
   if (
-    (r.type !== "file" && r.type !== "dir" && r.type !== "symlink") ||
+    typeof r.type !== "string" ||
+    !Object.hasOwn(TYPE_BITS, r.type) ||
     typeof r.mode !== "number" ||
     typeof r.size !== "number" ||
     typeof r.nlink !== "number" ||

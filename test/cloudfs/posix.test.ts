@@ -301,6 +301,45 @@ describe("CloudFS POSIX conformance through a mount", () => {
     expect([b.uid, b.gid]).toEqual([1234, 5678]);
   });
 
+  it("special files: mkfifo, mknod and an AF_UNIX socket's bind make them on every node; a FIFO and a socket work between processes of one node", async () => {
+    const d = await fresh();
+    const fifo = await sh("mkfifo p && (echo through-the-fifo > p &) && cat p && mknod dev c 1 3 && stat -c '%F %t,%T' dev && stat -c '%F' p", { cwd: d.a });
+    expect(fifo.stderr).toBe("");
+    expect(fifo.stdout).toBe("through-the-fifo\ncharacter special file 1,3\nfifo\n");
+    const unix = await sh(
+      [
+        "python3 - <<'PY'",
+        "import socket, threading",
+        "server = socket.socket(socket.AF_UNIX)",
+        "server.bind('sock')",
+        "server.listen(1)",
+        "def serve():",
+        "    conn, _ = server.accept()",
+        "    conn.sendall(conn.recv(100).upper())",
+        "    conn.close()",
+        "threading.Thread(target=serve).start()",
+        "client = socket.socket(socket.AF_UNIX)",
+        "client.connect('sock')",
+        "client.sendall(b'hello')",
+        "print(client.recv(100).decode())",
+        "PY",
+      ].join("\n"),
+      { cwd: d.a },
+    );
+    expect(unix.stderr).toBe("");
+    expect(unix.stdout).toBe("HELLO\n");
+    for (const dir of [d.b, d.c]) {
+      expect((await fsp.lstat(join(dir, "p"))).isFIFO()).toBe(true);
+      expect((await fsp.lstat(join(dir, "sock"))).isSocket()).toBe(true);
+      const dev = await fsp.lstat(join(dir, "dev"));
+      expect(dev.isCharacterDevice()).toBe(true);
+      expect(dev.rdev).toBe(0x103);
+    }
+    // Plain files and the rest of the tree treat them as names: rm, mv.
+    const rest = await sh("mv p p2 && rm p2 sock dev && ls -A", { cwd: d.b });
+    expect(rest.stdout).toBe("");
+  });
+
   it("statfs reports a file system; fsync succeeds; access checks modes", async () => {
     const d = await fresh();
     const s = await fsp.statfs(A);
