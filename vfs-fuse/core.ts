@@ -15,6 +15,21 @@ import { decodeDirEntry, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, S_IFREG
 import type { JournalOp } from "./journal-log.js";
 import { WriteBack, type WriteBackStatus } from "./write-back.js";
 
+/** setxattr(2) flags. */
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+/** All of an inode's extended attributes, names and values: as ext4 allows in one block, about. */
+const MAX_XATTR_BYTES = 64 * 1024;
+
+/**
+ * An extended attribute's name if CloudFS keeps its namespace: `user.*` and `trusted.*` (the kernel
+ * checks who may touch which). POSIX ACLs and `security.*` are refused (EOPNOTSUPP): not enforced.
+ */
+function xattrName(name: string): string {
+  if (!name.startsWith("user.") && !name.startsWith("trusted.")) throw new FsError("EOPNOTSUPP", name);
+  return name;
+}
+
 export interface FsStat {
   readonly ino: number;
   readonly mode: number;
@@ -500,6 +515,47 @@ export class CloudFsCore {
     rec.target = target;
     rec.size = Buffer.byteLength(target);
     await this.#makeNode(path, rec, cred);
+  }
+
+  /** An extended attribute's value; ENODATA if it has none of that name. */
+  async getxattr(path: string, name: string, cred: Cred = ROOT_CRED): Promise<Buffer> {
+    const r = await this.#resolve(path, cred, false);
+    const value = r.inode.value.xattrs?.[xattrName(name)];
+    if (value === undefined) throw new FsError("ENODATA", `${path}: ${name}`);
+    return Buffer.from(value);
+  }
+
+  async listxattr(path: string, cred: Cred = ROOT_CRED): Promise<string[]> {
+    const r = await this.#resolve(path, cred, false);
+    return Object.keys(r.inode.value.xattrs ?? {});
+  }
+
+  /** setxattr(2): `flags` XATTR_CREATE (EEXIST if it has it) or XATTR_REPLACE (ENODATA if not). */
+  async setxattr(path: string, name: string, value: Uint8Array, flags: number, cred: Cred = ROOT_CRED): Promise<void> {
+    const key = xattrName(name);
+    const r = await this.#resolve(path, cred, false);
+    await this.#changeInode(r.ino, r.inode.value, (rec) => {
+      const has = rec.xattrs?.[key] !== undefined;
+      if ((flags & XATTR_CREATE) !== 0 && has) throw new FsError("EEXIST", `${path}: ${name}`);
+      if ((flags & XATTR_REPLACE) !== 0 && !has) throw new FsError("ENODATA", `${path}: ${name}`);
+      const xattrs = { ...rec.xattrs, [key]: Uint8Array.from(value) };
+      const total = Object.entries(xattrs).reduce((n, [k, v]) => n + k.length + v.length, 0);
+      if (total > MAX_XATTR_BYTES) throw new FsError("ENOSPC", `${path}: extended attributes beyond ${MAX_XATTR_BYTES} bytes`);
+      rec.xattrs = xattrs;
+      rec.ctimeMs = Date.now();
+    });
+  }
+
+  async removexattr(path: string, name: string, cred: Cred = ROOT_CRED): Promise<void> {
+    const key = xattrName(name);
+    const r = await this.#resolve(path, cred, false);
+    await this.#changeInode(r.ino, r.inode.value, (rec) => {
+      if (rec.xattrs?.[key] === undefined) throw new FsError("ENODATA", `${path}: ${name}`);
+      const { [key]: _gone, ...rest } = rec.xattrs;
+      if (Object.keys(rest).length === 0) delete rec.xattrs;
+      else rec.xattrs = rest;
+      rec.ctimeMs = Date.now();
+    });
   }
 
   /**

@@ -17,6 +17,7 @@ export const FS_ERRNO = {
   EINVAL: 22,
   EFBIG: 27,
   ENOSPC: 28,
+  ERANGE: 34,
   EROFS: 30,
   EMLINK: 31,
   ENAMETOOLONG: 36,
@@ -24,6 +25,7 @@ export const FS_ERRNO = {
   ENOTEMPTY: 39,
   ELOOP: 40,
   ENODATA: 61,
+  EOPNOTSUPP: 95,
 } as const;
 
 export type FsErrorCode = keyof typeof FS_ERRNO;

@@ -108,6 +108,11 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     readlink: (path: string, cb: Cb) => done(cb, core.readlink(path), (t) => [t]),
     mkdir: (path: string, mode: number, cb: Cb) => doneWithStat(cb, core.mkdir(path, mode, ROOT_CRED, owner()), path, attrsOf(path)),
     rmdir: (path: string, cb: Cb) => done(cb, core.rmdir(path)),
+    setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
+      done(cb, core.setxattr(path, name, value, flags)),
+    getxattr: (path: string, name: string, _position: number, cb: Cb) => done(cb, core.getxattr(path, name), (v) => [v]),
+    listxattr: (path: string, cb: Cb) => done(cb, core.listxattr(path), (names) => [names]),
+    removexattr: (path: string, name: string, cb: Cb) => done(cb, core.removexattr(path, name)),
     mknod: (path: string, mode: number, dev: number, cb: Cb) => doneWithStat(cb, core.mknod(path, mode, dev, ROOT_CRED, owner()), path, attrsOf(path)),
     chmod: (path: string, mode: number, cb: Cb) => doneWithStat(cb, core.chmod(path, mode), path, attrsOf(path)),
     chown: (path: string, uid: number, gid: number, cb: Cb) => doneWithStat(cb, core.chown(path, uid, gid), path, attrsOf(path)),

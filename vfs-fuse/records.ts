@@ -46,6 +46,8 @@ export interface InodeRecord {
   target?: string;
   /** A device node's device number (st_rdev). */
   rdev?: number;
+  /** Extended attributes (`user.*`, `trusted.*`): name → value. */
+  xattrs?: Record<string, Uint8Array>;
   /** Node that holds an unlinked-but-open inode (nlink 0); it deletes the inode at close or next mount. */
   orphanOf?: string;
   /**

@@ -340,6 +340,39 @@ describe("CloudFS POSIX conformance through a mount", () => {
     expect(rest.stdout).toBe("");
   });
 
+  it("extended attributes: user.* set, get, list and remove, seen from every node, with Linux's errnos; ACLs refused; cp -a keeps them", async () => {
+    const d = await fresh();
+    await fsp.writeFile(join(d.a, "f"), "x");
+    const py = (script: string, cwd: string) => sh(`python3 - <<'PY'\nimport os, errno, ctypes\n${script}\nPY`, { cwd });
+    const set = await py(
+      [
+        "os.setxattr('f', 'user.color', b'blue')",
+        "os.setxattr('f', 'user.bin', bytes(range(256)))",
+        "def err(f):",
+        "    try:",
+        "        f(); return 'ok'",
+        "    except OSError as e: return errno.errorcode[e.errno]",
+        "print(err(lambda: os.setxattr('f', 'user.color', b'red', os.XATTR_CREATE)))",
+        "print(err(lambda: os.setxattr('f', 'user.none', b'x', os.XATTR_REPLACE)))",
+        "print(err(lambda: os.setxattr('f', 'system.posix_acl_access', b'\\x02\\x00\\x00\\x00')))",
+        "print(err(lambda: os.getxattr('f', 'user.missing')))",
+        "libc = ctypes.CDLL(None, use_errno=True)",
+        "small = ctypes.create_string_buffer(2)",
+        "print(libc.getxattr(b'f', b'user.color', None, 0), libc.getxattr(b'f', b'user.color', small, 2), errno.errorcode[ctypes.get_errno()])",
+      ].join("\n"),
+      d.a,
+    );
+    expect(set.stderr).toBe("");
+    // EOPNOTSUPP is ENOTSUP on Linux (95), which is the name Python gives it.
+    expect(set.stdout).toBe("EEXIST\nENODATA\nENOTSUP\nENODATA\n4 -1 ERANGE\n");
+    // Every node sees them; one removes one; cp -a on a third copies what is left.
+    const seen = await py("print(sorted(os.listxattr('f')), os.getxattr('f', 'user.color'), os.getxattr('f', 'user.bin') == bytes(range(256)))", d.b);
+    expect(seen.stdout).toBe("['user.bin', 'user.color'] b'blue' True\n");
+    await py("os.removexattr('f', 'user.bin')", d.c);
+    const copied = await sh("cp -a f g && python3 -c \"import os; print(os.listxattr('g'), os.getxattr('g', 'user.color'))\"", { cwd: d.a });
+    expect(copied.stdout).toBe("['user.color'] b'blue'\n");
+  });
+
   it("statfs reports a file system; fsync succeeds; access checks modes", async () => {
     const d = await fresh();
     const s = await fsp.statfs(A);

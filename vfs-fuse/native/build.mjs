@@ -138,6 +138,18 @@ static void populate_stat (uint32_t *ints, struct stat* stat) {\n`,
 );
 
 let js = readFileSync(join(stock, "index.js"), "utf8");
+// getxattr/listxattr as Linux answers them: the exact size for a size probe, ERANGE for a buffer too
+// small (stock fuse-native copied what fitted and claimed the rest, and added 128 bytes for macOS).
+js = patch(
+  js,
+  "        value.copy(valueBuf)\n        return signal(value.length, valueBuf.buffer)\n",
+  "        if (valueBuf.length > 0 && value.length > valueBuf.length) return signal(-34, valueBuf.buffer)\n        value.copy(valueBuf)\n        return signal(value.length, valueBuf.buffer)\n",
+);
+js = patch(
+  js,
+  "          size += 128 // fuse yells if we do not signal room for some mac stuff also\n          return signal(size, listBuf.buffer)\n        }\n",
+  "          return signal(size, listBuf.buffer)\n        }\n        let need = 0\n        for (const name of list) need += Buffer.byteLength(name) + 1\n        if (need > listBuf.length) return signal(-34, listBuf.buffer)\n",
+);
 // Set by answerWithStat for the one answer it makes; a late answer (fuse-native's timeout answered
 // first) never reaches signal, and answerWithStat clears it after.
 js = patch(
