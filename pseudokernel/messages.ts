@@ -69,6 +69,8 @@ export interface SignalRequest {
   readonly type: "signal";
   readonly pid: number;
   readonly signal: string;
+  /** The process alone, as kill(2) of its PID does (a relayed kill); else its whole process group, as the kill builtin does. */
+  readonly only?: boolean;
 }
 
 export interface PingRequest {
@@ -342,8 +344,11 @@ export function parseNodeRequest(value: unknown): NodeRequest {
         ...(o["tty"] === undefined || o["tty"] === null ? {} : { tty: parseTty(o["tty"]) }),
       };
     }
-    case "signal":
-      return { type, pid: int(o, "pid", 1), signal: str(o, "signal", { max: 16 }) };
+    case "signal": {
+      const only = o["only"];
+      if (only !== undefined && typeof only !== "boolean") bad("signal: only must be a boolean");
+      return { type, pid: int(o, "pid", 1), signal: str(o, "signal", { max: 16 }), ...(only === true ? { only } : {}) };
+    }
     case "ping":
       return { type };
   }

@@ -67,7 +67,7 @@ export class KillRelay {
     const h = headers();
     h.set(SESSION_HEADER, session);
     try {
-      const msg = await this.#o.nc.request(nodeSubject(record.node, "signal"), encode({ type: "signal", pid, signal: name }), { timeout: RELAY_TIMEOUT_MS, headers: h });
+      const msg = await this.#o.nc.request(nodeSubject(record.node, "signal"), encode({ type: "signal", pid, signal: name, only: true }), { timeout: RELAY_TIMEOUT_MS, headers: h });
       const reply = parseNodeReply(decode(msg.data));
       if (reply.type !== "error") return 0;
       return reply.error.code === "EPERM" ? EPERM : ESRCH;

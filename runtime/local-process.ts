@@ -1,5 +1,6 @@
 import { spawnNative, type NativeChild } from "./native-spawn.js";
 import { OutputTail } from "./output-tail.js";
+import { existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import {
@@ -79,9 +80,10 @@ export class LocalProcess {
   }
 
   /** Signals the child's whole process group. */
-  signal(signal: NodeJS.Signals): void {
+  /** To its process group (everything it started), or with `only` to it alone (kill(2) of its PID). */
+  signal(signal: NodeJS.Signals, only = false): void {
     try {
-      process.kill(-this.hostPid, signal);
+      process.kill(only ? this.hostPid : -this.hostPid, signal);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ESRCH") throw new KernelError("ESRCH", "no such process");
       throw error;
@@ -281,6 +283,15 @@ export async function resolveTarget(request: SpawnRequest, view: ProcessView, wh
 }
 
 /**
+ * nsenter by the runtime's own PATH, found once: run as root with the user's environment, it must not
+ * be looked up along the user's PATH (theirs would run as root).
+ */
+const NSENTER = ((): string => {
+  const dirs = (process.env["PATH"] ?? "").split(":").filter((d) => d.startsWith("/"));
+  return [...dirs, "/usr/bin", "/bin"].map((d) => `${d}/nsenter`).find((p) => existsSync(p)) ?? "/usr/bin/nsenter";
+})();
+
+/**
  * The same launch through programs (for node-pty, which can only exec one): `oneos-pidns enter` starts
  * it as `pid` in the node's PID namespace and waits for it (as `nsenter --pid` would, with a PID of
  * the namespace's choosing); `nsenter` enters the other namespaces, sets the cwd there and execs the
@@ -294,7 +305,7 @@ export function viaNsenter(
   const ns = target.namespace;
   if (ns === undefined) return { file: target.path, args: target.argv.slice(1), cwd: target.cwd, env: target.env };
   const nsenter = [
-    "nsenter",
+    NSENTER,
     `--mount=${ns.mnt}`,
     ...(ns.net !== null ? [`--net=${ns.net}`] : []),
     ...(ns.uts !== null ? [`--uts=${ns.uts}`] : []),
@@ -306,6 +317,6 @@ export function viaNsenter(
     ...target.argv.slice(1),
   ];
   const args = ns.pidns !== null ? ["enter", ns.pidns, String(pid), String(ownFrom), String(ownTo), "--", ...nsenter] : nsenter.slice(1);
-  return { file: ns.pidns !== null ? PIDNS_PROGRAM : "nsenter", args, cwd: "/", env: target.env };
+  return { file: ns.pidns !== null ? PIDNS_PROGRAM : NSENTER, args, cwd: "/", env: target.env };
 }
 

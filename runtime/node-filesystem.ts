@@ -321,8 +321,9 @@ export class NodeFilesystem {
     const attempt = async (): Promise<void> => {
       if (this.#closing) return;
       try {
-        if (pidNamespace) await this.#startPidNamespace();
-        else await this.#startDaemon();
+        // Whichever ended (both may have, one during the other's rebuild) starts again.
+        if (pidNamespace || this.#pidns === undefined || this.#pidns.exitCode !== null || this.#pidns.signalCode !== null) await this.#startPidNamespace();
+        if (!pidNamespace || this.#daemon === undefined || this.#daemon.exitCode !== null || this.#daemon.signalCode !== null) await this.#startDaemon();
         await this.#startHolder();
         this.#restarting = false;
       } catch (error) {

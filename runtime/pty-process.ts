@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { spawn as spawnPty, type IPty } from "node-pty";
 import {
   KernelError,
@@ -19,9 +20,9 @@ import { addon, PIDNS_PROGRAM } from "./native-addon.js";
  * sends), small enough that a thousand sessions cost little.
  */
 const SCROLLBACK_BYTES = 64 * 1024;
-/** The kill relay's listener is looked for this often, this many times, after the program starts. */
-const ADOPT_WAIT_MS = 10;
-const ADOPT_ATTEMPTS = 200;
+/** The kill relay's listener is looked for after this, then twice as long each time up to the last. */
+const ADOPT_FIRST_WAIT_MS = 5;
+const ADOPT_MAX_WAIT_MS = 500;
 
 /**
  * A process on a pseudo-terminal of this node (`ssh -t` style): keystrokes arrive on one stream and go
@@ -44,6 +45,8 @@ export class PtyProcess {
   /** Once detached, a vanished client is no hang-up. */
   #detachable = false;
   #ended = false;
+  /** Started by `oneos-pidns enter`: the program is node-pty's child's child. */
+  #viaPidns = false;
   /** Told when a client attaches or leaves (the process table shows it). */
   onTerminalChange: (state: "attached" | "detached") => void = () => undefined;
 
@@ -96,7 +99,8 @@ export class PtyProcess {
       });
     });
     const process = new PtyProcess(pid, pty!);
-    if (target.file === PIDNS_PROGRAM) process.#adoptKillRelay();
+    process.#viaPidns = target.file === PIDNS_PROGRAM;
+    if (process.#viaPidns) process.#adoptKillRelay();
     process.#connect(new StreamReader(transport, inSpec.id), new StreamWriter(transport, outSpec.id), false);
     return process;
   }
@@ -105,9 +109,24 @@ export class PtyProcess {
    * `oneos-pidns enter` holds the kill relay's listener of the program (see pidns.c) once the program
    * has started: taken from it as soon as it is there, so the program's kill(2) reaches other nodes.
    */
-  #adoptKillRelay(attempt = 0): void {
-    if (this.#ended || addon.adoptKillListener(this.#pty.pid) || attempt >= ADOPT_ATTEMPTS) return;
-    setTimeout(() => this.#adoptKillRelay(attempt + 1), ADOPT_WAIT_MS).unref();
+  #adoptKillRelay(wait = ADOPT_FIRST_WAIT_MS): void {
+    // Until it is taken the program's kill(2) of another node's PID waits: keep looking while it runs.
+    if (this.#ended || addon.adoptKillListener(this.#pty.pid)) return;
+    setTimeout(() => this.#adoptKillRelay(Math.min(wait * 2, ADOPT_MAX_WAIT_MS)), wait).unref();
+  }
+
+  /** The program's host PID: node-pty's child, or its child when `oneos-pidns enter` started it. */
+  #programPid(): number {
+    if (!this.#viaPidns) return this.#pty.pid;
+    const children = (() => {
+      try {
+        return readFileSync(`/proc/${this.#pty.pid}/task/${this.#pty.pid}/children`, "utf8");
+      } catch {
+        return "";
+      }
+    })();
+    const child = Number(children.trim().split(" ")[0]);
+    return Number.isSafeInteger(child) && child > 0 ? child : this.#pty.pid;
   }
 
   /** The terminal's recent output, for `oneos logs` and the desktop. */
@@ -190,9 +209,10 @@ export class PtyProcess {
     }
   }
 
-  signal(signal: NodeJS.Signals): void {
+  /** To the terminal's process group, or with `only` to the program alone (kill(2) of its PID). */
+  signal(signal: NodeJS.Signals, only = false): void {
     try {
-      process.kill(-this.#pty.pid, signal);
+      process.kill(only ? this.#programPid() : -this.#pty.pid, signal);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ESRCH") throw new KernelError("ESRCH", "no such process");
       throw error;

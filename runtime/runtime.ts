@@ -345,7 +345,7 @@ export class NodeRuntime {
     const peerLinks = this.#options.peerLinks !== false;
     if (!peerLinks) this.#log.info("netstack: peer links off; connections go over NATS");
     try {
-      this.#netstack = await Netstack.start({
+      const netstack = await Netstack.start({
         peerLinks,
         nc: this.nc,
         node: this.name,
@@ -357,6 +357,12 @@ export class NodeRuntime {
         isNodeLost: (node) => this.#nodes.records.has(node) && this.#nodes.state(node, Date.now()) === "down",
         oneosPid: (hostPid) => [...this.#procs.values()].find((s) => s.local.hostPid === hostPid)?.record.pid,
         ...(this.#options.replicas !== undefined ? { replicas: this.#options.replicas } : {}),
+      });
+      this.#netstack = netstack;
+      // Runtimes with a netstack answer "which ports listen?" from its registry (queue group).
+      this.#portsSubscription = this.nc.subscribe(CLUSTER_PORTS_SUBJECT, {
+        queue: "oneos-ports",
+        callback: guarded((msg) => replyTo(msg, { type: "ports", ports: netstack.ports })),
       });
     } catch (error) {
       this.#log.warn({ err: (error as Error).message }, "running without the netstack");
@@ -410,13 +416,6 @@ export class NodeRuntime {
     this.#psLiveSubscription = this.nc.subscribe(CLUSTER_PS_LIVE_SUBJECT, {
       callback: guarded((msg) => {
         replyTo(msg, { type: "ps", procs: [...[...this.#procs.values()].map((s) => s.record), ...this.#registered.list()] });
-      }),
-    });
-    // Any one runtime with a netstack answers "which ports listen?" from its registry (queue group).
-    this.#portsSubscription = this.nc.subscribe(CLUSTER_PORTS_SUBJECT, {
-      queue: "oneos-ports",
-      callback: guarded((msg) => {
-        replyTo(msg, { type: "ports", ports: this.#netstack?.ports ?? [] });
       }),
     });
     // Any one runtime answers "which nodes are alive?" from its table (queue group: one reply).
@@ -609,7 +608,7 @@ export class NodeRuntime {
     if (this.#registered.signal(request.pid, signal)) return { type: "signalled", pid: request.pid };
     const supervised = this.#procs.get(request.pid);
     if (supervised === undefined) throw new KernelError("ESRCH", `(${request.pid}) - No such process`);
-    supervised.local.signal(signal);
+    supervised.local.signal(signal, request.only === true);
     const stops = signal === "SIGSTOP" || signal === "SIGTSTP" || signal === "SIGTTIN" || signal === "SIGTTOU";
     if (stops || signal === "SIGCONT") {
       supervised.record = { ...supervised.record, state: stops ? "stopped" : "running" };

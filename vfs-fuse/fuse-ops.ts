@@ -108,10 +108,15 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     readlink: (path: string, cb: Cb) => done(cb, core.readlink(path), (t) => [t]),
     mkdir: (path: string, mode: number, cb: Cb) => doneWithStat(cb, core.mkdir(path, mode, ROOT_CRED, owner()), path, attrsOf(path)),
     rmdir: (path: string, cb: Cb) => done(cb, core.rmdir(path)),
+    // The value is libfuse's request memory, gone once this op is answered (or timed out): copied now.
     setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
-      done(cb, core.setxattr(path, name, value, flags)),
+      done(cb, core.setxattr(path, name, Buffer.from(value), flags)),
     getxattr: (path: string, name: string, _position: number, cb: Cb) => done(cb, core.getxattr(path, name), (v) => [v]),
-    listxattr: (path: string, cb: Cb) => done(cb, core.listxattr(path), (names) => [names]),
+    // trusted.* names are root's to see, as ext4 shows them only with CAP_SYS_ADMIN.
+    listxattr: (path: string, cb: Cb) => {
+      const root = (owner()?.uid ?? 0) === 0;
+      done(cb, core.listxattr(path), (names) => [root ? names : names.filter((n) => !n.startsWith("trusted."))]);
+    },
     removexattr: (path: string, name: string, cb: Cb) => done(cb, core.removexattr(path, name)),
     mknod: (path: string, mode: number, dev: number, cb: Cb) => doneWithStat(cb, core.mknod(path, mode, dev, ROOT_CRED, owner()), path, attrsOf(path)),
     chmod: (path: string, mode: number, cb: Cb) => doneWithStat(cb, core.chmod(path, mode), path, attrsOf(path)),

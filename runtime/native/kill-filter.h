@@ -18,8 +18,9 @@
 int kill_filter_install(int sock, uint32_t own_from, uint32_t own_to);
 
 /*
- * In the parent: the listener the child sent over `sock`, or -1 if it sent none. Blocks until it
- * sent one or every other end of the socket pair is closed: close yours first.
+ * In the parent: the listener the child sent over `sock` (a SOCK_SEQPACKET pair: a datagram one
+ * would not see its peer close), or -1 if it sent none. Blocks until it sent one or every other end
+ * of the pair is closed: close yours first.
  */
 int kill_listener_receive(int sock);
 

@@ -105,7 +105,7 @@ static int enter(int argc, char **argv) {
   args.set_tid = (uint64_t)(uintptr_t)tid;
   args.set_tid_size = 1;
   int pair[2] = {-1, -1};
-  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0) pair[0] = pair[1] = -1;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) pair[0] = pair[1] = -1;
   /* Without CLONE_VM this is a fork: the child returns here on its own copy of the stack. */
   pid_t child = tid[0] > 0 ? (pid_t)syscall(SYS_clone3, &args, sizeof args) : -1;
   /* The PID cannot be had (taken, above pid_max, no clone3): one of the namespace's own. */
@@ -117,7 +117,8 @@ static int enter(int argc, char **argv) {
   if (child == 0) {
     /* Without the relay (no socket, no seccomp) kill(2) stays the kernel's: the program still runs. */
     if (pair[1] >= 0) kill_filter_install(pair[1], (uint32_t)strtoul(argv[4], NULL, 10), (uint32_t)strtoul(argv[5], NULL, 10));
-    execvp(argv[7], &argv[7]);
+    /* An absolute path (the runtime's nsenter): never the caller's PATH, we are still root here. */
+    execv(argv[7], &argv[7]);
     fprintf(stderr, "oneos-pidns: %s: %s\n", argv[7], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }

@@ -428,7 +428,7 @@ static void SpawnInExecute(napi_env env, void *data) {
     int pair[2] = {-1, -1};
     plan->relay_fd = -1;
     job->listener = -1;
-    if (job->relay && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) == 0) plan->relay_fd = pair[1];
+    if (job->relay && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == 0) plan->relay_fd = pair[1];
     job->pid = spawn_in_namespaces(plan);
     if (job->pid < 0) job->error = errno;
     /* The child has exec'd or exited (vfork): its end is closed, ours goes first so the receive cannot wait. */
