@@ -2,7 +2,7 @@ import { lstat, readdir, readFile } from "node:fs/promises";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { decode, encode, guarded, replyTo } from "../pseudokernel/index.js";
-import { cleanStaleMount, createFuse, type FuseOps } from "../vfs-fuse/index.js";
+import { cleanStaleMount, createFuse, FS_ERRNO, type FuseOps } from "../vfs-fuse/index.js";
 
 /** Every runtime answers here (no queue group) with its processes' procfs files (see `ProcSnapshot`). */
 export const CLUSTER_PROCFS_SUBJECT = "oneos.cluster.procfs";
@@ -49,9 +49,9 @@ export interface ClusterProcOptions {
   readonly logger: Logger;
 }
 
-const ENOENT = -2;
-const EIO = -5;
-const EBADF = -9;
+const ENOENT = -FS_ERRNO.ENOENT;
+const EIO = -FS_ERRNO.EIO;
+const EBADF = -FS_ERRNO.EBADF;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;

@@ -1,6 +1,6 @@
 import { constants } from "node:os";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
-import { decode, encode, nodeSubject, SESSION_HEADER, parseNodeReply, type ProcessRecord } from "../pseudokernel/index.js";
+import { decode, encode, nodeSubject, parseNodeReply, parseSignal, SESSION_HEADER, type ProcessRecord } from "../pseudokernel/index.js";
 import { addon } from "./native-addon.js";
 
 const EPERM = constants.errno.EPERM;
@@ -9,7 +9,14 @@ const EINVAL = constants.errno.EINVAL;
 /** How long a relayed kill waits for the other node; then ESRCH, as for a process that is gone. */
 const RELAY_TIMEOUT_MS = 5000;
 
-const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, number]) => [number, name]));
+/** The name of a signal number the kill builtin knows (parseSignal's table), or undefined. */
+function signalName(signal: number): string | undefined {
+  try {
+    return parseSignal(String(signal));
+  } catch {
+    return undefined;
+  }
+}
 
 export interface KillRelayOptions {
   readonly nc: NatsConnection;
@@ -55,13 +62,13 @@ export class KillRelay {
     if (await this.#o.isLocal(pid)) return undefined;
     const record = await this.#o.find(pid);
     if (record === undefined || record.node === this.#o.node || (record.state !== "running" && record.state !== "stopped")) return undefined;
-    if (signal !== 0 && !SIGNAL_NAMES.has(signal)) return EINVAL;
+    const name = signal === 0 ? undefined : signalName(signal);
+    if (signal !== 0 && name === undefined) return EINVAL;
     // The kernel lets root (effective) signal any process, others theirs (real or effective uid).
     const uid = euid === 0 || this.#o.userName(euid) === record.user ? euid : ruid;
     if (uid !== 0 && this.#o.userName(uid) !== record.user) return EPERM;
     // Signal 0 asks only whether it exists and may be signalled: the table answers that.
-    if (signal === 0) return 0;
-    const name = SIGNAL_NAMES.get(signal)!;
+    if (name === undefined) return 0;
     const session = await this.#o.sessionForUid(uid);
     if (session === undefined) return EPERM;
     const h = headers();

@@ -15,6 +15,14 @@ interface AuditLine {
   [k: string]: unknown;
 }
 
+/** A process of `user` running `command`, once the cluster's table lists it. */
+async function runningAs(user: string, command: string): Promise<{ pid: number }> {
+  return await eventually(async () => {
+    const ps = JSON.parse((await cluster.oneos(["ps", "--json"])).stdout) as { pid: number; user: string; argv: string[]; state: string }[];
+    return ps.find((p) => p.argv.join(" ") === command && p.user === user && p.state === "running");
+  }, 15_000, `${user}'s ${command} in ps`);
+}
+
 async function audit(): Promise<AuditLine[]> {
   const r = await cluster.oneos(["audit"]);
   expect(r.status, r.stderr).toBe(0);
@@ -83,10 +91,7 @@ describe("users and sessions", () => {
 
   it("kill of another user's process is EPERM; the owner and root may kill it; the audit log has it", async () => {
     const job = cluster.start(["shell", "--user", "alice", "-c", "@n2 sleep 60"], { input: "alice-pw\n" });
-    const sleeper = await eventually(async () => {
-      const ps = JSON.parse((await cluster.oneos(["ps", "--json"])).stdout) as { pid: number; user: string; argv: string[]; state: string }[];
-      return ps.find((p) => p.argv[0] === "sleep" && p.user === "alice" && p.state === "running");
-    }, 15_000, "alice's sleep in ps");
+    const sleeper = await runningAs("alice", "sleep 60");
     const denied = await as("bob", "bob-pw", `kill ${sleeper.pid}; echo rc=$?`);
     expect(denied.stdout).toContain("rc=1");
     expect(denied.stderr).toMatch(/Operation not permitted/);
@@ -120,10 +125,7 @@ describe("users and sessions", () => {
 
   it("kill(2) across nodes: programs' own kills reach another node's process, with EPERM and ESRCH exact", async () => {
     const job = cluster.start(["shell", "--user", "alice", "-c", "@n1 sleep 62"], { input: "alice-pw\n" });
-    const sleeper = await eventually(async () => {
-      const ps = JSON.parse((await cluster.oneos(["ps", "--json"])).stdout) as { pid: number; user: string; argv: string[]; state: string }[];
-      return ps.find((p) => p.argv.join(" ") === "sleep 62" && p.user === "alice" && p.state === "running");
-    }, 15_000, "alice's sleep in ps");
+    const sleeper = await runningAs("alice", "sleep 62");
     // Python's os.kill, bob's, from n2: refused; a PID nobody has: no such process.
     const probe = [
       "import os, sys",
@@ -148,10 +150,7 @@ describe("users and sessions", () => {
 
   it("the oneos verbs inside the shell run as the session's user: ps, nodes, top, ports and services see the cluster, kill of another user's process is EPERM, output pipes", async () => {
     const job = cluster.start(["shell", "--user", "alice", "-c", "@n3 sleep 61"], { input: "alice-pw\n" });
-    const sleeper = await eventually(async () => {
-      const ps = JSON.parse((await cluster.oneos(["ps", "--json"])).stdout) as { pid: number; user: string; argv: string[]; state: string }[];
-      return ps.find((p) => p.argv.join(" ") === "sleep 61" && p.user === "alice" && p.state === "running");
-    }, 15_000, "alice's sleep in ps");
+    const sleeper = await runningAs("alice", "sleep 61");
     const line = [
       `oneos ps | awk '$1 == ${sleeper.pid} { print $3, $4, $5 }'`,
       "oneos nodes | tail -n +2 | awk '{ print $1 }' | tr '\\n' ' '; echo",
