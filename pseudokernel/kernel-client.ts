@@ -21,8 +21,8 @@ import { natsTransport, type StreamTransport } from "./stream/transport.js";
 import { connectNats, type NatsCredentials } from "./nats-connect.js";
 import { retrying } from "./retry.js";
 import { DOWN_AFTER_MS, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
-import { withLiveness } from "./process-table.js";
-import { CLUSTER_PS_LIVE_SUBJECT, CLUSTER_PS_SUBJECT, CLUSTER_VIEW_SUBJECT, nodeSubject } from "./subjects.js";
+import { gatherLiveProcesses, withLiveness } from "./process-table.js";
+import { CLUSTER_PS_SUBJECT, CLUSTER_VIEW_SUBJECT, nodeSubject } from "./subjects.js";
 import { authSubject, parseAuthReply, type AuthReply, type AuthRequest, type UserInfo } from "./auth-messages.js";
 import { SESSION_HEADER } from "./session.js";
 
@@ -171,29 +171,9 @@ export class KernelClient {
    * as `expected` resolves to (the runtimes that are up) if it has by then.
    */
   async #liveProcesses(expected?: Promise<number | undefined>): Promise<ProcessRecord[]> {
-    const out: ProcessRecord[] = [];
     let count: number | undefined;
     void expected?.then((n) => (count = n));
-    try {
-      const replies = await this.nc.requestMany(CLUSTER_PS_LIVE_SUBJECT, encode({ type: "ps" }), {
-        strategy: "stall",
-        stall: LIVE_STALL_MS,
-        maxWait: VIEW_TIMEOUT_MS,
-      });
-      let answers = 0;
-      for await (const msg of replies) {
-        answers++;
-        try {
-          out.push(...parseClusterPs(decode(msg.data)));
-        } catch {
-          // a malformed answer is skipped
-        }
-        if (count !== undefined && answers >= count) break;
-      }
-    } catch {
-      // no runtime answered: the table alone
-    }
-    return out;
+    return await gatherLiveProcesses(this.nc, { stallMs: LIVE_STALL_MS, maxWaitMs: VIEW_TIMEOUT_MS, enough: (_, answers) => count !== undefined && answers >= count });
   }
 
 

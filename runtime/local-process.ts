@@ -79,7 +79,6 @@ export class LocalProcess {
     return this.#pid;
   }
 
-  /** Signals the child's whole process group. */
   /** To its process group (everything it started), or with `only` to it alone (kill(2) of its PID). */
   signal(signal: NodeJS.Signals, only = false): void {
     try {

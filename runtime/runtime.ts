@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import {
   CLUSTER_PORTS_SUBJECT,
   CLUSTER_PS_LIVE_SUBJECT,
+  gatherLiveProcesses,
   CLUSTER_PS_SUBJECT,
   CLUSTER_VIEW_SUBJECT,
   connectNats,
@@ -17,7 +18,6 @@ import {
   nodeSubject,
   natsTransport,
   openClusterBuckets,
-  parseClusterPs,
   parseNodeRequest,
   parseProcessRecord,
   parseSignal,
@@ -298,20 +298,12 @@ export class NodeRuntime {
 
   /** What the runtime running `pid` says of it now (one gather; undefined if none runs it). */
   async #liveRecord(pid: number): Promise<ProcessRecord | undefined> {
-    try {
-      const replies = await this.nc.requestMany(CLUSTER_PS_LIVE_SUBJECT, encode({ type: "ps" }), {
-        strategy: "stall",
-        stall: RELAY_GATHER_STALL_MS,
-        maxWait: RELAY_GATHER_MAX_MS,
-      });
-      for await (const msg of replies) {
-        const found = parseClusterPs(decode(msg.data)).find((p) => p.pid === pid);
-        if (found !== undefined) return found;
-      }
-    } catch {
-      // no answer: none runs it, as far as can be told
-    }
-    return undefined;
+    const gathered = await gatherLiveProcesses(this.nc, {
+      stallMs: RELAY_GATHER_STALL_MS,
+      maxWaitMs: RELAY_GATHER_MAX_MS,
+      enough: (records) => records.some((p) => p.pid === pid),
+    });
+    return gathered.find((p) => p.pid === pid);
   }
 
   /** kill(2) from this node's processes to processes on other nodes (see kill-relay.ts). */
