@@ -39,7 +39,8 @@ export function newBlockId(): string {
  * (write-back.ts).
  */
 export class BlockStore {
-  readonly #memory = new LruMap<string, Buffer>(MEMORY_BLOCK_CACHE_BYTES);
+  /** Blocks leave memory for the disk cache (a no-op for those read from it): most never do. */
+  readonly #memory = new LruMap<string, Buffer>(MEMORY_BLOCK_CACHE_BYTES, (id, data) => this.#track(this.disk.put(id, data).catch(() => {})));
   readonly #loading = new Map<string, Promise<Buffer>>();
   readonly #pending = new Set<Promise<unknown>>();
 
@@ -66,11 +67,11 @@ export class BlockStore {
   }
 
   /**
-   * Keeps a small block this node just stored in memory (it never had a file of its own on this
-   * node's disk; a read after it leaves memory fetches it from JetStream).
+   * Keeps a small block this node just stored (it travelled in the journal, never in a file of its
+   * own): in memory, and on disk once it leaves memory, since peers ask the writer for what it wrote
+   * (the cooperative cache).
    */
   remember(id: string, data: Buffer): void {
-    // On disk too: peers ask the writer for what it wrote (the cooperative cache).
     this.#keep(id, data);
   }
 
@@ -89,10 +90,12 @@ export class BlockStore {
     return (await this.staged(id)) ?? (await this.disk.get(id));
   }
 
-  /** A block fetched from elsewhere: in memory now, on disk behind. */
+  /**
+   * A block fetched from elsewhere: in memory now, on disk when it leaves memory. Writing every block
+   * to disk at once cost a file (open, write, close, rename) per small file a node created or read.
+   */
   #keep(id: string, data: Buffer): Buffer {
     this.#memory.set(id, data, data.length);
-    this.#track(this.disk.put(id, data).catch(() => {}));
     return data;
   }
 

@@ -30,11 +30,22 @@ export const FS_ERRNO = {
 
 export type FsErrorCode = keyof typeof FS_ERRNO;
 
+/**
+ * An errno answer. It carries no stack trace: most are answers, not faults (a lookup's ENOENT, an
+ * xattr's ENODATA), made thousands of times a second while programs work, and capturing a stack was a
+ * measurable share of the daemon's time. Its message and `cause` say what failed.
+ */
 export class FsError extends Error {
   override readonly name = "FsError";
   readonly code: FsErrorCode;
   constructor(code: FsErrorCode, message: string, options?: { cause?: unknown }) {
-    super(`${code}: ${message}`, options);
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(`${code}: ${message}`, options);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.code = code;
   }
 }

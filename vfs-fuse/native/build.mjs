@@ -137,6 +137,16 @@ static uint64_t cfs_utime (const struct timespec* ts) {
 static void populate_stat (uint32_t *ints, struct stat* stat) {\n`,
 );
 
+// The kernel asks for security.capability before every write (to drop set-uid and capabilities), and
+// CloudFS keeps only user.* and trusted.* (core.ts: xattrName): anything else is refused here, on
+// the FUSE thread, as core would refuse it, without a trip to JavaScript per write.
+c = patch(
+  c,
+  "FUSE_METHOD(getxattr, 4, 1, (const char *path, const char *name, char *value, size_t size), {\n",
+  "FUSE_METHOD(getxattr, 4, 1, (const char *path, const char *name, char *value, size_t size), {\n" +
+    "  if (strncmp(name, \"user.\", 5) != 0 && strncmp(name, \"trusted.\", 8) != 0) return -EOPNOTSUPP;\n",
+);
+
 let js = readFileSync(join(stock, "index.js"), "utf8");
 // getxattr/listxattr as Linux answers them: the exact size for a size probe, ERANGE for a buffer too
 // small (stock fuse-native copied what fitted and claimed the rest, and added 128 bytes for macOS).
