@@ -90,5 +90,5 @@ export {
 export { DOWN_AFTER_MS, NodeTable, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
 export { retrying } from "./retry.js";
 export { gatherLiveProcesses, ProcessTable, withLiveness } from "./process-table.js";
-export { connectDirect, connectReader, DirectServer, type DirectLink, type DirectOffer } from "./stream/direct-link.js";
+export { connectDirect, connectReader, DirectServer, writeFrame, type DirectLink, type DirectOffer } from "./stream/direct-link.js";
 export { PeerLink, type ConnectReader } from "./stream/peer-link.js";

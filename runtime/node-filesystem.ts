@@ -44,6 +44,8 @@ export interface NodeFilesystemOptions {
    * procfs under it at `REAL_PROC_IN_NAMESPACE`; without, /proc is the node's procfs alone.
    */
   readonly clusterProc?: string;
+  /** The node's data address: the daemon serves its cached blocks to peers there (vfs-fuse/block-link.ts). */
+  readonly dataHost?: string;
 }
 
 /**
@@ -180,6 +182,7 @@ export class NodeFilesystem {
       ...(this.#options.replicas !== undefined ? ["--replicas", String(this.#options.replicas)] : []),
       ...(this.#options.cacheBytes !== undefined ? ["--cache-bytes", String(this.#options.cacheBytes)] : []),
       ...(this.#options.credentialsFile !== undefined ? ["--creds", this.#options.credentialsFile] : []),
+      ...(this.#options.dataHost !== undefined ? ["--data-host", this.#options.dataHost] : []),
     ];
     const daemon = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
     this.#daemon = daemon;

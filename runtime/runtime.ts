@@ -795,6 +795,8 @@ async function startFilesystem(options: RuntimeOptions, clusterProc: string | un
       ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
       ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
       ...(options.credentialsFile !== undefined ? { credentialsFile: options.credentialsFile } : {}),
+      // Peers read this node's cached blocks over direct links, where they make peer links at all.
+      ...(options.peerLinks !== false ? { dataHost: options.dataHost ?? "127.0.0.1" } : {}),
     });
   } catch (error) {
     if (mode === "required") throw error;

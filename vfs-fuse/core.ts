@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BLOCK_SIZE } from "./block-math.js";
+import { BlockLinks } from "./block-link.js";
 import { BlockStore } from "./block-store.js";
 import { ensureCloudFsBuckets, META_BUCKET, type CloudFsBuckets } from "./buckets.js";
 import { DiskBlockCache } from "./disk-block-cache.js";
@@ -9,7 +10,7 @@ import { cloneInode, kvMessageAt, MetaStore, type MetaChange, type Versioned } f
 import type { CacheHolders } from "./change-notices.js";
 import { decodeName, encodeName, NAME_MAX_BYTES, splitPath } from "./name-codec.js";
 import { OpenFile, type InodeCommit } from "./open-file.js";
-import { peerBlock, servePeerRequests, type CloudFsNodeStatus } from "./peer-service.js";
+import { servePeerRequests, type CloudFsNodeStatus } from "./peer-service.js";
 import { isOwnerOrRoot, mayAccess, R_OK, ROOT_CRED, W_OK, X_OK, type Cred } from "./permissions.js";
 import { decodeDirEntry, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, S_IFREG, typeBits, typeOfMode, type DirEntryRecord, type InodeRecord } from "./records.js";
 import type { JournalOp } from "./journal-log.js";
@@ -81,6 +82,11 @@ export interface CloudFsCoreOptions {
   readonly journalDir?: string;
   /** Strict mode: every change, and so every close, waits until JetStream has stored it. */
   readonly strict?: boolean;
+  /**
+   * Address on which this node serves its cached blocks to peers over direct links (the node's data
+   * address, as its runtime's streams use); without it, peers ask over NATS.
+   */
+  readonly dataHost?: string;
 }
 
 /** Longest a clean close waits for the write-back to store what the node still holds. */
@@ -144,6 +150,7 @@ export class CloudFsCore {
   private constructor(
     readonly meta: MetaStore,
     readonly blocks: BlockStore,
+    private readonly links: BlockLinks,
     private readonly disk: DiskBlockCache,
     readonly nodeId: string,
     private readonly writeBack: WriteBack,
@@ -183,14 +190,9 @@ export class CloudFsCore {
     // Attached before the replica loads, so the lease table sees every lease record.
     meta.attach({ writeBack, strict, onLeaseRecord: (dir, value, rev) => leases.onLeaseRecord(dir, value, rev) });
     await meta.start();
-    const blocks = new BlockStore(
-      buckets.blocks,
-      disk,
-      opTimeoutMs,
-      (id) => writeBack.staged(id),
-      (node, id, timeoutMs) => (node === nodeId ? Promise.resolve(undefined) : peerBlock(options.nc, node, id, timeoutMs)),
-    );
-    const core = new CloudFsCore(meta, blocks, disk, nodeId, writeBack, leases, strict);
+    const blocks: BlockStore = new BlockStore(buckets.blocks, disk, opTimeoutMs, (id) => writeBack.staged(id), (node, id, timeoutMs) => links.get(node, id, timeoutMs));
+    const links = await BlockLinks.start(options.nc, nodeId, options.dataHost, (id) => blocks.cached(id));
+    const core = new CloudFsCore(meta, blocks, links, disk, nodeId, writeBack, leases, strict);
     writeBack.holdBack = (op) => core.#holdBack(op);
     writeBack.onBlockStored = (id, data) => blocks.remember(id, data);
     try {
@@ -204,6 +206,7 @@ export class CloudFsCore {
       await core.#collectOwnOrphans();
     } catch (err) {
       leases.close();
+      await links.close();
       await writeBack.close();
       await meta.close();
       throw err;
@@ -969,6 +972,11 @@ export class CloudFsCore {
     }
   }
 
+  /** Peers whose cached blocks this node reads over a direct link now (block-link.ts). */
+  blockLinkPeers(): Promise<string[]> {
+    return this.links.linkedPeers();
+  }
+
   /**
    * Flushes every open file, stores what the node holds (bounded: what is left stays in the journal
    * for the next start), closes the watch and the caches. Open handles are dropped.
@@ -983,6 +991,7 @@ export class CloudFsCore {
     await Promise.race([this.writeBack.sync(), new Promise((r) => (timer = setTimeout(r, CLOSE_SYNC_MS)))]);
     clearTimeout(timer);
     this.#unserve();
+    await this.links.close();
     this.leases.close();
     await this.writeBack.close();
     this.#unwatch();

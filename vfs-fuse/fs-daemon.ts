@@ -27,6 +27,8 @@ async function main(): Promise<void> {
       creds: { type: "string" },
       journal: { type: "string" },
       strict: { type: "boolean" },
+      // The node's data address: peers fetch its cached blocks over direct links to it.
+      "data-host": { type: "string" },
     },
   });
   if (values.nats === undefined || values.mount === undefined || values.cache === undefined) {
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
       ...(values.replicas !== undefined ? { replicas: Number(values.replicas) } : {}),
       ...(values.journal !== undefined ? { journalDir: values.journal } : {}),
       ...(values.strict === true ? { strict: true } : {}),
+      ...(values["data-host"] !== undefined ? { dataHost: values["data-host"] } : {}),
       // Overrides how long the kernel caches attributes. Only CloudFS's build of fuse-native tells the
       // kernel about changes: with the stock module, > 0 leaves sizes stale after another node's close.
       ...(values["attr-timeout"] !== undefined

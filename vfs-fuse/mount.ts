@@ -100,6 +100,8 @@ export interface MountCloudFsOptions {
   readonly journalDir?: string;
   /** Strict mode: close(2) returns once JetStream has stored the file (see the README). */
   readonly strict?: boolean;
+  /** Where this node serves its cached blocks to peers over direct links (core.ts); none: over NATS. */
+  readonly dataHost?: string;
 }
 
 export interface CloudFsMount {
@@ -128,6 +130,7 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
     ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
     ...(options.journalDir !== undefined ? { journalDir: options.journalDir } : {}),
     ...(options.strict !== undefined ? { strict: options.strict } : {}),
+    ...(options.dataHost !== undefined ? { dataHost: options.dataHost } : {}),
   });
   const Fuse = fuseClassWith(cloudFsMountOptions(options.tuning ?? DEFAULT_FUSE_TUNING));
   let fuse: FuseInstance | undefined = undefined;

@@ -33,6 +33,8 @@ export async function startCloudFsCluster(
     readonly journal?: boolean;
     /** Strict mounts: every close waits until JetStream has stored the change. */
     readonly strict?: boolean;
+    /** False: no node serves its cached blocks over direct links (peers ask over NATS). */
+    readonly blockLinks?: boolean;
   } = {},
 ): Promise<CloudFsTestCluster> {
   const nats = await startTestNatsCluster(size);
@@ -54,6 +56,8 @@ export async function startCloudFsCluster(
       ...(options.opTimeoutMs !== undefined ? { opTimeoutMs: options.opTimeoutMs } : {}),
       ...(options.journal === true ? { journalDir: join(dir, `journal${i + 1}`) } : {}),
       ...(options.strict === true ? { strict: true } : {}),
+      // As the runtime starts its daemon: peers read this node's cached blocks over direct links.
+      ...(options.blockLinks !== false ? { dataHost: "127.0.0.1" } : {}),
     });
     nodes.push({ nc, mount, mp: mount.mountpoint });
   }

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectReader, writeFrame } from "../../pseudokernel/index.js";
+import { blockLinkSubject } from "../../vfs-fuse/block-link.js";
 import { mountCloudFS } from "../../vfs-fuse/index.js";
 import {
   eventually,
@@ -256,9 +258,46 @@ describe("CloudFS cooperative cache", () => {
     const kv = await new Kvm(c.nodes[0]!.nc).open("cloudfs-blocks");
     for (const id of ids) await kv.purge(id);
     for (const id of ids) expect((await kv.get(id))?.operation ?? "gone").not.toBe("PUT");
-    // n3 never read them: every byte comes from n1.
+    // n3 never read them: every byte comes from n1, over the block link n3 made to it.
     expect(sha(await fsp.readFile(join(C, dir, "big")))).toBe(sha(big));
     expect(sha(await fsp.readFile(join(C, dir, "small")))).toBe(sha(small));
+    expect(await c.nodes[2]!.mount.core.blockLinkPeers()).toContain("n1");
+  });
+
+  it("a writer that offers no block link (as the desktop's core) is asked over NATS", async () => {
+    const nc = await connect({ servers: c.nats.urls[1]!, ignoreClusterUpdates: true });
+    const m = await mountCloudFS({ nc, mountpoint: join(c.dir, "mnt-nolink"), cacheDir: join(c.dir, "cache-nolink"), journalDir: join(c.dir, "journal-nolink"), nodeId: "nolink", replicas: 3 });
+    try {
+      const dir = join("home", "coop-nolink");
+      await fsp.mkdir(join(m.mountpoint, dir));
+      const data = randomBytes(2 * MiB + 7);
+      await fsp.writeFile(join(m.mountpoint, dir, "f"), data);
+      await m.core.sync();
+      const rec = m.core.meta.inode((await m.core.stat(`/${dir}/f`)).ino)!.value;
+      expect(rec.cachedOn).toBe("nolink");
+      const kv = await new Kvm(nc).open("cloudfs-blocks");
+      for (const id of Object.values(rec.blocks)) await kv.purge(id);
+      expect(sha(await fsp.readFile(join(C, dir, "f")))).toBe(sha(data));
+      expect(await c.nodes[2]!.mount.core.blockLinkPeers()).not.toContain("nolink");
+    } finally {
+      await m.close();
+      await nc.close();
+    }
+  });
+
+  it("a block link that sends a malformed request is closed, and the node goes on serving", async () => {
+    const nc = c.nodes[2]!.nc;
+    const offer = (await nc.request(blockLinkSubject("n1"), "", { timeout: 5000 })).json<{ host: string; port: number; token: string; id: string }>();
+    const frames: Buffer[] = [];
+    const socket = await connectReader({ host: offer.host, port: offer.port, token: Buffer.from(offer.token, "base64") }, offer.id, (f) => frames.push(f));
+    const closed = new Promise<void>((r) => socket.once("close", () => r()));
+    writeFrame(socket, Buffer.from("not a block request"));
+    await closed;
+    expect(frames).toEqual([]);
+    // A well-formed link still gets its blocks.
+    const data = randomBytes(300_000);
+    await fsp.writeFile(join(A, "home", "coop", "after-hostile"), data);
+    expect(sha(await fsp.readFile(join(C, "home", "coop", "after-hostile")))).toBe(sha(data));
   });
 });
 
