@@ -121,7 +121,9 @@ export class OpenFile {
         // A block past the old size may hold stale bytes from before a truncate: keep them zero.
         const validUpTo = Math.max(0, this.size - s.index * BLOCK_SIZE);
         const keep = Math.min(old?.length ?? 0, validUpTo);
-        block = wholeBlock ? Buffer.allocUnsafe(BLOCK_SIZE) : Buffer.alloc(bufferLength(Math.max(keep, end)));
+        // Past the first block the file is no small file: a whole block at once, not grown in copies
+        // (FUSE writes arrive in 128 KiB pieces: doubling copied 0.9 MiB per MiB written).
+        block = wholeBlock ? Buffer.allocUnsafe(BLOCK_SIZE) : Buffer.alloc(s.index > 0 ? BLOCK_SIZE : bufferLength(Math.max(keep, end)));
         old?.copy(block, 0, 0, keep);
         this.#dirty.set(s.index, block);
       } else if (block.length < end) {

@@ -117,6 +117,8 @@ export type HoldBack = (op: JournalOp) => Promise<string | undefined> | undefine
  */
 export class WriteBack {
   readonly #queue: Pending[] = [];
+  /** Changes `#moveAfter` put behind later ones: the rest of the queue stays in seq order. */
+  readonly #outOfOrder = new Set<Pending>();
   #next = 0;
   #inflight = 0;
   #epoch = 0;
@@ -562,6 +564,7 @@ export class WriteBack {
       if (q.key === afterKey) {
         this.#queue.splice(at, 1);
         this.#queue.splice(j, 0, p);
+        this.#outOfOrder.add(p);
         return;
       }
     }
@@ -576,14 +579,21 @@ export class WriteBack {
     let moved = false;
     while (this.#queue[0]?.stored === true) {
       const p = this.#queue.shift()!;
+      this.#outOfOrder.delete(p);
       this.#next--;
       moved = true;
       if (p.op.free !== undefined && p.op.free.length > 0) this.#free(p.op.free);
     }
     if (!moved) return;
     // Held-back names leave the queue out of seq order: stored up to just below the lowest left.
+    // The first change in order holds the lowest seq of all but the moved ones (a scan of the whole
+    // queue per acknowledgement was quadratic in a round's changes).
     let lowest = this.#lastSeq + 1;
-    for (const q of this.#queue) if (q.op.seq < lowest) lowest = q.op.seq;
+    for (const q of this.#queue) {
+      if (q.op.seq < lowest) lowest = q.op.seq;
+      if (!this.#outOfOrder.has(q)) break;
+    }
+    for (const q of this.#outOfOrder) if (q.op.seq < lowest) lowest = q.op.seq;
     this.#storedUpTo = Math.max(this.#storedUpTo, lowest - 1);
     this.log.markStored(this.#storedUpTo);
     for (let i = this.#waiters.length - 1; i >= 0; i--) {

@@ -196,7 +196,7 @@ export async function runCloudFsBench(options: CloudFsBenchOptions = {}): Promis
   const failColumn = (column: Column, err: unknown): void => {
     const said = firstLine(err);
     // An fs-daemon from before these flags refuses them (parseArgs is strict).
-    const why = /Unknown option '--(strict|journal)'/.test(said) ? `${said} (an fs-daemon without --strict/--journal: ONEOS_BENCH_OLD_DAEMON=1 runs it without them)` : said;
+    const why = /Unknown option '--(strict|journal|data-host)'/.test(said) ? `${said} (an fs-daemon without --strict/--journal: ONEOS_BENCH_OLD_DAEMON=1 runs it without them)` : said;
     const cells = (results[column] ??= {});
     for (const k of ROW_KEYS) cells[k] ??= { text: "fail", why };
     notes.push(`${column}: stopped: ${why}`);
@@ -273,6 +273,8 @@ export async function runCloudFsBench(options: CloudFsBenchOptions = {}): Promis
                 await mkdir(journal, { recursive: true });
                 args.push("--journal", journal);
                 if (mode === "strict") args.push("--strict");
+                // As the runtime starts it: peers read this node's cached blocks over direct links.
+                args.push("--data-host", "127.0.0.1");
               }
               mounts.push(await startChildMount("../../vfs-fuse/fs-daemon", args));
               mountpoints.push(mountpoint);
