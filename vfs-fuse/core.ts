@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BLOCK_SIZE } from "./block-math.js";
 import { BlockLinks } from "./block-link.js";
@@ -6,6 +7,7 @@ import { ensureCloudFsBuckets, META_BUCKET, type CloudFsBuckets } from "./bucket
 import { DiskBlockCache } from "./disk-block-cache.js";
 import { FsError } from "./errors.js";
 import { DirectoryLeases } from "./leases.js";
+import { applyLock, conflictingLock, holdsAny, LOCK_TO_EOF, parseLocks, type FileLock, type LockKind, type LockRequest } from "./locks.js";
 import { cloneInode, kvMessageAt, MetaStore, type MetaChange, type Versioned } from "./meta-store.js";
 import type { CacheHolders } from "./change-notices.js";
 import { decodeName, encodeName, NAME_MAX_BYTES, splitPath } from "./name-codec.js";
@@ -129,7 +131,35 @@ interface Resolved {
 interface Handle {
   readonly file: OpenFile;
   readonly flags: number;
+  /** POSIX lock owners that locked through this handle (an OFD lock's owner is its handle's). */
+  lockOwners?: Set<string>;
 }
+
+/** A lock request as the kernel makes it (fcntl, OFD or flock), for `CloudFsCore.lock`. */
+export interface LockCall {
+  readonly kind: LockKind;
+  /** `get`: F_GETLK; `set`: F_SETLK / LOCK_NB (EAGAIN when taken); `wait`: F_SETLKW / a blocking flock. */
+  readonly cmd: "get" | "set" | "wait";
+  readonly type: "r" | "w" | "u";
+  readonly start: number;
+  readonly end: number;
+  /** The kernel's lock owner (a process's file table, an open file description). */
+  readonly owner: string;
+  /** The caller's pid in the mount's PID namespace. */
+  readonly pid: number;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
+/** How often a blocked lock looks again when no change notice wakes it first. */
+const LOCK_RETRY_MS = 500;
 
 /**
  * CloudFS without FUSE: every POSIX operation on absolute CloudFS paths, with permission checks for a
@@ -144,6 +174,8 @@ export class CloudFsCore {
   #closed = false;
   readonly #unwatch: () => void;
   #unserve: () => void = () => {};
+  /** Blocked lock requests per inode, woken by any change to it. */
+  readonly #lockWaiters = new Map<number, Set<() => void>>();
   /** Files made here and not yet committed: their names wait for the first commit (write-back.ts). */
   readonly #newFiles = new Map<number, { readonly done: Promise<string | undefined>; readonly resolve: (key: string | undefined) => void }>();
 
@@ -159,6 +191,7 @@ export class CloudFsCore {
   ) {
     this.#unwatch = meta.onChange((change) => {
       if (change.kind !== "inode") return;
+      this.wakeLockWaiters(change.ino);
       const f = this.#open.get(change.ino);
       const cur = meta.inode(change.ino);
       if (f !== undefined && cur !== undefined && !f.dirty) f.refresh(cur.value);
@@ -186,7 +219,7 @@ export class CloudFsCore {
       publishTimeoutMs: opTimeoutMs,
       onStored: (op, rev) => meta.onStored(op, rev),
     });
-    const leases = new DirectoryLeases(options.nc, buckets.meta, meta, writeBack, nodeId, opTimeoutMs);
+    const leases = new DirectoryLeases(options.nc, buckets.meta, meta, writeBack, nodeId, opTimeoutMs, randomBytes(8).toString("hex"));
     // Attached before the replica loads, so the lease table sees every lease record.
     meta.attach({ writeBack, strict, onLeaseRecord: (dir, value, rev) => leases.onLeaseRecord(dir, value, rev) });
     await meta.start();
@@ -549,6 +582,123 @@ export class CloudFsCore {
     });
   }
 
+  // ---- locks ------------------------------------------------------------------------------------
+
+  /**
+   * A file lock on an open file (locks.ts): flock, POSIX or OFD, kept in the inode's record under
+   * its home lease, so it holds between processes on every node. A `get` answers the first lock that
+   * conflicts (undefined: none); a `set` takes the lock or fails with EAGAIN; a `wait` waits for it.
+   * A lock of a node that is lost, or of this node's CloudFS before it restarted, counts no more.
+   * Taking a lock is a consistency point, as on NFS: the file's record is the newest here after it
+   * (and the kernel's pages are dropped, kernel-channel.c); letting one go stores the writes first.
+   */
+  async lock(fh: number, call: LockCall): Promise<FileLock | undefined> {
+    const h = this.#handle(fh);
+    const ino = h.file.ino;
+    const req: LockRequest = { kind: call.kind, type: call.type, node: this.nodeId, session: this.leases.session, owner: call.owner, pid: call.pid, start: call.start, end: call.end };
+    if (call.kind === "posix" && call.type !== "u") (h.lockOwners ??= new Set()).add(call.owner);
+    if (call.cmd === "get") {
+      const home = homeOf(this.#inode(ino).value);
+      if (!this.leases.heldOrStale(home)) await this.#catchUp(home);
+      return this.#liveConflict(ino, req);
+    }
+    if (call.type === "u") {
+      // Nothing to let go (every close of a file lets a process's POSIX locks go): no change.
+      if (!holdsAny(this.#locksOf(ino), req)) return undefined;
+      await h.file.flush();
+      await this.#changeLocks(ino, (locks) => applyLock(locks, req));
+      return undefined;
+    }
+    for (;;) {
+      const conflict = await this.#liveConflict(ino, req, true);
+      if (conflict === undefined) {
+        let raced: FileLock | undefined;
+        await this.#changeLocks(ino, (locks) => {
+          raced = conflictingLock(locks, req);
+          return raced === undefined ? applyLock(locks, req) : locks;
+        });
+        if (raced === undefined) break;
+        continue;
+      }
+      if (call.cmd === "set") throw new FsError("EAGAIN", `inode ${ino}: locked by a process on ${conflict.node}`);
+      await this.#lockChanged(ino);
+    }
+    // A process killed while it waited has closed its files already: what it was granted late is let go.
+    if (call.cmd === "wait" && call.pid > 0 && !processExists(call.pid)) {
+      await this.#changeLocks(ino, (locks) => applyLock(locks, { ...req, type: "u" }));
+      throw new FsError("EINTR", `inode ${ino}: the process waiting for the lock is gone`);
+    }
+    // The lock is ours: serve the file as the last holder left it.
+    const rec = this.meta.inode(ino)?.value;
+    if (rec !== undefined && !h.file.dirty) h.file.refresh(rec);
+    return undefined;
+  }
+
+  /** Lets go of the POSIX locks taken through a handle being released (OFD locks end with it). */
+  async #unlockHandle(h: Handle): Promise<void> {
+    for (const owner of h.lockOwners ?? []) {
+      const req: LockRequest = { kind: "posix", type: "u", node: this.nodeId, session: this.leases.session, owner, pid: 0, start: 0, end: LOCK_TO_EOF };
+      if (holdsAny(this.#locksOf(h.file.ino).filter((l) => l.kind === "posix"), req)) await this.#changeLocks(h.file.ino, (locks) => applyLock(locks, req));
+    }
+  }
+
+  #locksOf(ino: number): FileLock[] {
+    return parseLocks(this.meta.inode(ino)?.value.locks);
+  }
+
+  /** Changes an inode's lock table under its home lease; locks of runs that ended are dropped with it. */
+  async #changeLocks(ino: number, fn: (locks: FileLock[]) => FileLock[]): Promise<void> {
+    const rec = this.meta.inode(ino)?.value;
+    if (rec === undefined) throw new FsError("ENOENT", `inode ${ino}`);
+    await this.#changeInode(ino, rec, (r) => {
+      const locks = fn(parseLocks(r.locks).filter((l) => !this.#deadLockHolders.has(`${l.node}/${l.session}`)));
+      if (locks.length > 0) r.locks = locks;
+      else delete r.locks;
+    });
+  }
+
+  /** Runs (node/session) found not running: their locks are void. */
+  readonly #deadLockHolders = new Set<string>();
+
+  /**
+   * The first lock held by a live run that conflicts with `req`, as the newest record has it (with
+   * `takeLease`, after taking the inode's home lease, which the change that follows needs anyway).
+   */
+  async #liveConflict(ino: number, req: LockRequest, takeLease = false): Promise<FileLock | undefined> {
+    for (;;) {
+      const rec = this.meta.inode(ino)?.value;
+      if (rec === undefined) throw new FsError("ENOENT", `inode ${ino}`);
+      if (takeLease) await this.leases.withLeases([homeOf(rec)], async () => {});
+      const locks = parseLocks(this.meta.inode(ino)?.value.locks).filter((l) => !this.#deadLockHolders.has(`${l.node}/${l.session}`));
+      const c = conflictingLock(locks, req);
+      if (c === undefined) return undefined;
+      if (await this.leases.runs(c.node, c.session)) return c;
+      this.#deadLockHolders.add(`${c.node}/${c.session}`);
+    }
+  }
+
+  /** Resolves when the inode changes (here or as another node tells), or after `LOCK_RETRY_MS`. */
+  #lockChanged(ino: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let waiters = this.#lockWaiters.get(ino);
+      if (waiters === undefined) this.#lockWaiters.set(ino, (waiters = new Set()));
+      const set = waiters;
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.#lockWaiters.get(ino) === set) this.#lockWaiters.delete(ino);
+        resolve();
+      };
+      const timer = setTimeout(done, LOCK_RETRY_MS);
+      set.add(done);
+    });
+  }
+
+  /** An inode changed, here or on another node (its change notice): blocked locks on it look again. */
+  wakeLockWaiters(ino: number): void {
+    for (const wake of [...(this.#lockWaiters.get(ino) ?? [])]) wake();
+  }
+
   async removexattr(path: string, name: string, cred: Cred = ROOT_CRED): Promise<void> {
     const key = xattrName(name);
     const r = await this.#resolve(path, cred, false);
@@ -710,6 +860,7 @@ export class CloudFsCore {
     const f = h.file;
     try {
       await f.flush();
+      await this.#unlockHandle(h);
     } finally {
       f.refs--;
       if (f.refs === 0) {
@@ -970,6 +1121,11 @@ export class CloudFsCore {
     } finally {
       await this.release(fh);
     }
+  }
+
+  /** This run of the node's CloudFS: locks name it (a restarted daemon's earlier locks are void). */
+  get session(): string {
+    return this.leases.session;
   }
 
   /** Peers whose cached blocks this node reads over a direct link now (block-link.ts). */

@@ -5,7 +5,9 @@
 export const FS_ERRNO = {
   EPERM: 1,
   ENOENT: 2,
+  EINTR: 4,
   EIO: 5,
+  EAGAIN: 11,
   ENXIO: 6,
   EBADF: 9,
   EBUSY: 16,

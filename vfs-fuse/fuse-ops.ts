@@ -1,5 +1,6 @@
 import type { CloudFsCore, FsStat } from "./core.js";
 import { FS_ERRNO, toNegativeErrno } from "./errors.js";
+import { fcntlRange, LOCK_TO_EOF } from "./locks.js";
 import { ROOT_CRED } from "./permissions.js";
 
 const O_RDWR = 2;
@@ -20,7 +21,7 @@ export type FuseOps = Record<string, (...args: never[]) => void>;
  */
 export interface FuseOpsOptions {
   /** The calling process's ids, read synchronously when an op starts (CloudFS's fuse-native build). */
-  readonly caller?: () => { uid: number; gid: number } | undefined;
+  readonly caller?: () => { uid: number; gid: number; pid?: number } | undefined;
   readonly onIoError?: (err: unknown) => void;
   /** Resolves once other nodes that may cache what the ops changed have dropped it (change-notices.ts). */
   readonly settled?: () => Promise<void>;
@@ -36,7 +37,7 @@ export interface FuseOpsOptions {
 export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): FuseOps {
   const onIoError = options.onIoError ?? defaultIoErrorLog;
   /** New files belong to their creator; without caller ids (stock fuse-native) to root. */
-  const owner = (): { uid: number; gid: number } | undefined => options.caller?.();
+  const owner = (): { uid: number; gid: number; pid?: number } | undefined => options.caller?.();
   const fail = (cb: Cb, err: unknown): void => {
     const errno = toNegativeErrno(err);
     // EIO is the one answer that hides its cause from the program: keep the cause for the operator.
@@ -121,6 +122,28 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     mknod: (path: string, mode: number, dev: number, cb: Cb) => doneWithStat(cb, core.mknod(path, mode, dev, ROOT_CRED, owner()), path, attrsOf(path)),
     chmod: (path: string, mode: number, cb: Cb) => doneWithStat(cb, core.chmod(path, mode), path, attrsOf(path)),
     chown: (path: string, uid: number, gid: number, cb: Cb) => doneWithStat(cb, core.chown(path, uid, gid), path, attrsOf(path)),
+    // POSIX and OFD locks (cmd 0 F_GETLK, 1 F_SETLK, 2 F_SETLKW; type 0 read, 1 write, 2 unlock); a
+    // F_GETLK answers the conflicting lock's type, start, length and pid (0: a process of another node,
+    // which the kernel could not name: it reads pids in the mount's PID namespace).
+    lock: (_path: string, fd: number, cmd: number, type: number, start: number, len: number, lockOwner: string, cb: Cb) => {
+      const range = fcntlRange(start, len);
+      if (range === undefined) return cb(-FS_ERRNO.EINVAL);
+      const call = { kind: "posix", cmd: (["get", "set", "wait"] as const)[cmd] ?? "set", type: (["r", "w", "u"] as const)[type] ?? "u", ...range, owner: lockOwner, pid: owner()?.pid ?? 0 } as const;
+      core.lock(fd, call).then(
+        (c) => {
+          if (c === undefined) return cb(0, 2, 0, 0, 0);
+          const local = c.node === core.nodeId && c.session === core.session;
+          cb(0, c.type === "r" ? 0 : 1, c.start, c.end === LOCK_TO_EOF ? 0 : c.end - c.start + 1, local ? c.pid : 0);
+        },
+        (err: unknown) => fail(cb, err),
+      );
+    },
+    // flock(2): LOCK_SH 1, LOCK_EX 2, LOCK_NB 4, LOCK_UN 8.
+    flock: (_path: string, fd: number, op: number, lockOwner: string, cb: Cb) => {
+      const type = (op & 8) !== 0 ? "u" : (op & 2) !== 0 ? "w" : "r";
+      const call = { kind: "flock", cmd: (op & 4) !== 0 ? "set" : "wait", type, start: 0, end: LOCK_TO_EOF, owner: lockOwner, pid: owner()?.pid ?? 0 } as const;
+      done(cb, core.lock(fd, call));
+    },
     // A time of 2^63 or more is UTIME_OMIT (CloudFS's fuse-native build): that one is kept.
     utimens: (path: string, atime: number, mtime: number, cb: Cb) =>
       doneWithStat(cb, core.utimens(path, atime >= 2 ** 63 ? undefined : atime, mtime >= 2 ** 63 ? undefined : mtime), path, attrsOf(path)),

@@ -108,6 +108,8 @@ export class DirectoryLeases {
     private readonly writeBack: WriteBack,
     readonly nodeId: string,
     private readonly opTimeoutMs: number,
+    /** This run of the node's CloudFS (its liveness record names it: locks of an earlier run are void). */
+    readonly session: string = "",
   ) {}
 
   /** Renews liveness now and every `HEARTBEAT_MS`. */
@@ -124,7 +126,7 @@ export class DirectoryLeases {
     this.#beatsInFlight++;
     const sent = Date.now();
     try {
-      await withTimeout("renew liveness", this.opTimeoutMs, () => this.kv.put(heartbeatKey(this.nodeId), pack({ t: sent })));
+      await withTimeout("renew liveness", this.opTimeoutMs, () => this.kv.put(heartbeatKey(this.nodeId), pack({ t: sent, s: this.session })));
       this.#beatAt = Math.max(this.#beatAt, sent);
     } finally {
       this.#beatsInFlight--;
@@ -295,6 +297,21 @@ export class DirectoryLeases {
         await this.meta.fetchKey(key).catch(() => {});
       }
       if (Date.now() > deadline) throw new FsError("EIO", `lease on directory ${dir} not obtained`);
+    }
+  }
+
+  /**
+   * Whether `node` runs the CloudFS session `session` now: its liveness record names it and is younger
+   * than the lease TTL (a lock taken by a lost node, or before its daemon restarted, holds no more).
+   */
+  async runs(node: string, session: string): Promise<boolean> {
+    if (node === this.nodeId) return session === this.session;
+    const e = await withTimeout("read liveness", this.opTimeoutMs, () => this.kv.get(heartbeatKey(node)));
+    if (e === null || e.operation !== "PUT" || Date.now() - e.created.getTime() > LEASE_TTL_MS) return false;
+    try {
+      return (unpack(e.value) as { s?: unknown }).s === session;
+    } catch {
+      return false;
     }
   }
 

@@ -134,9 +134,9 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
   });
   const Fuse = fuseClassWith(cloudFsMountOptions(options.tuning ?? DEFAULT_FUSE_TUNING));
   let fuse: FuseInstance | undefined = undefined;
-  const caller = (): { uid: number; gid: number } | undefined => {
+  const caller = (): { uid: number; gid: number; pid: number } | undefined => {
     const c = fuse?.caller;
-    return c === undefined ? undefined : { uid: c[0], gid: c[1] };
+    return c === undefined ? undefined : { uid: c[0], gid: c[1], pid: c[2] };
   };
   // fuse-native's own per-op timeout is a backstop only: our ops are bounded by opTimeoutMs per NATS call.
   let announcer: ChangeAnnouncer | undefined;
@@ -146,7 +146,8 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
   const answerWithStat =
     withStat === undefined ? undefined : (path: string, stat: FsStat, answer: () => void): void => withStat.call(fuse, path, stat, answer);
   fuse = new Fuse(mountpoint, makeFuseOps(core, { caller, settled, ...(answerWithStat !== undefined ? { answerWithStat } : {}) }), {
-    timeout: opTimeoutMs * 3,
+    // A blocking lock waits as long as the lock is held.
+    timeout: { default: opTimeoutMs * 3, lock: false, flock: false },
   });
   const mounted = fuse;
   try {
@@ -163,7 +164,10 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
       core.meta,
       core.nodeId,
       {
-        inode: (ino) => void invalidate.call(mounted, ino),
+        inode: (ino) => {
+          invalidate.call(mounted, ino);
+          core.wakeLockWaiters(ino);
+        },
         entry: (parent, name) => void invalidateEntry.call(mounted, parent, decodeName(name)),
         noticed: () => core.noticed(),
       },

@@ -1,5 +1,6 @@
 import { pack, unpack } from "msgpackr";
 import { FsError } from "./errors.js";
+import type { FileLock } from "./locks.js";
 
 export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
@@ -57,6 +58,8 @@ export interface InodeRecord {
   home?: number;
   /** The node that wrote the newest blocks: its cache holds them, and other nodes ask it first. */
   cachedOn?: string;
+  /** flock and POSIX locks held on the file, by processes on any node (locks.ts). */
+  locks?: FileLock[];
 }
 
 /** A directory entry under `d.<parent>.<encoded name>`. */

@@ -147,6 +147,94 @@ c = patch(
     "  if (strncmp(name, \"user.\", 5) != 0 && strncmp(name, \"trusted.\", 8) != 0) return -EOPNOTSUPP;\n",
 );
 
+// Locks (POSIX fcntl and OFD locks through `lock`, flock(2) through `flock`): fuse-native has neither,
+// so the kernel kept each node's locks to itself. With them, libfuse 2 hands every lock request to
+// JavaScript (vfs-fuse/locks.ts keeps them across nodes) with the kernel's lock owner. libfuse also
+// asks `lock` to drop the owner's POSIX locks at every close (FLUSH): until this mount has granted a
+// POSIX lock, that unlock is answered here, on the FUSE thread, so a close costs no extra trip.
+c = patch(c, "static const uint32_t op_rmdir = 33;\n", "static const uint32_t op_rmdir = 33;\nstatic const uint32_t op_lock = 34;\nstatic const uint32_t op_flock = 35;\n");
+c = patch(c, "  napi_ref handlers[35];\n", "  napi_ref handlers[36];\n");
+c = patch(c, "  for (int i = 0; i < 35; i++) {\n", "  for (int i = 0; i < 36; i++) {\n");
+c = patch(c, "  int cfs_post_valid;\n", "  int cfs_post_valid;\n  int lk_cmd;\n  struct flock *lk;\n  uint64_t lk_owner;\n");
+c = patch(
+  c,
+  "static void fuse_native_dispatch_init (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft) {\\\n",
+  `static volatile int cfs_posix_locks_granted = 0;
+
+static void cfs_owner_argv (napi_env env, uint64_t owner, napi_value *out) {
+  char text[24];
+  snprintf(text, sizeof(text), "%llu", (unsigned long long) owner);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, out);
+}
+
+FUSE_METHOD(lock, 7, 4, (const char *path, struct fuse_file_info *info, int cmd, struct flock *lock), {
+  if (cmd == F_SETLK && lock->l_type == F_UNLCK && !cfs_posix_locks_granted) return 0;
+  l->path = path;
+  l->info = info;
+  l->lk_cmd = cmd;
+  l->lk = lock;
+  l->lk_owner = info->lock_owner;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->info->fh, &(argv[3]));
+  napi_create_int32(env, l->lk_cmd == F_GETLK ? 0 : l->lk_cmd == F_SETLK ? 1 : 2, &(argv[4]));
+  napi_create_int32(env, l->lk->l_type == F_RDLCK ? 0 : l->lk->l_type == F_WRLCK ? 1 : 2, &(argv[5]));
+  napi_create_double(env, (double) l->lk->l_start, &(argv[6]));
+  napi_create_double(env, (double) l->lk->l_len, &(argv[7]));
+  cfs_owner_argv(env, l->lk_owner, &(argv[8]));
+}, {
+  /* The conflicting lock of a GETLK: type (0 read, 1 write, 2 none), start, length, pid. */
+  NAPI_ARGV_INT32(type, 2)
+  NAPI_ARGV_INT32(pid, 5)
+  double start = 0;
+  double len = 0;
+  napi_get_value_double(env, argv[3], &start);
+  napi_get_value_double(env, argv[4], &len);
+  if (res == 0 && l->lk_cmd == F_GETLK) {
+    l->lk->l_type = type == 0 ? F_RDLCK : type == 1 ? F_WRLCK : F_UNLCK;
+    if (type != 2) {
+      l->lk->l_whence = SEEK_SET;
+      l->lk->l_start = (off_t) start;
+      l->lk->l_len = (off_t) len;
+      l->lk->l_pid = pid;
+    }
+  }
+  if (res == 0 && l->lk_cmd != F_GETLK && l->lk->l_type != F_UNLCK) cfs_posix_locks_granted = 1;
+})
+
+FUSE_METHOD_VOID(flock, 4, 0, (const char *path, struct fuse_file_info *info, int op), {
+  l->path = path;
+  l->info = info;
+  l->lk_cmd = op;
+  l->lk_owner = info->lock_owner;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->info->fh, &(argv[3]));
+  napi_create_int32(env, l->lk_cmd, &(argv[4]));
+  cfs_owner_argv(env, l->lk_owner, &(argv[5]));
+})
+
+static void fuse_native_dispatch_init (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft) {\\
+`,
+);
+c = patch(c, "  if (implemented[op_rmdir]) ops.rmdir = fuse_native_rmdir;\n", "  if (implemented[op_rmdir]) ops.rmdir = fuse_native_rmdir;\n  if (implemented[op_lock]) ops.lock = fuse_native_lock;\n  if (implemented[op_flock]) ops.flock = fuse_native_flock;\n");
+c = patch(c, "  NAPI_EXPORT_FUNCTION(fuse_native_signal_rmdir)\n", "  NAPI_EXPORT_FUNCTION(fuse_native_signal_rmdir)\n  NAPI_EXPORT_FUNCTION(fuse_native_signal_lock)\n  NAPI_EXPORT_FUNCTION(fuse_native_signal_flock)\n");
+c = patch(c, "  NAPI_EXPORT_UINT32(op_rmdir)\n", "  NAPI_EXPORT_UINT32(op_rmdir)\n  NAPI_EXPORT_UINT32(op_lock)\n  NAPI_EXPORT_UINT32(op_flock)\n");
+// libfuse 2's high-level API leaves the flock unlock of a last close to the file system's release
+// (fi->flock_release): it is asked of `flock` first, as a LOCK_UN (8) of the file's owner.
+c = patch(
+  c,
+  "FUSE_METHOD_VOID(release, 2, 0, (const char *path, struct fuse_file_info *info), {\n  l->path = path;\n",
+  "static int fuse_native_flock (const char *path, struct fuse_file_info *info, int op);\n\n" +
+    "FUSE_METHOD_VOID(release, 2, 0, (const char *path, struct fuse_file_info *info), {\n" +
+    "  if (info != NULL && info->flock_release) {\n" +
+    "    fuse_native_flock(path, info, 8);\n" +
+    "    l->op = op_release;\n" +
+    "    l->op_fn = fuse_native_dispatch_release;\n" +
+    "  }\n" +
+    "  l->path = path;\n",
+);
+
 let js = readFileSync(join(stock, "index.js"), "utf8");
 // getxattr/listxattr as Linux answers them: the exact size for a size probe, ERANGE for a buffer too
 // small (stock fuse-native copied what fitted and claimed the rest, and added 128 bytes for macOS).
@@ -199,6 +287,31 @@ js = patch(
 
   _close (cb) {
 `,
+);
+js = patch(
+  js,
+  "  ['rmdir', {\n    op: binding.op_rmdir\n  }]\n])\n",
+  "  ['rmdir', {\n    op: binding.op_rmdir\n  }],\n  ['lock', {\n    op: binding.op_lock,\n    defaults: [2, 0, 0, 0]\n  }],\n  ['flock', {\n    op: binding.op_flock\n  }]\n])\n",
+);
+js = patch(js, "    const implemented = new Uint32Array(35)\n", "    const implemented = new Uint32Array(36)\n");
+// lock(path, fd, cmd (0 get, 1 set, 2 set and wait), type (0 read, 1 write, 2 unlock), start, len, owner, cb)
+// answers cb(err, type, start, len, pid) for a get; flock(path, fd, op (LOCK_SH/EX/UN | LOCK_NB), owner, cb).
+js = patch(
+  js,
+  "  _op_rmdir (signal, path) {\n",
+  `  _op_lock (signal, path, fd, cmd, type, start, len, owner) {
+    this.ops.lock(path, fd, cmd, type, start, len, owner, (err, ltype, lstart, llen, lpid) => {
+      return signal(err, ltype, lstart, llen, lpid)
+    })
+  }
+
+  _op_flock (signal, path, fd, op, owner) {
+    this.ops.flock(path, fd, op, owner, err => {
+      return signal(err)
+    })
+  }
+
+  _op_rmdir (signal, path) {\n`,
 );
 // `path` is required after `binding` in the stock file: hoist our use below its require.
 js = patch(js, "const path = require('path')\n", "");

@@ -59,12 +59,20 @@ typedef struct {
   uint64_t generation; /* when the request came in */
 } cfs_pending_t;
 
+/* A lock request in flight (SETLK/SETLKW taking a lock): its inode's pages are dropped when granted. */
+#define CFS_LOCK_SLOTS 64
+typedef struct {
+  uint64_t unique; /* 0 = free */
+  uint64_t nodeid;
+} cfs_lock_pending_t;
+
 typedef struct {
   struct fuse_chan *chan; /* this channel (the session's); the kernel's own keeps owning the fd */
   pthread_mutex_t lock;
   int closed;
   uint64_t generation;
   cfs_pending_t pending[CFS_PENDING_SLOTS];
+  cfs_lock_pending_t locking[CFS_LOCK_SLOTS];
   cfs_slot_t *slots;
   size_t capacity;
   size_t used;
@@ -296,6 +304,24 @@ static int cfs_receive(struct fuse_chan **chp, char *buf, size_t size) {
         }
       }
       break;
+    case FUSE_SETLK:
+    case FUSE_SETLKW:
+      /* A lock taken (POSIX or flock) is a consistency point, as NFS makes it: see cfs_send. */
+      if ((size_t)res >= sizeof(struct fuse_in_header) + sizeof(struct fuse_lk_in)) {
+        const struct fuse_lk_in *arg = (const struct fuse_lk_in *)(buf + sizeof(struct fuse_in_header));
+        if (arg->lk.type != F_UNLCK) {
+          cfs_chan_t *c = fuse_chan_data(ch);
+          pthread_mutex_lock(&c->lock);
+          for (size_t i = 0; i < CFS_LOCK_SLOTS; i++)
+            if (c->locking[i].unique == 0) {
+              c->locking[i].unique = in->unique;
+              c->locking[i].nodeid = in->nodeid;
+              break;
+            }
+          pthread_mutex_unlock(&c->lock);
+        }
+      }
+      break;
     case FUSE_LOOKUP:
     case FUSE_CREATE:
     case FUSE_MKDIR:
@@ -312,7 +338,25 @@ static int cfs_receive(struct fuse_chan **chp, char *buf, size_t size) {
 static int cfs_send(struct fuse_chan *ch, const struct iovec iov[], size_t count) {
   if (iov == NULL) return 0;
   const struct fuse_out_header *out = count > 0 && iov[0].iov_len >= sizeof *out ? iov[0].iov_base : NULL;
-  if (out != NULL && out->unique != 0) cfs_learn(fuse_chan_data(ch), iov, count);
+  if (out != NULL && out->unique != 0) {
+    cfs_chan_t *c = fuse_chan_data(ch);
+    cfs_learn(c, iov, count);
+    /*
+     * A lock granted: drop the inode's cached pages before the locker hears of it, so what it reads
+     * under the lock is what the node that held the lock before wrote (it stored that before letting
+     * go). The locker holds the file open, so the inode cannot be evicted meanwhile (as for OPEN).
+     */
+    uint64_t granted = 0;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < CFS_LOCK_SLOTS; i++)
+      if (c->locking[i].unique == out->unique) {
+        if (out->error == 0) granted = c->locking[i].nodeid;
+        c->locking[i].unique = 0;
+        break;
+      }
+    pthread_mutex_unlock(&c->lock);
+    if (granted != 0) fuse_lowlevel_notify_inval_inode(ch, granted, 0, 0);
+  }
   ssize_t res = writev(fuse_chan_fd(ch), iov, count);
   if (res == -1) {
     int err = errno;

@@ -1,0 +1,189 @@
+import * as fsp from "node:fs/promises";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually, startCloudFsCluster, startFsDaemon, unmountStale, type CloudFsTestCluster, type FsDaemon } from "./cloudfs-cluster.js";
+
+/*
+ * File locks across nodes (vfs-fuse/locks.ts): flock(2), fcntl byte ranges and F_GETLK, release when
+ * the holder dies or its node is lost, and two sqlite writers on two nodes. The lockers are Python
+ * processes on the host, each using one node's mount (as processes on three machines would).
+ */
+let c: CloudFsTestCluster;
+let A: string;
+let B: string;
+let C: string;
+let script: string;
+const daemons = new Set<FsDaemon>();
+const children = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  c = await startCloudFsCluster(3, { journal: true });
+  [A, B, C] = c.nodes.map((n) => join(n.mp, "home", "locks")) as [string, string, string];
+  await fsp.mkdir(A);
+  script = join(c.dir, "locker.py");
+  await fsp.writeFile(script, LOCKER);
+});
+afterAll(async () => {
+  for (const child of children) child.kill("SIGKILL");
+  for (const d of daemons) {
+    await d.kill("SIGKILL");
+    await unmountStale(d.mp);
+  }
+  await c?.close();
+});
+
+/**
+ * Takes a lock and holds it until `release` (or prints why not and exits):
+ * `flock-ex`, `flock-ex-nb`, `flock-sh-nb`, `range START LEN wait|nb`, `getlk START LEN`.
+ */
+const LOCKER = `
+import fcntl, struct, sys
+path, op = sys.argv[1], sys.argv[2]
+f = open(path, "r+")
+def out(s): print(s, flush=True)
+try:
+    if op == "flock-ex": fcntl.flock(f, fcntl.LOCK_EX)
+    elif op == "flock-ex-nb": fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    elif op == "flock-sh-nb": fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    elif op == "range":
+        fcntl.lockf(f, fcntl.LOCK_EX | (fcntl.LOCK_NB if sys.argv[5] == "nb" else 0), int(sys.argv[4]), int(sys.argv[3]))
+    elif op == "getlk":
+        r = fcntl.fcntl(f, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, int(sys.argv[3]), int(sys.argv[4]), 0))
+        t, w, s, l, p = struct.unpack("hhqqi", r)
+        out(f"getlk {t} {s} {l} {p}")
+        sys.exit(0)
+    out("locked")
+except OSError as e:
+    out(f"busy {e.errno}")
+    sys.exit(0)
+sys.stdin.readline()
+`;
+
+interface Locker {
+  readonly child: ChildProcess;
+  /** The first line it printed: "locked", "busy ERRNO" or "getlk TYPE START LEN PID". */
+  readonly said: Promise<string>;
+  /** Lets the lock go (the process exits) and waits for it. */
+  release(): Promise<void>;
+}
+
+function locker(path: string, ...args: string[]): Locker {
+  const child = spawn("python3", [script, path, ...args], { stdio: ["pipe", "pipe", "inherit"] });
+  children.add(child);
+  const exited = new Promise<void>((r) => child.once("exit", () => (children.delete(child), r())));
+  const said = new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once("line", resolve);
+    void exited.then(() => reject(new Error(`locker ${args.join(" ")} exited without a word`)));
+  });
+  return {
+    child,
+    said,
+    async release() {
+      child.stdin!.end("\n");
+      await exited;
+    },
+  };
+}
+
+/** What a locker that does not hold on says (it exits at once when its stdin closes). */
+async function attempt(path: string, ...args: string[]): Promise<string> {
+  const l = locker(path, ...args);
+  const said = await l.said;
+  await l.release();
+  return said;
+}
+
+/** Whether `p` settles within `ms`. */
+const settlesWithin = (p: Promise<unknown>, ms: number): Promise<boolean> =>
+  Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+describe("CloudFS locks across nodes", () => {
+  it("flock: LOCK_NB fails with EWOULDBLOCK on another node, a blocked LOCK_EX gets the lock when the holder lets go, shared locks share", async () => {
+    await fsp.writeFile(join(A, "f"), "x");
+    const holder = locker(join(A, "f"), "flock-ex");
+    expect(await holder.said).toBe("locked");
+    expect(await attempt(join(B, "f"), "flock-ex-nb")).toBe("busy 11");
+    const waiter = locker(join(B, "f"), "flock-ex");
+    expect(await settlesWithin(waiter.said, 1500)).toBe(false);
+    await holder.release();
+    expect(await waiter.said).toBe("locked");
+    expect(await attempt(join(C, "f"), "flock-ex-nb")).toBe("busy 11");
+    await waiter.release();
+    const s1 = locker(join(A, "f"), "flock-sh-nb");
+    const s3 = locker(join(C, "f"), "flock-sh-nb");
+    expect([await s1.said, await s3.said]).toEqual(["locked", "locked"]);
+    expect(await attempt(join(B, "f"), "flock-ex-nb")).toBe("busy 11");
+    await Promise.all([s1.release(), s3.release()]);
+    expect(await attempt(join(B, "f"), "flock-ex-nb")).toBe("locked");
+  });
+
+  it("fcntl locks hold byte ranges across nodes, F_GETLK names the conflicting lock, and a holder killed lets its locks go", async () => {
+    await fsp.writeFile(join(A, "g"), "0123456789abcdefghijklmnopqrstuvwxyz");
+    const holder = locker(join(A, "g"), "range", "0", "10", "nb");
+    expect(await holder.said).toBe("locked");
+    expect(await attempt(join(B, "g"), "range", "5", "10", "nb")).toBe("busy 11");
+    expect(await attempt(join(B, "g"), "range", "20", "5", "nb")).toBe("locked");
+    // F_WRLCK (1) over bytes 0-9; a process of another node has no pid there (0), one of the holder's node has its own.
+    expect(await attempt(join(C, "g"), "getlk", "0", "0")).toBe("getlk 1 0 10 0");
+    expect(await attempt(join(A, "g"), "getlk", "0", "0")).toBe(`getlk 1 0 10 ${holder.child.pid}`);
+    const waiter = locker(join(C, "g"), "range", "0", "1", "wait");
+    expect(await settlesWithin(waiter.said, 1000)).toBe(false);
+    holder.child.kill("SIGKILL");
+    expect(await waiter.said).toBe("locked");
+    await waiter.release();
+    expect(await attempt(join(B, "g"), "getlk", "0", "0")).toBe("getlk 2 0 0 0");
+  });
+
+  it("a lock of a node that is lost holds no more once its liveness lapses", async () => {
+    const d = await startFsDaemon({ nats: c.nats.urls[0]!, mount: join(c.dir, "mnt-lost"), cache: join(c.dir, "cache-lost"), journal: join(c.dir, "journal-lost"), nodeId: "lost" });
+    daemons.add(d);
+    await fsp.writeFile(join(A, "h"), "x");
+    const holder = locker(join(d.mp, "home", "locks", "h"), "flock-ex");
+    expect(await holder.said).toBe("locked");
+    expect(await attempt(join(B, "h"), "flock-ex-nb")).toBe("busy 11");
+    // The node is lost: its daemon dies, and the process that held the lock with it.
+    await d.kill("SIGKILL");
+    daemons.delete(d);
+    holder.child.kill("SIGKILL");
+    await unmountStale(d.mp);
+    // Within the node-loss bound: its liveness record is older than the lease TTL (6 s) after that.
+    await eventually(async () => (await attempt(join(B, "h"), "flock-ex-nb")) === "locked", 20_000);
+  });
+
+  it("two sqlite writers on two nodes insert into one database: every row is there and the database is whole", async () => {
+    const db = "db.sqlite";
+    const writer = join(c.dir, "sqlite-writer.py");
+    await fsp.writeFile(
+      writer,
+      [
+        "import sqlite3, sys",
+        "c = sqlite3.connect(sys.argv[1], timeout=60)",
+        "c.execute('create table if not exists t (who text, i int)')",
+        "c.commit()",
+        "for i in range(int(sys.argv[3])):",
+        "    c.execute('insert into t values (?, ?)', (sys.argv[2], i))",
+        "    c.commit()",
+        "print('done', flush=True)",
+      ].join("\n"),
+    );
+    const run = (dir: string, who: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const p = spawn("python3", [writer, join(dir, db), who, "40"], { stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        p.stderr.on("data", (d: Buffer) => (out += d.toString()));
+        p.once("exit", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`${who}: exit ${code}: ${out}`))));
+      });
+    expect(await Promise.all([run(A, "n1"), run(B, "n2")])).toEqual(["done", "done"]);
+    const check = await new Promise<string>((resolve, reject) => {
+      const p = spawn("python3", ["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute('select who, count(*) from t group by who order by who').fetchall(), c.execute('pragma integrity_check').fetchone()[0])", join(C, db)]);
+      let out = "";
+      p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      p.stderr.on("data", (d: Buffer) => (out += d.toString()));
+      p.once("exit", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(out))));
+    });
+    expect(check).toBe("[('n1', 40), ('n2', 40)] ok");
+  });
+});
