@@ -36,7 +36,8 @@ afterAll(async () => {
 
 /**
  * Takes a lock and holds it until `release` (or prints why not and exits):
- * `flock-ex`, `flock-ex-nb`, `flock-sh-nb`, `range START LEN wait|nb`, `getlk START LEN`.
+ * `flock-ex`, `flock-ex-nb`, `flock-sh-nb`, `range START LEN wait|nb`, `ofd START LEN` (a line on stdin
+ * closes the file first), `getlk START LEN`.
  */
 const LOCKER = `
 import fcntl, struct, sys
@@ -49,6 +50,13 @@ try:
     elif op == "flock-sh-nb": fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
     elif op == "range":
         fcntl.lockf(f, fcntl.LOCK_EX | (fcntl.LOCK_NB if sys.argv[5] == "nb" else 0), int(sys.argv[4]), int(sys.argv[3]))
+    elif op == "ofd":
+        fcntl.fcntl(f, fcntl.F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, int(sys.argv[3]), int(sys.argv[4]), 0))
+        out("locked")
+        # Closing this open file description (not the process) ends its lock.
+        sys.stdin.readline()
+        f.close()
+        out("closed")
     elif op == "getlk":
         r = fcntl.fcntl(f, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, int(sys.argv[3]), int(sys.argv[4]), 0))
         t, w, s, l, p = struct.unpack("hhqqi", r)
@@ -134,6 +142,19 @@ describe("CloudFS locks across nodes", () => {
     expect(await waiter.said).toBe("locked");
     await waiter.release();
     expect(await attempt(join(B, "g"), "getlk", "0", "0")).toBe("getlk 2 0 0 0");
+  });
+
+  it("an OFD lock holds across nodes and ends when its open file is closed, while the process lives on", async () => {
+    await fsp.writeFile(join(A, "o"), "0123456789");
+    const holder = locker(join(A, "o"), "ofd", "0", "4");
+    expect(await holder.said).toBe("locked");
+    expect(await attempt(join(B, "o"), "range", "2", "1", "nb")).toBe("busy 11");
+    const lines = createInterface({ input: holder.child.stdout! });
+    const closed = new Promise<string>((r) => lines.once("line", r));
+    holder.child.stdin!.write("\n");
+    expect(await closed).toBe("closed");
+    expect(await attempt(join(B, "o"), "range", "2", "1", "nb")).toBe("locked");
+    await holder.release();
   });
 
   it("a lock of a node that is lost holds no more once its liveness lapses", async () => {
