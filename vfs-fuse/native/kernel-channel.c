@@ -8,6 +8,8 @@
  * /dev/fuse as libfuse's does (fuse_kern_chan.c), and on the way:
  *  - before an OPEN is served, invalidates that inode's attributes, so what is read after open(2) is the
  *    size and times CloudFS has now, whatever another node did since (close-to-open);
+ *  - before the answer to a lock request that took a lock (SETLK/SETLKW, POSIX or flock) goes out,
+ *    drops that inode's cached pages: what is read under the lock is what its last holder stored;
  *  - learns each inode's node ids from the replies that name one (LOOKUP, CREATE, MKDIR, MKNOD, SYMLINK,
  *    LINK: a fuse_entry_out whose attr.ino is CloudFS's inode number, `use_ino`). libfuse gives a node
  *    id per name, so a hard-linked inode may have several; the last two are kept;
