@@ -1,9 +1,11 @@
 import type { CloudFsCore, FsStat } from "./core.js";
-import { FS_ERRNO, toNegativeErrno } from "./errors.js";
+import { FS_ERRNO, FsError, toNegativeErrno } from "./errors.js";
 import { fcntlRange, LOCK_TO_EOF } from "./locks.js";
 import { ROOT_CRED } from "./permissions.js";
 
 const O_RDWR = 2;
+const O_CREAT = 0o100;
+const O_EXCL = 0o200;
 
 function defaultIoErrorLog(err: unknown): void {
   process.stderr.write(`cloudfs: EIO: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -90,8 +92,16 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     // No attributes with an open: libfuse asks for them after it only sometimes (auto_cache, a node
     // whose cache is valid), and ones nobody took would wait on that FUSE thread for its next request.
     open: (path: string, flags: number, cb: Cb) => done(cb, core.open(path, flags), (fh) => [fh]),
-    create: (path: string, mode: number, cb: Cb) =>
-      doneWithStat(cb, core.create(path, mode, ROOT_CRED, O_RDWR, owner()), path, attrsOfFh, (fh) => [fh]),
+    // The kernel asks for a create when its lookup missed; if another node made the name since, an
+    // open(O_CREAT) without O_EXCL opens that file (POSIX), as the caller may (sqlite on two nodes).
+    create: (path: string, mode: number, flags: number, cb: Cb) => {
+      const made = core.create(path, mode, ROOT_CRED, O_RDWR, owner()).catch((err: unknown) => {
+        if ((flags & O_EXCL) !== 0 || !(err instanceof FsError) || err.code !== "EEXIST") throw err;
+        const who = owner();
+        return core.open(path, flags & ~O_CREAT, who === undefined ? ROOT_CRED : { uid: who.uid, gid: who.gid });
+      });
+      doneWithStat(cb, made, path, attrsOfFh, (fh) => [fh]);
+    },
     read: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
       count(cb, core.read(fd, buf, len, pos)),
     write: (_path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) =>

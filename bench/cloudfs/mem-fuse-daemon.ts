@@ -117,7 +117,7 @@ function memOps(): FuseOps {
       return n?.children ? cb(0, [".", "..", ...n.children.keys()]) : cb(ENOENT);
     },
     mkdir: (p: string, mode: number, cb: Cb) => cb(mk(p, mode, true)),
-    create: (p: string, mode: number, cb: Cb) => {
+    create: (p: string, mode: number, _flags: number, cb: Cb) => {
       const e = mk(p, mode, false);
       if (e !== 0) return cb(e);
       const fd = nextFd++;

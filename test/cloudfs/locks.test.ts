@@ -173,6 +173,25 @@ describe("CloudFS locks across nodes", () => {
     await eventually(async () => (await attempt(join(B, "h"), "flock-ex-nb")) === "locked", 20_000);
   });
 
+  it("open(O_CREAT) of one new name on two nodes at once opens one file on both (no EEXIST without O_EXCL)", async () => {
+    const opener = [
+      "import os, sys, time",
+      "while time.time() < float(sys.argv[3]): pass",
+      "fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR, 0o644)",
+      "os.pwrite(fd, sys.argv[2].encode(), int(sys.argv[4]))",
+      "os.close(fd)",
+    ].join("\n");
+    const run = (path: string, tag: string, offset: number, at: number): Promise<number | null> =>
+      new Promise((resolve) => spawn("python3", ["-c", opener, path, tag, String(at), String(offset)], { stdio: "inherit" }).once("exit", resolve));
+    for (let round = 0; round < 10; round++) {
+      const name = `race-${round}`;
+      // Both start at the same moment, one on n1 and one on n2.
+      const at = Date.now() / 1000 + 0.3;
+      expect(await Promise.all([run(join(A, name), "AA", 0, at), run(join(B, name), "BB", 2, at)])).toEqual([0, 0]);
+      expect(await fsp.readFile(join(C, name), "utf8")).toBe("AABB");
+    }
+  });
+
   it("two sqlite writers on two nodes insert into one database: every row is there and the database is whole", async () => {
     const db = "db.sqlite";
     const writer = join(c.dir, "sqlite-writer.py");

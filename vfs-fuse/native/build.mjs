@@ -220,6 +220,18 @@ static void fuse_native_dispatch_init (uv_async_t* handle, fuse_thread_locals_t*
 c = patch(c, "  if (implemented[op_rmdir]) ops.rmdir = fuse_native_rmdir;\n", "  if (implemented[op_rmdir]) ops.rmdir = fuse_native_rmdir;\n  if (implemented[op_lock]) ops.lock = fuse_native_lock;\n  if (implemented[op_flock]) ops.flock = fuse_native_flock;\n");
 c = patch(c, "  NAPI_EXPORT_FUNCTION(fuse_native_signal_rmdir)\n", "  NAPI_EXPORT_FUNCTION(fuse_native_signal_rmdir)\n  NAPI_EXPORT_FUNCTION(fuse_native_signal_lock)\n  NAPI_EXPORT_FUNCTION(fuse_native_signal_flock)\n");
 c = patch(c, "  NAPI_EXPORT_UINT32(op_rmdir)\n", "  NAPI_EXPORT_UINT32(op_rmdir)\n  NAPI_EXPORT_UINT32(op_lock)\n  NAPI_EXPORT_UINT32(op_flock)\n");
+// create(path, mode, flags): the open flags too. The kernel sends CREATE for every open(O_CREAT) of a
+// name its lookup did not find; when another node made the name meanwhile, only O_EXCL may fail.
+c = patch(
+  c,
+  "FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {\n",
+  "FUSE_METHOD(create, 3, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {\n",
+);
+c = patch(
+  c,
+  "  napi_create_uint32(env, l->mode, &(argv[3]));\n}, {\n  NAPI_ARGV_INT32(fd, 2)\n",
+  "  napi_create_uint32(env, l->mode, &(argv[3]));\n  napi_create_uint32(env, l->info->flags, &(argv[4]));\n}, {\n  NAPI_ARGV_INT32(fd, 2)\n",
+);
 // libfuse 2's high-level API leaves the flock unlock of a last close to the file system's release
 // (fi->flock_release): it is asked of `flock` first, as a LOCK_UN (8) of the file's owner.
 c = patch(
@@ -294,6 +306,11 @@ js = patch(
   "  ['rmdir', {\n    op: binding.op_rmdir\n  }],\n  ['lock', {\n    op: binding.op_lock,\n    defaults: [2, 0, 0, 0]\n  }],\n  ['flock', {\n    op: binding.op_flock\n  }]\n])\n",
 );
 js = patch(js, "    const implemented = new Uint32Array(35)\n", "    const implemented = new Uint32Array(36)\n");
+js = patch(
+  js,
+  "  _op_create (signal, path, mode) {\n    this.ops.create(path, mode, (err, fd) => {\n",
+  "  _op_create (signal, path, mode, flags) {\n    this.ops.create(path, mode, flags, (err, fd) => {\n",
+);
 // lock(path, fd, cmd (0 get, 1 set, 2 set and wait), type (0 read, 1 write, 2 unlock), start, len, owner, cb)
 // answers cb(err, type, start, len, pid) for a get; flock(path, fd, op (LOCK_SH/EX/UN | LOCK_NB), owner, cb).
 js = patch(
