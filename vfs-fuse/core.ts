@@ -14,7 +14,7 @@ import { decodeName, encodeName, NAME_MAX_BYTES, splitPath } from "./name-codec.
 import { OpenFile, type InodeCommit } from "./open-file.js";
 import { servePeerRequests, type CloudFsNodeStatus } from "./peer-service.js";
 import { isOwnerOrRoot, mayAccess, R_OK, ROOT_CRED, W_OK, X_OK, type Cred } from "./permissions.js";
-import { decodeDirEntry, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, S_IFREG, typeBits, typeOfMode, type DirEntryRecord, type InodeRecord } from "./records.js";
+import { decodeDirEntry, dirTimesKey, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, S_IFREG, typeBits, typeOfMode, type DirEntryRecord, type InodeRecord } from "./records.js";
 import type { JournalOp } from "./journal-log.js";
 import { WriteBack, type WriteBackStatus } from "./write-back.js";
 
@@ -357,6 +357,12 @@ export class CloudFsCore {
     return rec;
   }
 
+  /** Stamps a directory's mtime and ctime: an entry was made or removed in it (its lease held). */
+  #touchDir(dir: number): Promise<void> {
+    const now = Date.now();
+    return this.meta.putDirTimes(dir, { mtimeMs: now, ctimeMs: now });
+  }
+
   /** Takes the inode's home lease and changes the record. */
   #changeInode(ino: number, rec: InodeRecord, fn: (rec: InodeRecord) => void): Promise<InodeRecord> {
     return this.leases.withLeases([homeOf(rec)], () => this.#mutateInode(ino, fn));
@@ -435,6 +441,8 @@ export class CloudFsCore {
     const open = this.#open.get(ino);
     const size = open?.size ?? rec.size;
     const nlink = rec.type === "dir" ? 2 + this.meta.subdirCount(ino) : rec.nlink;
+    // A directory's mtime is its own record's (`t.<dir>`) once it has one; its ctime the later of both.
+    const times = rec.type === "dir" ? this.meta.dirTimes(ino) : undefined;
     const allocated = Math.min(size, Object.keys(rec.blocks).length * BLOCK_SIZE);
     return {
       ino,
@@ -444,8 +452,8 @@ export class CloudFsCore {
       size,
       nlink,
       atime: new Date(rec.atimeMs),
-      mtime: new Date(rec.mtimeMs),
-      ctime: new Date(rec.ctimeMs),
+      mtime: new Date(times?.mtimeMs ?? rec.mtimeMs),
+      ctime: new Date(Math.max(rec.ctimeMs, times?.ctimeMs ?? 0)),
       blocks: Math.ceil(allocated / 512),
       rdev: rec.rdev ?? 0,
       blksize: 128 * 1024,
@@ -535,7 +543,7 @@ export class CloudFsCore {
         this.leases.adoptNew(ino);
         writes.push(this.meta.writeKey(leaseKey(ino), DirectoryLeases.encode(this.nodeId), ino));
       }
-      writes.push(this.meta.putEntry(dir.ino, name, { ino, type: rec.type }));
+      writes.push(this.meta.putEntry(dir.ino, name, { ino, type: rec.type }), this.#touchDir(dir.ino));
       await Promise.all(writes);
       return ino;
     });
@@ -880,7 +888,10 @@ export class CloudFsCore {
   /** Deletes an inode (its home lease held); its blocks are purged once that is stored. */
   async #destroyInode(ino: number, rec: InodeRecord): Promise<void> {
     const writes = [this.meta.deleteInode(ino, homeOf(rec), Object.values(rec.blocks))];
-    if (rec.type === "dir" && this.leases.heldBySelf(ino)) writes.push(this.meta.writeKey(leaseKey(ino), null, ino));
+    if (rec.type === "dir" && this.leases.heldBySelf(ino)) {
+      if (this.meta.dirTimes(ino) !== undefined) writes.push(this.meta.writeKey(dirTimesKey(ino), null, ino));
+      writes.push(this.meta.writeKey(leaseKey(ino), null, ino));
+    }
     await Promise.all(writes);
   }
 
@@ -912,7 +923,9 @@ export class CloudFsCore {
       if (seen === undefined) throw new FsError("ENOENT", path);
       const target = this.#inode(seen.value.ino).value;
       try {
-        await this.leases.withLeases([dir.ino, homeOf(target)], async () => {
+        // rmdir: the directory's own lease too, so its emptiness is known (another node may hold it).
+        const leases = [dir.ino, homeOf(target), ...(wantDir && target.type === "dir" ? [seen.value.ino] : [])];
+        await this.leases.withLeases(leases, async () => {
           const e = this.meta.entry(dir.ino, name);
           if (e === undefined) throw new FsError("ENOENT", path);
           if (e.value.ino !== seen.value.ino) throw new Moved();
@@ -922,7 +935,7 @@ export class CloudFsCore {
             if (inode.type !== "dir") throw new FsError("ENOTDIR", path);
             if (this.meta.entries(e.value.ino).size > 0) throw new FsError("ENOTEMPTY", path);
           } else if (inode.type === "dir") throw new FsError("EISDIR", path);
-          await Promise.all([this.meta.deleteEntry(dir.ino, name), this.#dropLink(e.value.ino)]);
+          await Promise.all([this.meta.deleteEntry(dir.ino, name), this.#dropLink(e.value.ino), this.#touchDir(dir.ino)]);
         });
         return;
       } catch (err) {
@@ -960,6 +973,7 @@ export class CloudFsCore {
           r.ctimeMs = Date.now();
         }),
         this.meta.putEntry(dir.ino, name, { ino: src.ino, type: src.inode.value.type }),
+        this.#touchDir(dir.ino),
       ]);
     });
   }
@@ -998,7 +1012,7 @@ export class CloudFsCore {
       await this.leases.withLeases([src.dir.ino, homeOf(srcInode)], async () => {
         sourceStill();
         this.#hidden.set("/" + toParts.join("/"), se0.value.ino);
-        await Promise.all([this.meta.deleteEntry(src.dir.ino, src.name), this.#dropLink(se0.value.ino)]);
+        await Promise.all([this.meta.deleteEntry(src.dir.ino, src.name), this.#dropLink(se0.value.ino), this.#touchDir(src.dir.ino)]);
       });
       return;
     }
@@ -1015,6 +1029,8 @@ export class CloudFsCore {
     const dstInode0 = de0 === undefined ? undefined : this.#inode(de0.value.ino).value;
     const leases = [src.dir.ino, dst.dir.ino, homeOf(srcInode)];
     if (dstInode0 !== undefined) leases.push(homeOf(dstInode0));
+    // A directory replaced must be empty: its own lease makes that known.
+    if (dstInode0?.type === "dir") leases.push(de0!.value.ino);
     await this.leases.withLeases(leases, async () => {
       sourceStill();
       const de = this.meta.entry(dst.dir.ino, dst.name);
@@ -1033,7 +1049,8 @@ export class CloudFsCore {
       } else {
         writes.push(this.meta.putEntry(dst.dir.ino, dst.name, newEntry), this.meta.deleteEntry(src.dir.ino, src.name));
       }
-      writes.push(this.#mutateInode(se0.value.ino, (r) => void (r.ctimeMs = Date.now())));
+      writes.push(this.#mutateInode(se0.value.ino, (r) => void (r.ctimeMs = Date.now())), this.#touchDir(src.dir.ino));
+      if (dst.dir.ino !== src.dir.ino) writes.push(this.#touchDir(dst.dir.ino));
       await Promise.all(writes);
     });
   }
@@ -1074,6 +1091,12 @@ export class CloudFsCore {
       if (mtimeMs !== undefined) rec.mtimeMs = mtimeMs;
       rec.ctimeMs = Date.now();
     });
+    // A directory's mtime lives in its own times record once it has one: set there too.
+    if (r.inode.value.type === "dir" && mtimeMs !== undefined) {
+      await this.leases.withLeases([r.ino], async () => {
+        if (this.meta.dirTimes(r.ino) !== undefined) await this.meta.putDirTimes(r.ino, { mtimeMs, ctimeMs: Date.now() });
+      });
+    }
   }
 
   statfs(): FsStatfs {

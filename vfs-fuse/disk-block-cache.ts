@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, writeFile, unlink } from "node:fs/promises";
+import { mkdir, open, rename, rm, writeFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { LruMap } from "./lru.js";
 
@@ -8,7 +8,8 @@ import { LruMap } from "./lru.js";
  * left by an earlier run may be half-written, and re-reading from JetStream is always right.
  */
 export class DiskBlockCache {
-  readonly #lru: LruMap<string, true>;
+  /** Block id → its size in bytes. */
+  readonly #lru: LruMap<string, number>;
   readonly #pending = new Set<Promise<unknown>>();
   #puts = 0;
 
@@ -16,7 +17,7 @@ export class DiskBlockCache {
     readonly dir: string,
     capacityBytes: number,
   ) {
-    this.#lru = new LruMap<string, true>(capacityBytes, (id) => this.#track(unlink(join(this.dir, id)).catch(() => {})));
+    this.#lru = new LruMap<string, number>(capacityBytes, (id) => this.#track(unlink(join(this.dir, id)).catch(() => {})));
   }
 
   static async open(dir: string, capacityBytes: number): Promise<DiskBlockCache> {
@@ -29,10 +30,20 @@ export class DiskBlockCache {
     return this.#lru.bytes;
   }
 
+  /** A block's bytes: one read of its known size (readFile would stat first and read until EOF). */
   async get(id: string): Promise<Buffer | undefined> {
-    if (this.#lru.get(id) === undefined) return undefined;
+    const bytes = this.#lru.get(id);
+    if (bytes === undefined) return undefined;
     try {
-      return await readFile(join(this.dir, id));
+      const f = await open(join(this.dir, id), "r");
+      try {
+        const data = Buffer.allocUnsafe(bytes);
+        const { bytesRead } = await f.read(data, 0, bytes, 0);
+        if (bytesRead !== bytes) throw new Error(`block ${id}: ${bytesRead} of ${bytes} bytes`);
+        return data;
+      } finally {
+        await f.close();
+      }
     } catch {
       this.#lru.delete(id);
       return undefined;
@@ -50,7 +61,7 @@ export class DiskBlockCache {
       await unlink(aside).catch(() => {});
       throw err;
     }
-    this.#lru.set(id, true, data.length);
+    this.#lru.set(id, data.length, data.length);
   }
 
   /** Takes over a block file written elsewhere on the same file system (a stored write-back block). */
@@ -61,7 +72,7 @@ export class DiskBlockCache {
     }
     try {
       await rename(path, join(this.dir, id));
-      this.#lru.set(id, true, bytes);
+      this.#lru.set(id, bytes, bytes);
     } catch {
       await unlink(path).catch(() => {});
     }

@@ -4,7 +4,11 @@ import { FsError } from "./errors.js";
 import type { JournalOp } from "./journal-log.js";
 import {
   decodeDirEntry,
+  decodeDirTimes,
   decodeInode,
+  dirTimesKey,
+  encodeDirTimes,
+  type DirTimesRecord,
   dirEntryKey,
   encodeDirEntry,
   encodeInode,
@@ -99,6 +103,7 @@ export async function kvMessageAt(nc: NatsConnection, bucket: string, seq: numbe
 
 export class MetaStore {
   readonly #inodes = new Map<number, Versioned<InodeRecord>>();
+  readonly #dirTimes = new Map<number, Versioned<DirTimesRecord>>();
   readonly #dirs = new Map<number, Map<string, Versioned<DirEntryRecord>>>();
   /** Last revision applied per key, deletes included. */
   readonly #revs = new Map<string, number>();
@@ -358,6 +363,12 @@ export class MetaStore {
         dir.set(name, { value: entry, rev });
       }
       change = { kind: "entry", parent, name, fromWatch, nameMoved: before !== undefined && before !== after };
+    } else if (key.startsWith("t.")) {
+      // A directory's times: a change of its attributes.
+      const dir = Number(key.slice(2));
+      if (value === null) this.#dirTimes.delete(dir);
+      else this.#dirTimes.set(dir, { value: decodeDirTimes(value), rev });
+      change = { kind: "inode", ino: dir, fromWatch };
     } else {
       return; // the inode counter, liveness records
     }
@@ -517,6 +528,16 @@ export class MetaStore {
   /** Deletes an inode record under `lease`; `free` (its blocks) are purged once that is stored. */
   deleteInode(ino: number, lease: number, free: readonly string[] = []): Promise<void> {
     return this.writeKey(inodeKey(ino), null, lease, { purge: true, free });
+  }
+
+  /** A directory's own mtime and ctime (`t.<dir>`), if an entry was ever made or removed in it. */
+  dirTimes(dir: number): DirTimesRecord | undefined {
+    return this.#dirTimes.get(dir)?.value;
+  }
+
+  /** Sets a directory's times, under the directory's own lease. */
+  putDirTimes(dir: number, t: DirTimesRecord): Promise<void> {
+    return this.writeKey(dirTimesKey(dir), encodeDirTimes(t), dir);
   }
 
   putEntry(parent: number, encodedName: string, e: DirEntryRecord): Promise<void> {

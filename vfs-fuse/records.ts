@@ -105,11 +105,34 @@ export function decodeDirEntry(bytes: Uint8Array): DirEntryRecord {
   return v as DirEntryRecord;
 }
 
+/**
+ * A directory's own mtime and ctime under `t.<dir>`: set with every entry made or removed in it, under
+ * the directory's own lease, which the change holds anyway (the directory's inode record is under its
+ * parent's lease, which a create in it must not need). Absent until the first such change.
+ */
+export interface DirTimesRecord {
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+}
+
+export function encodeDirTimes(t: DirTimesRecord): Uint8Array {
+  return pack(t);
+}
+
+export function decodeDirTimes(bytes: Uint8Array): DirTimesRecord {
+  const v = unpack(bytes) as Partial<DirTimesRecord> | null;
+  if (v === null || typeof v !== "object" || typeof v.mtimeMs !== "number" || typeof v.ctimeMs !== "number") {
+    throw new FsError("EIO", "corrupt directory times");
+  }
+  return { mtimeMs: v.mtimeMs, ctimeMs: v.ctimeMs };
+}
+
 /** Metadata bucket keys. */
 export const ROOT_INO = 1;
 export const INO_COUNTER_KEY = "ino-next";
 export const inodeKey = (ino: number): string => `i.${ino}`;
 export const dirEntryKey = (parent: number, encodedName: string): string => `d.${parent}.${encodedName}`;
+export const dirTimesKey = (dir: number): string => `t.${dir}`;
 /** A directory's lease: which node may change it without asking (leases.ts). */
 export const leaseKey = (dir: number): string => `l.${dir}`;
 /** A node's liveness record, renewed every second while it holds leases. */

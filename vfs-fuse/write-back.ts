@@ -364,7 +364,8 @@ export class WriteBack {
    * change waits for the blocks of both).
    */
   #fold(op: JournalOp): boolean {
-    if (op.value === null || !op.key.startsWith("i.")) return false;
+    // Inode records and directory times (`t.`): a later value replaces the waiting one.
+    if (op.value === null || !(op.key.startsWith("i.") || op.key.startsWith("t."))) return false;
     const q = this.#unsent.get(op.key);
     if (q === undefined || q.op.value === null || q.op.lease !== op.lease || q.op.seq < this.#barrierSeq) return false;
     const free = [...(q.op.free ?? []), ...(op.free ?? [])];

@@ -288,6 +288,36 @@ describe("CloudFS POSIX conformance through a mount", () => {
     expect(h.stdout).toBe("1600000000\n1700000000\n");
   });
 
+  it("a directory's mtime and ctime change on create, unlink, link and rename in it, seen from another node; utimensat sets its mtime", async () => {
+    const d = await fresh();
+    const other = await fresh();
+    const times = async (dir: string): Promise<[number, number]> => {
+      const st = await fsp.stat(dir);
+      return [st.mtimeMs, st.ctimeMs];
+    };
+    const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 15));
+    // Each step on A must move both times forward as B sees them.
+    const step = async (what: string, seenFrom: string, change: () => Promise<unknown>): Promise<void> => {
+      const [m0, c0] = await times(seenFrom);
+      await tick();
+      await change();
+      const [m1, c1] = await times(seenFrom);
+      expect({ what, later: m1 > m0 && c1 > c0 }).toEqual({ what, later: true });
+    };
+    await step("create", d.b, () => fsp.writeFile(join(d.a, "f"), "x"));
+    await step("mkdir", d.b, () => fsp.mkdir(join(d.a, "sub")));
+    await step("link", d.b, () => fsp.link(join(d.a, "f"), join(d.a, "g")));
+    await step("unlink", d.b, () => fsp.unlink(join(d.a, "g")));
+    await step("rmdir", d.b, () => fsp.rm(join(d.a, "sub"), { recursive: true }));
+    await step("rename out (source)", d.b, () => fsp.rename(join(d.a, "f"), join(other.a, "f")));
+    await step("rename in (target)", d.c, () => fsp.rename(join(other.a, "f"), join(d.a, "f2")));
+    // Set as given (touch -d), then a create moves it on again.
+    await fsp.utimes(d.a, new Date(1_500_000_000_000), new Date(1_600_000_000_000));
+    expect((await fsp.stat(d.b)).mtimeMs).toBe(1_600_000_000_000);
+    await fsp.writeFile(join(d.a, "h"), "y");
+    expect((await fsp.stat(d.c)).mtimeMs).toBeGreaterThan(1_600_000_000_000);
+  });
+
   it("chmod and chown through one hard link are seen under its other name at once, on the same node", async () => {
     const d = await fresh();
     await fsp.writeFile(join(d.a, "a"), "x");
