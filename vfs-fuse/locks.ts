@@ -32,16 +32,7 @@ export interface FileLock {
 }
 
 /** What one request asks for: a lock, or `type: "u"` to unlock the range. */
-export interface LockRequest {
-  readonly kind: LockKind;
-  readonly type: LockType | "u";
-  readonly node: string;
-  readonly session: string;
-  readonly owner: string;
-  readonly pid: number;
-  readonly start: number;
-  readonly end: number;
-}
+export type LockRequest = Omit<FileLock, "type"> & { readonly type: LockType | "u" };
 
 const sameOwner = (a: Pick<FileLock, "kind" | "node" | "session" | "owner">, b: Pick<FileLock, "kind" | "node" | "session" | "owner">): boolean =>
   a.kind === b.kind && a.node === b.node && a.session === b.session && a.owner === b.owner;
