@@ -617,6 +617,9 @@ export class CloudFsCore {
       await this.#changeLocks(ino, (locks) => applyLock(locks, req));
       return undefined;
     }
+    // A lock that changes type lets others in too (sqlite steps down from its write lock to a read
+    // lock): what was written under the old one is stored before any change of the table.
+    await h.file.flush();
     for (;;) {
       const conflict = await this.#liveConflict(ino, req, true);
       if (conflict === undefined) {
