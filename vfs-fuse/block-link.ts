@@ -33,6 +33,11 @@ interface LinkOffer {
 
 /** How long a node that offered no link is asked over NATS before it is offered one again. */
 const NO_LINK_RETRY_MS = 10_000;
+/** Answers being read from the caches at once per link, and unsent bytes beyond which none starts. */
+const MAX_SERVING = 16;
+const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
+/** Requests waiting per link beyond which the asker is cut off (a reader has readahead's few out). */
+const MAX_QUEUED = 1024;
 /** How long an offered link waits for the peer that asked to connect. */
 const UNCLAIMED_OFFER_MS = 30_000;
 const REQUEST_HEADER_BYTES = 4;
@@ -90,26 +95,42 @@ export class BlockLinks {
     const server = this.#server!;
     const id = `blocks-${this.#nextRegistration++}`;
     let socket: Socket | undefined;
+    // Requests are served a few at a time, and not while the socket holds many unsent bytes: a peer
+    // that asks faster than it reads waits, and one that piles up requests beyond any reader's is cut.
+    const queue: [tag: number, blockId: string][] = [];
+    let serving = 0;
+    const pump = (): void => {
+      const s = socket;
+      while (s !== undefined && !s.destroyed && queue.length > 0 && serving < MAX_SERVING && s.writableLength < MAX_UNSENT_BYTES) {
+        const [tag, blockId] = queue.shift()!;
+        serving++;
+        void serve(blockId)
+          .catch(() => undefined)
+          .then((data) => {
+            serving--;
+            if (s.destroyed) return;
+            const header = Buffer.allocUnsafe(ANSWER_HEADER_BYTES);
+            header.writeUInt32BE(tag, 0);
+            header[4] = data === undefined ? 0 : 1;
+            writeFrame(s, header, data);
+            pump();
+          });
+      }
+    };
     const offer: DirectOffer = server.register(
       id,
       (frame) => {
         if (socket === undefined) return;
         const tag = frame.length === REQUEST_HEADER_BYTES + BLOCK_ID_BYTES ? Buffer.from(frame.buffer, frame.byteOffset, frame.length).readUInt32BE(0) : undefined;
         const blockId = tag === undefined ? "" : Buffer.from(frame.buffer, frame.byteOffset + REQUEST_HEADER_BYTES, BLOCK_ID_BYTES).toString("latin1");
-        if (tag === undefined || !BLOCK_ID.test(blockId)) return void socket.destroy();
-        const s = socket;
-        const answer = (data: Uint8Array | undefined): void => {
-          if (s.destroyed) return;
-          const header = Buffer.allocUnsafe(ANSWER_HEADER_BYTES);
-          header.writeUInt32BE(tag, 0);
-          header[4] = data === undefined ? 0 : 1;
-          writeFrame(s, header, data);
-        };
-        serve(blockId).then(answer, () => answer(undefined));
+        if (tag === undefined || !BLOCK_ID.test(blockId) || queue.length >= MAX_QUEUED) return void socket.destroy();
+        queue.push([tag, blockId]);
+        pump();
       },
       {
         onSocket: (s) => {
           socket = s;
+          s.on("drain", pump);
           clearTimeout(unclaimed);
         },
         onClose: () => server.unregister(id),

@@ -75,6 +75,12 @@ export class BlockStore {
     this.#keep(id, data);
   }
 
+  /** A block no inode points at any more: out of memory and off disk (eviction would write it back). */
+  forget(id: string): void {
+    this.#memory.delete(id);
+    this.disk.delete(id);
+  }
+
   /** Starts loading a block without waiting (readahead). */
   prefetch(id: string, holder?: string): void {
     if (this.#memory.has(id) || this.#loading.has(id)) return;

@@ -176,6 +176,8 @@ export class CloudFsCore {
   #unserve: () => void = () => {};
   /** Blocked lock requests per inode, woken by any change to it. */
   readonly #lockWaiters = new Map<number, Set<() => void>>();
+  /** Runs (node/session) found not running: their locks are void. */
+  readonly #deadLockHolders = new Set<string>();
   /** Files made here and not yet committed: their names wait for the first commit (write-back.ts). */
   readonly #newFiles = new Map<number, { readonly done: Promise<string | undefined>; readonly resolve: (key: string | undefined) => void }>();
 
@@ -228,6 +230,7 @@ export class CloudFsCore {
     const core = new CloudFsCore(meta, blocks, links, disk, nodeId, writeBack, leases, strict);
     writeBack.holdBack = (op) => core.#holdBack(op);
     writeBack.onBlockStored = (id, data) => blocks.remember(id, data);
+    writeBack.onBlockFreed = (id) => blocks.forget(id);
     try {
       await leases.start();
       await core.#resume(leftover);
@@ -590,6 +593,18 @@ export class CloudFsCore {
     });
   }
 
+  async removexattr(path: string, name: string, cred: Cred = ROOT_CRED): Promise<void> {
+    const key = xattrName(name);
+    const r = await this.#resolve(path, cred, false);
+    await this.#changeInode(r.ino, r.inode.value, (rec) => {
+      if (rec.xattrs?.[key] === undefined) throw new FsError("ENODATA", `${path}: ${name}`);
+      const { [key]: _gone, ...rest } = rec.xattrs;
+      if (Object.keys(rest).length === 0) delete rec.xattrs;
+      else rec.xattrs = rest;
+      rec.ctimeMs = Date.now();
+    });
+  }
+
   // ---- locks ------------------------------------------------------------------------------------
 
   /**
@@ -604,7 +619,6 @@ export class CloudFsCore {
     const h = this.#handle(fh);
     const ino = h.file.ino;
     const req: LockRequest = { kind: call.kind, type: call.type, node: this.nodeId, session: this.leases.session, owner: call.owner, pid: call.pid, start: call.start, end: call.end };
-    if (call.kind === "posix" && call.type !== "u") (h.lockOwners ??= new Set()).add(call.owner);
     if (call.cmd === "get") {
       const home = homeOf(this.#inode(ino).value);
       if (!this.leases.heldOrStale(home)) await this.#catchUp(home);
@@ -617,6 +631,7 @@ export class CloudFsCore {
       await this.#changeLocks(ino, (locks) => applyLock(locks, req));
       return undefined;
     }
+    if (call.kind === "posix") (h.lockOwners ??= new Set()).add(call.owner);
     // A lock that changes type lets others in too (sqlite steps down from its write lock to a read
     // lock): what was written under the old one is stored before any change of the table.
     await h.file.flush();
@@ -657,19 +672,21 @@ export class CloudFsCore {
     return parseLocks(this.meta.inode(ino)?.value.locks);
   }
 
+  /** A record's locks but those of runs found not running. */
+  #liveLocks(rec: InodeRecord): FileLock[] {
+    return parseLocks(rec.locks).filter((l) => !this.#deadLockHolders.has(`${l.node}/${l.session}`));
+  }
+
   /** Changes an inode's lock table under its home lease; locks of runs that ended are dropped with it. */
   async #changeLocks(ino: number, fn: (locks: FileLock[]) => FileLock[]): Promise<void> {
     const rec = this.meta.inode(ino)?.value;
     if (rec === undefined) throw new FsError("ENOENT", `inode ${ino}`);
     await this.#changeInode(ino, rec, (r) => {
-      const locks = fn(parseLocks(r.locks).filter((l) => !this.#deadLockHolders.has(`${l.node}/${l.session}`)));
+      const locks = fn(this.#liveLocks(r));
       if (locks.length > 0) r.locks = locks;
       else delete r.locks;
     });
   }
-
-  /** Runs (node/session) found not running: their locks are void. */
-  readonly #deadLockHolders = new Set<string>();
 
   /**
    * The first lock held by a live run that conflicts with `req`, as the newest record has it (with
@@ -680,8 +697,7 @@ export class CloudFsCore {
       const rec = this.meta.inode(ino)?.value;
       if (rec === undefined) throw new FsError("ENOENT", `inode ${ino}`);
       if (takeLease) await this.leases.withLeases([homeOf(rec)], async () => {});
-      const locks = parseLocks(this.meta.inode(ino)?.value.locks).filter((l) => !this.#deadLockHolders.has(`${l.node}/${l.session}`));
-      const c = conflictingLock(locks, req);
+      const c = conflictingLock(this.#liveLocks(this.#inode(ino).value), req);
       if (c === undefined) return undefined;
       if (await this.leases.runs(c.node, c.session)) return c;
       this.#deadLockHolders.add(`${c.node}/${c.session}`);
@@ -708,18 +724,6 @@ export class CloudFsCore {
   /** An inode changed, here or on another node (its change notice): blocked locks on it look again. */
   wakeLockWaiters(ino: number): void {
     for (const wake of [...(this.#lockWaiters.get(ino) ?? [])]) wake();
-  }
-
-  async removexattr(path: string, name: string, cred: Cred = ROOT_CRED): Promise<void> {
-    const key = xattrName(name);
-    const r = await this.#resolve(path, cred, false);
-    await this.#changeInode(r.ino, r.inode.value, (rec) => {
-      if (rec.xattrs?.[key] === undefined) throw new FsError("ENODATA", `${path}: ${name}`);
-      const { [key]: _gone, ...rest } = rec.xattrs;
-      if (Object.keys(rest).length === 0) delete rec.xattrs;
-      else rec.xattrs = rest;
-      rec.ctimeMs = Date.now();
-    });
   }
 
   /**

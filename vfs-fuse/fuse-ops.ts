@@ -1,11 +1,10 @@
+import { constants } from "node:fs";
 import type { CloudFsCore, FsStat } from "./core.js";
 import { FS_ERRNO, FsError, toNegativeErrno } from "./errors.js";
 import { fcntlRange, LOCK_TO_EOF } from "./locks.js";
 import { ROOT_CRED } from "./permissions.js";
 
-const O_RDWR = 2;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
+const { O_RDWR, O_CREAT, O_EXCL } = constants;
 
 function defaultIoErrorLog(err: unknown): void {
   process.stderr.write(`cloudfs: EIO: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -139,14 +138,11 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
       const range = fcntlRange(start, len);
       if (range === undefined) return cb(-FS_ERRNO.EINVAL);
       const call = { kind: "posix", cmd: (["get", "set", "wait"] as const)[cmd] ?? "set", type: (["r", "w", "u"] as const)[type] ?? "u", ...range, owner: lockOwner, pid: owner()?.pid ?? 0 } as const;
-      core.lock(fd, call).then(
-        (c) => {
-          if (c === undefined) return cb(0, 2, 0, 0, 0);
-          const local = c.node === core.nodeId && c.session === core.session;
-          cb(0, c.type === "r" ? 0 : 1, c.start, c.end === LOCK_TO_EOF ? 0 : c.end - c.start + 1, local ? c.pid : 0);
-        },
-        (err: unknown) => fail(cb, err),
-      );
+      done(cb, core.lock(fd, call), (c) => {
+        if (c === undefined) return [2, 0, 0, 0];
+        const local = c.node === core.nodeId && c.session === core.session;
+        return [c.type === "r" ? 0 : 1, c.start, c.end === LOCK_TO_EOF ? 0 : c.end - c.start + 1, local ? c.pid : 0];
+      });
     },
     // flock(2): LOCK_SH 1, LOCK_EX 2, LOCK_NB 4, LOCK_UN 8.
     flock: (_path: string, fd: number, op: number, lockOwner: string, cb: Cb) => {

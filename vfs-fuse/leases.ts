@@ -306,10 +306,10 @@ export class DirectoryLeases {
    */
   async runs(node: string, session: string): Promise<boolean> {
     if (node === this.nodeId) return session === this.session;
-    const e = await withTimeout("read liveness", this.opTimeoutMs, () => this.kv.get(heartbeatKey(node)));
-    if (e === null || e.operation !== "PUT" || Date.now() - e.created.getTime() > LEASE_TTL_MS) return false;
+    const live = await this.#liveness(node);
+    if (live === undefined) return false;
     try {
-      return (unpack(e.value) as { s?: unknown }).s === session;
+      return (unpack(live) as { s?: unknown }).s === session;
     } catch {
       return false;
     }
@@ -317,9 +317,14 @@ export class DirectoryLeases {
 
   /** Whether `node`'s liveness record is older than the lease TTL (JetStream's own timestamp). */
   async #isLost(node: string): Promise<boolean> {
+    return (await this.#liveness(node)) === undefined;
+  }
+
+  /** `node`'s liveness record if JetStream stamped it within the lease TTL; undefined: lost. */
+  async #liveness(node: string): Promise<Uint8Array | undefined> {
     const e = await withTimeout("read liveness", this.opTimeoutMs, () => this.kv.get(heartbeatKey(node)));
-    if (e === null || e.operation !== "PUT") return true;
-    return Date.now() - e.created.getTime() > LEASE_TTL_MS;
+    if (e === null || e.operation !== "PUT" || Date.now() - e.created.getTime() > LEASE_TTL_MS) return undefined;
+    return e.value;
   }
 
   /** Asks `node` to release or flush a lease; resolves with the stream revision to wait for. */

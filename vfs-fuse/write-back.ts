@@ -149,6 +149,8 @@ export class WriteBack {
   #publishTimeoutMs = 10_000;
   /** Set by the core: told of each small block once stored, with its bytes (for the memory cache). */
   onBlockStored: (id: string, data: Buffer) => void = () => {};
+  /** Told of a block no stored inode points at any more, before it is purged (the caches drop it). */
+  onBlockFreed: (id: string) => void = (id) => this.disk.delete(id);
   /** Set by the core: which changes wait for a new file's first commit. */
   holdBack: HoldBack = () => undefined;
   /** Ends the pump's wait for a new file's first close: someone waits for storage. */
@@ -613,7 +615,7 @@ export class WriteBack {
       this.#purgesPending++;
       void (staged?.stored ?? Promise.resolve())
         .then(() => {
-          this.disk.delete(id);
+          this.onBlockFreed(id);
           return this.blocksKv.purge(id);
         })
         .catch(() => {})

@@ -103,6 +103,17 @@ async function attempt(path: string, ...args: string[]): Promise<string> {
   return said;
 }
 
+/** Runs python3 with `args` to its end: what it printed (stdout and stderr), or a rejection saying both. */
+function python(...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn("python3", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    p.once("exit", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`python3 ${args[0]}: exit ${code}: ${out}`))));
+  });
+}
+
 /** Whether `p` settles within `ms`. */
 const settlesWithin = (p: Promise<unknown>, ms: number): Promise<boolean> =>
   Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
@@ -181,14 +192,7 @@ describe("CloudFS locks across nodes", () => {
       "print(os.fstat(fd).st_ino, flush=True)",
       "os.close(fd)",
     ].join("\n");
-    const run = (path: string, at: number): Promise<string> =>
-      new Promise((resolve, reject) => {
-        const p = spawn("python3", ["-c", opener, path, String(at)], { stdio: ["ignore", "pipe", "pipe"] });
-        let out = "";
-        p.stdout.on("data", (d: Buffer) => (out += d.toString()));
-        p.stderr.on("data", (d: Buffer) => (out += d.toString()));
-        p.once("exit", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`exit ${code}: ${out}`))));
-      });
+    const run = (path: string, at: number): Promise<string> => python("-c", opener, path, String(at));
     for (let round = 0; round < 10; round++) {
       const name = `race-${round}`;
       // Both start at the same moment, one on n1 and one on n2; both get the one inode the name has.
@@ -214,22 +218,13 @@ describe("CloudFS locks across nodes", () => {
         "print('done', flush=True)",
       ].join("\n"),
     );
-    const run = (dir: string, who: string): Promise<string> =>
-      new Promise((resolve, reject) => {
-        const p = spawn("python3", [writer, join(dir, db), who, "40"], { stdio: ["ignore", "pipe", "pipe"] });
-        let out = "";
-        p.stdout.on("data", (d: Buffer) => (out += d.toString()));
-        p.stderr.on("data", (d: Buffer) => (out += d.toString()));
-        p.once("exit", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`${who}: exit ${code}: ${out}`))));
-      });
+    const run = (dir: string, who: string): Promise<string> => python(writer, join(dir, db), who, "40");
     expect(await Promise.all([run(A, "n1"), run(B, "n2")])).toEqual(["done", "done"]);
-    const check = await new Promise<string>((resolve, reject) => {
-      const p = spawn("python3", ["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute('select who, count(*) from t group by who order by who').fetchall(), c.execute('pragma integrity_check').fetchone()[0])", join(C, db)]);
-      let out = "";
-      p.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      p.stderr.on("data", (d: Buffer) => (out += d.toString()));
-      p.once("exit", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(out))));
-    });
+    const check = await python(
+      "-c",
+      "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute('select who, count(*) from t group by who order by who').fetchall(), c.execute('pragma integrity_check').fetchone()[0])",
+      join(C, db),
+    );
     expect(check).toBe("[('n1', 40), ('n2', 40)] ok");
   });
 });

@@ -62,7 +62,7 @@ typedef struct {
 } cfs_pending_t;
 
 /* A lock request in flight (SETLK/SETLKW taking a lock): its inode's pages are dropped when granted. */
-#define CFS_LOCK_SLOTS 64
+#define CFS_LOCK_SLOTS 256
 typedef struct {
   uint64_t unique; /* 0 = free */
   uint64_t nodeid;
@@ -313,14 +313,17 @@ static int cfs_receive(struct fuse_chan **chp, char *buf, size_t size) {
         const struct fuse_lk_in *arg = (const struct fuse_lk_in *)(buf + sizeof(struct fuse_in_header));
         if (arg->lk.type != F_UNLCK) {
           cfs_chan_t *c = fuse_chan_data(ch);
+          int kept = 0;
           pthread_mutex_lock(&c->lock);
-          for (size_t i = 0; i < CFS_LOCK_SLOTS; i++)
+          for (size_t i = 0; i < CFS_LOCK_SLOTS && !kept; i++)
             if (c->locking[i].unique == 0) {
               c->locking[i].unique = in->unique;
               c->locking[i].nodeid = in->nodeid;
-              break;
+              kept = 1;
             }
           pthread_mutex_unlock(&c->lock);
+          /* More lock requests waiting than slots: drop the pages now, before serving, rather than never. */
+          if (!kept) fuse_lowlevel_notify_inval_inode(ch, in->nodeid, 0, 0);
         }
       }
       break;
