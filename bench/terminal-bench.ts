@@ -6,7 +6,7 @@ import { spawn, type IPty } from "node-pty";
 import { LocalCluster } from "../cluster/index.js";
 import { percentile, renderTable } from "./lib/measure.js";
 
-const CLI = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../cli/oneos.cjs", import.meta.url));
 
 /** Types `keys` one at a time into `pty`, each after the previous one's echo; returns the echo delays. */
 async function echoLatencies(pty: IPty, keys: number): Promise<number[]> {

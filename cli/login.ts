@@ -69,23 +69,45 @@ async function firstLine(stdin: NodeJS.ReadStream): Promise<string> {
 /**
  * Starts the shell's session: `$ONEOS_SESSION` (a token the desktop hands its terminals), else a login
  * as `--user NAME` (asks for the password), else — on the machine that owns the local test cluster,
- * whose admin credentials it can read — root.
+ * whose admin credentials it can read — root. Takes the shell's connection as it is being made, and
+ * hands it back with the session in it (closed if no session could be had).
  */
-export async function startShellSession(kernel: KernelClient, options: { user?: string | undefined; nats: string }): Promise<Session> {
+export async function startShellSession(connecting: Promise<KernelClient>, options: { user?: string | undefined; nats: string }): Promise<{ kernel: KernelClient; session: Session }> {
   const token = process.env["ONEOS_SESSION"];
-  if (token !== undefined && token !== "" && options.user === undefined) {
-    kernel.session = { token, exp: Date.now() + 60_000, user: { name: "?", uid: -1, gid: -1, home: "/" } };
+  const login = options.user !== undefined ? { user: options.user } : token !== undefined && token !== "" ? { token } : undefined;
+  if (login !== undefined) {
+    const kernel = await connecting;
+    try {
+      return { kernel, session: await resumeOrLogIn(kernel, login) };
+    } catch (error) {
+      await kernel.close();
+      throw error;
+    }
+  }
+  // The root shell's session is issued over an admin connection of its own, made while the shell's connects.
+  const [connected, issued] = await Promise.allSettled([
+    connecting,
+    (async () => await KernelClient.issueSession(options.nats, await clusterCredentials("admin"), "root"))(),
+  ]);
+  if (connected.status === "rejected") throw connected.reason;
+  const kernel = connected.value;
+  if (issued.status === "rejected") {
+    await kernel.close();
+    throw new KernelError("EPERM", `cannot open a root shell with these credentials (${(issued.reason as Error).message}): use --user NAME`);
+  }
+  kernel.session = issued.value;
+  return { kernel, session: issued.value };
+}
+
+/** A session from `$ONEOS_SESSION`'s token, or a login as `--user` (asks for the password). */
+async function resumeOrLogIn(kernel: KernelClient, login: { token: string } | { user: string }): Promise<Session> {
+  if ("token" in login) {
+    kernel.session = { token: login.token, exp: Date.now() + 60_000, user: { name: "?", uid: -1, gid: -1, home: "/" } };
     return await kernel.refreshSession();
   }
-  if (options.user !== undefined) {
-    if (!USER_NAME_PATTERN.test(options.user)) throw new KernelError("EINVAL", `--user ${options.user}: not a valid user name`);
-    const password = await readPassword(`${options.user}'s password: `);
-    return await kernel.startSession({ type: "login", user: options.user, password });
-  }
-  kernel.session = await KernelClient.issueSession(options.nats, await clusterCredentials("admin"), "root").catch((error: unknown) => {
-    throw new KernelError("EPERM", `cannot open a root shell with these credentials (${(error as Error).message}): use --user NAME`);
-  });
-  return kernel.session;
+  if (!USER_NAME_PATTERN.test(login.user)) throw new KernelError("EINVAL", `--user ${login.user}: not a valid user name`);
+  const password = await readPassword(`${login.user}'s password: `);
+  return await kernel.startSession({ type: "login", user: login.user, password });
 }
 
 /** Keeps a long shell's session fresh: renews it when half its life is gone. Returns the stop function. */

@@ -49,10 +49,12 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
     return await runShell({ ...common, env, cwd: process.cwd(), home, executor });
   }
   const url = await clusterUrl(options.nats);
-  const kernel = await connectKernel(url, `oneos-shell-${options.user ?? "root"}`, "shell");
+  const { kernel, session } = await startShellSession(connectKernel(url, `oneos-shell-${options.user ?? "root"}`, "shell"), {
+    user: options.user,
+    nats: url,
+  });
   let stopRefreshing = (): void => undefined;
   try {
-    const session = await startShellSession(kernel, { user: options.user, nats: url });
     user = session.user.name;
     common.user = user;
     env["USER"] = user;
@@ -61,7 +63,8 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
       process.stderr.write(`oneos: ${error.message}\n`);
       process.kill(process.pid, "SIGHUP");
     });
-    const nodes = (await kernel.nodes()).filter((n) => n.effective === "ready");
+    const view = await kernel.nodes();
+    const nodes = view.filter((n) => n.effective === "ready");
     const homeNode = nodes.find((n) => n.nats === url) ?? nodes[0];
     if (homeNode === undefined) throw new KernelError("ENONODE", `no ready node in the cluster at ${url}`);
     const fs = new NodeFs(kernel, () => homeNode.name);
@@ -69,13 +72,22 @@ export async function shellVerb(options: ShellVerbOptions): Promise<number> {
     let cwd = process.cwd();
     if (homeNode.mount !== null) {
       home = session.user.home;
-      await fs.mkdirp(home);
       cwd = home;
       env["HOME"] = home;
     }
     env["PWD"] = cwd;
-    const self = await registerShell(kernel, homeNode.name, interactive);
-    const executor = await ClusterExecutor.create(kernel, { fs, ppid: self.pid });
+    // Both at once: a shell that cannot make its home leaves the process table again.
+    const [registered, made] = await Promise.allSettled([
+      registerShell(kernel, homeNode.name, interactive),
+      homeNode.mount !== null ? fs.mkdirp(home) : undefined,
+    ]);
+    if (registered.status === "rejected") throw registered.reason;
+    const self = registered.value;
+    if (made.status === "rejected") {
+      await self.leave(1);
+      throw made.reason;
+    }
+    const executor = await ClusterExecutor.create(kernel, { fs, ppid: self.pid, nodes: view });
     const accounts = clusterAccounts(kernel);
     let status = 1;
     try {

@@ -87,7 +87,7 @@ export {
   streamControlSubject,
   streamDataSubject,
 } from "./subjects.js";
-export { DOWN_AFTER_MS, NodeTable, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
+export { compareNodeNames, DOWN_AFTER_MS, NodeTable, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
 export { retrying } from "./retry.js";
 export { gatherLiveProcesses, ProcessTable, withLiveness } from "./process-table.js";
 export { connectDirect, connectReader, DirectServer, writeFrame, type DirectLink, type DirectOffer } from "./stream/direct-link.js";

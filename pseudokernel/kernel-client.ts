@@ -20,7 +20,7 @@ import { StreamWriter } from "./stream/stream-writer.js";
 import { natsTransport, type StreamTransport } from "./stream/transport.js";
 import { connectNats, type NatsCredentials } from "./nats-connect.js";
 import { retrying } from "./retry.js";
-import { DOWN_AFTER_MS, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
+import { compareNodeNames, DOWN_AFTER_MS, SUSPECT_AFTER_MS, type NodeView } from "./node-table.js";
 import { gatherLiveProcesses, withLiveness } from "./process-table.js";
 import { CLUSTER_PS_SUBJECT, CLUSTER_VIEW_SUBJECT, nodeSubject } from "./subjects.js";
 import { authSubject, parseAuthReply, type AuthReply, type AuthRequest, type UserInfo } from "./auth-messages.js";
@@ -130,7 +130,7 @@ export class KernelClient {
       const now = Date.now();
       return records
         .map((r) => ({ ...r, effective: effectiveNodeState(r, now) }))
-        .sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+        .sort((a, b) => compareNodeNames(a.name, b.name));
     }
   }
 
@@ -171,9 +171,7 @@ export class KernelClient {
    * as `expected` resolves to (the runtimes that are up) if it has by then.
    */
   async #liveProcesses(expected?: Promise<number | undefined>): Promise<ProcessRecord[]> {
-    let count: number | undefined;
-    void expected?.then((n) => (count = n));
-    return await gatherLiveProcesses(this.nc, { stallMs: LIVE_STALL_MS, maxWaitMs: VIEW_TIMEOUT_MS, enough: (_, answers) => count !== undefined && answers >= count });
+    return await gatherLiveProcesses(this.nc, { stallMs: LIVE_STALL_MS, maxWaitMs: VIEW_TIMEOUT_MS, ...(expected !== undefined ? { expected } : {}) });
   }
 
 

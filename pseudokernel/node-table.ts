@@ -6,6 +6,23 @@ import { parseNodeRecord, type NodeRecord, type NodeState } from "./messages.js"
 import { followBucket } from "./follow-bucket.js";
 import { HEARTBEAT_WILDCARD } from "./subjects.js";
 
+/**
+ * Node names in natural order (n2 before n10), as `localeCompare` with `numeric` sorts them, without
+ * ICU: starting its collator takes about 10 ms, a twentieth of a CLI call.
+ */
+export function compareNodeNames(a: string, b: string): number {
+  const x = a.split(/(\d+)/);
+  const y = b.split(/(\d+)/);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const [p, q] = [x[i]!, y[i]!];
+    if (p === q) continue;
+    // The split puts the runs of digits at the odd indices.
+    const byNumber = i % 2 === 1 ? Number(p) - Number(q) : 0;
+    return byNumber !== 0 ? byNumber : p < q ? -1 : 1;
+  }
+  return x.length - y.length;
+}
+
 /** A node not heard from for this long is `suspect`; twice as long, `down`. Heartbeats come each second. */
 export const SUSPECT_AFTER_MS = 2000;
 export const DOWN_AFTER_MS = 4000;
@@ -101,7 +118,7 @@ export class NodeTable {
   view(now: number): NodeView[] {
     return [...this.records.values()]
       .map((r) => ({ ...r, effective: this.state(r.name, now) }))
-      .sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+      .sort((a, b) => compareNodeNames(a.name, b.name));
   }
 
   stop(): void {

@@ -1,5 +1,5 @@
 import type { KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { decode, encode } from "./codec.js";
 import { followBucket } from "./follow-bucket.js";
 import { parseClusterPs, parseProcessRecord, type ProcessRecord } from "./messages.js";
@@ -51,11 +51,18 @@ export function withLiveness(p: ProcessRecord, downNodes: ReadonlySet<string>): 
 /**
  * Every runtime's running processes, from memory (`CLUSTER_PS_LIVE_SUBJECT`): current even before a
  * process's first record is written, or while the table's bucket is stalled. Gathered until the
- * answers stop for `stallMs`, `maxWaitMs` at most, or until `enough` says so; a malformed answer is skipped.
+ * answers stop for `stallMs`, `maxWaitMs` at most, until `enough` says so, or until as many answers
+ * came as `expected` resolves to (the runtimes that are up: when it resolves after the last answer,
+ * nobody waits for the stall). A malformed answer is skipped.
  */
 export async function gatherLiveProcesses(
   nc: NatsConnection,
-  options: { readonly stallMs: number; readonly maxWaitMs: number; enough?(gathered: readonly ProcessRecord[], answers: number): boolean },
+  options: {
+    readonly stallMs: number;
+    readonly maxWaitMs: number;
+    enough?(gathered: readonly ProcessRecord[], answers: number): boolean;
+    readonly expected?: Promise<number | undefined>;
+  },
 ): Promise<ProcessRecord[]> {
   const out: ProcessRecord[] = [];
   try {
@@ -65,15 +72,27 @@ export async function gatherLiveProcesses(
       maxWait: options.maxWaitMs,
     });
     let answers = 0;
-    for await (const msg of replies) {
+    let expected: number | undefined;
+    // Resolves (to done) once the answers reach the expected count, however late that count comes.
+    let reached = (): void => {};
+    const allAnswered = new Promise<IteratorResult<Msg>>((resolve) => (reached = () => resolve({ done: true, value: undefined })));
+    void options.expected?.then((n) => {
+      expected = n;
+      if (n !== undefined && answers >= n) reached();
+    });
+    const iterator = replies[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await Promise.race([iterator.next(), allAnswered]);
+      if (next.done === true) break;
       answers++;
       try {
-        out.push(...parseClusterPs(decode(msg.data)));
+        out.push(...parseClusterPs(decode(next.value.data)));
       } catch {
         // a malformed answer is skipped
       }
-      if (options.enough?.(out, answers) === true) break;
+      if (options.enough?.(out, answers) === true || (expected !== undefined && answers >= expected)) break;
     }
+    await iterator.return?.();
   } catch {
     // no runtime answered: what came so far
   }

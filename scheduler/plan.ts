@@ -1,4 +1,4 @@
-import { KernelError } from "../pseudokernel/index.js";
+import { compareNodeNames, KernelError } from "../pseudokernel/index.js";
 import type { Candidate } from "./candidate.js";
 import { FILTERS, type FilterName } from "./placement-filters.js";
 import { SCORES, WEIGHTS, type ScoreContext, type ScoreName, type Strategy } from "./placement-scores.js";
@@ -97,9 +97,6 @@ function contextOf(options: PlaceOptions): ScoreContext {
   return { strategy: options.strategy ?? "spread", near: options.near === undefined ? NONE : new Set(options.near) };
 }
 
-function byName(a: string, b: string): number {
-  return a.localeCompare(b, "en", { numeric: true });
-}
 
 /**
  * The node for a request, or null when none passes the filters: the fast path (no explanation built).
@@ -121,7 +118,7 @@ export function chooseNode(spec: PlacementSpec, candidates: readonly Candidate[]
     const c = candidates[(start + k) % n]!;
     if (options.exclude?.has(c.record.name) === true || !passes(spec, c)) continue;
     const total = totalScore(spec, c, weights, context.near);
-    if (total > bestTotal || (total === bestTotal && best !== null && byName(c.record.name, best) < 0)) {
+    if (total > bestTotal || (total === bestTotal && best !== null && compareNodeNames(c.record.name, best) < 0)) {
       best = c.record.name;
       bestTotal = total;
     }
@@ -157,8 +154,8 @@ export function planPlacement(spec: PlacementSpec, candidates: readonly Candidat
     }
     passed.push({ name, scores, total });
   }
-  passed.sort((a, b) => b.total! - a.total! || byName(a.name, b.name));
-  rejected.sort((a, b) => byName(a.name, b.name));
+  passed.sort((a, b) => b.total! - a.total! || compareNodeNames(a.name, b.name));
+  rejected.sort((a, b) => compareNodeNames(a.name, b.name));
   return { spec, strategy: context.strategy, chosen: passed[0]?.name ?? null, nodes: [...passed, ...rejected] };
 }
 
@@ -172,7 +169,7 @@ export function placeOrExplain(spec: PlacementSpec, candidates: readonly Candida
   if (spec.node !== undefined) {
     const node = candidates.find((c) => c.record.name === spec.node);
     if (node === undefined) {
-      const known = candidates.map((c) => c.record.name).sort(byName);
+      const known = candidates.map((c) => c.record.name).sort(compareNodeNames);
       throw new KernelError("ENONODE", `unknown node '${spec.node}' (known: ${known.join(", ") || "none"})`);
     }
     if (node.state !== "ready") throw new KernelError("ENONODE", `node '${spec.node}' is ${node.state}`);

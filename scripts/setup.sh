@@ -76,9 +76,10 @@ if [ ! -f $addon ] || [ -n "$(find runtime/native -maxdepth 1 -newer $addon \( -
   npm run --silent build:native >/dev/null
 fi
 stamp=dist/.oneos-built
-if [ ! -f "$stamp" ] || [ -n "$(find pseudokernel runtime vfs-fuse scheduler shell web-desktop cluster cli bench tsconfig.json package.json -newer "$stamp" -name '*.ts' -o -newer "$stamp" -name '*.json' -o -newer "$stamp" -name '*.vue' 2>/dev/null | grep -v node_modules | head -1)" ]; then
+if [ ! -f "$stamp" ] || [ ! -f dist/cli/oneos-bundle.cjs ] || [ -n "$(find pseudokernel runtime vfs-fuse scheduler shell web-desktop cluster cli bench tsconfig.json package.json scripts/bundle-cli.mjs -newer "$stamp" \( -name '*.ts' -o -name '*.cts' -o -name '*.json' -o -name '*.vue' -o -name '*.mjs' \) 2>/dev/null | grep -v node_modules | head -1)" ]; then
   say "building"
   node node_modules/typescript/bin/tsc -p tsconfig.json
+  node scripts/bundle-cli.mjs
   mkdir -p dist && touch "$stamp"
 fi
 if [ ! -f web-desktop/dist-client/index.html ] || [ -n "$(find web-desktop/client -newer web-desktop/dist-client/index.html -type f | head -1)" ]; then

@@ -11,6 +11,7 @@ import {
   parseExitEvent,
   type ExitEvent,
   type KernelClient,
+  type NodeView,
   type SpawnRequest,
   type StdioSpec,
   type StreamReader,
@@ -43,6 +44,8 @@ export interface ClusterExecutorOptions {
   readonly ppid?: number;
   /** The file system the shell itself sees (cd, globbing, builtin redirections). */
   readonly fs?: ShellFs;
+  /** The nodes as the caller just saw them (`kernel.nodes()`): seeds the table without asking again. */
+  readonly nodes?: readonly NodeView[];
 }
 
 /**
@@ -72,7 +75,7 @@ export class ClusterExecutor implements Executor {
     const executor = new ClusterExecutor(kernel, table, options);
     executor.#settings = await openSchedulerBucket(kernel.nc).then((kv) => SchedulerSettings.follow(kv), () => undefined);
     // Heartbeats (each second) and the bucket fill the table asynchronously; a runtime's view fills it now.
-    const seeded = await kernel.nodes().catch(() => []);
+    const seeded = options.nodes ?? (await kernel.nodes().catch(() => []));
     const now = Date.now();
     for (const node of seeded) table.apply(node, node.effective === "ready" ? now : Math.min(now, node.heartbeat));
     const deadline = Date.now() + 3000;

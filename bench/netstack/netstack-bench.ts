@@ -11,8 +11,8 @@ import { median, percentile, renderTable } from "../lib/measure.js";
 const TOOL = fileURLToPath(new URL("./bench-tool.py", import.meta.url)).replace("/dist/bench/", "/bench/");
 /** The built CLI: from dist/bench/netstack, or from the sources when run by a TypeScript loader. */
 const CLI = ((): string => {
-  const built = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
-  return existsSync(built) ? built : fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+  const built = fileURLToPath(new URL("../../cli/oneos.cjs", import.meta.url));
+  return existsSync(built) ? built : fileURLToPath(new URL("../../dist/cli/oneos.cjs", import.meta.url));
 })();
 
 interface Run {

@@ -1,5 +1,8 @@
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
+import { CLI, eventually, runProcess, startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
 
 interface PsRow {
   pid: number;
@@ -44,6 +47,23 @@ describe("process table", () => {
       expect(typeof n.load).toBe("number");
       expect(n.memFree).toBeGreaterThan(0);
     }
+  });
+
+  it("the oneos command runs from its one-file bundle with a code cache per verb, and agrees with main.js", async () => {
+    const dist = dirname(CLI);
+    expect(existsSync(join(dist, "oneos-bundle.cjs"))).toBe(true);
+    const viaBundle = await cluster.oneos(["nodes", "--json"]);
+    expect(viaBundle.status).toBe(0);
+    // A verb's cache is written when its first successful run exits.
+    const caches = (await readdir(dist)).filter((f) => f.startsWith("oneos-bundle.cjs.") && f.endsWith(".nodes.cache"));
+    expect(caches).toHaveLength(1);
+    const names = (r: { stdout: string }): string[] => (JSON.parse(r.stdout) as { name: string }[]).map((n) => n.name);
+    const viaModules = await runProcess(process.execPath, [join(dist, "main.js"), "nodes", "--json"], { env: { ONEOS_HOME: cluster.home } }).done;
+    expect(viaModules.status).toBe(0);
+    expect(names(viaModules)).toEqual(names(viaBundle));
+    // From the bundle, the shell's parser and what a module loads from beside itself (the pipe addon) are found.
+    const r = await cluster.sh("@n2 hostname | tr a-z A-Z");
+    expect(r.stdout).toBe("N2\n");
   });
 
   it("oneos cluster status --json gives name, state, nats, pid and mount", async () => {

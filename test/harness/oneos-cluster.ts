@@ -8,7 +8,7 @@ import { LocalCluster } from "../../cluster/index.js";
 import { connectNats, loadCredentials } from "../../pseudokernel/index.js";
 
 /** The built CLI: integration tests drive oneos exactly as a user does. */
-export const CLI = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+export const CLI = fileURLToPath(new URL("../../dist/cli/oneos.cjs", import.meta.url));
 
 export interface RunResult {
   readonly status: number;

@@ -25,7 +25,7 @@ export function clientDir(root: string): string {
   return join(root, "web-desktop", "dist-client");
 }
 
-/** The built CLI the terminal runs (`node CLI shell`). */
+/** The built CLI the terminal runs (`node CLI shell`): the `oneos` command's own launcher. */
 export function cliPath(root: string): string {
-  return join(root, "dist", "cli", "main.js");
+  return join(root, "dist", "cli", "oneos.cjs");
 }

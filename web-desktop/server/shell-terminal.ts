@@ -6,7 +6,7 @@ import { ReplayBuffer } from "./replay-buffer.js";
 import { parseTerminalInput, type TerminalNotice } from "./terminal-messages.js";
 
 export interface ShellTerminalOptions {
-  /** The oneos CLI (`dist/cli/main.js`): the terminal runs `node CLI shell`, as a local terminal would. */
+  /** The oneos CLI (`dist/cli/oneos.cjs`): the terminal runs `node CLI shell`, as a local terminal would. */
   readonly cli: string;
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string;
