@@ -10,11 +10,11 @@ import { DirectoryLeases } from "./leases.js";
 import { applyLock, conflictingLock, holdsAny, LOCK_TO_EOF, parseLocks, type FileLock, type LockKind, type LockRequest } from "./locks.js";
 import { cloneInode, kvMessageAt, MetaStore, type MetaChange, type Versioned } from "./meta-store.js";
 import type { CacheHolders } from "./change-notices.js";
-import { decodeName, encodeName, NAME_MAX_BYTES, splitPath } from "./name-codec.js";
+import { bytesToName, decodeName, encodeName, NAME_MAX_BYTES, nameToBytes, splitPath } from "./name-codec.js";
 import { OpenFile, type InodeCommit } from "./open-file.js";
 import { servePeerRequests, type CloudFsNodeStatus } from "./peer-service.js";
 import { isOwnerOrRoot, mayAccess, R_OK, ROOT_CRED, W_OK, X_OK, type Cred } from "./permissions.js";
-import { decodeDirEntry, dirTimesKey, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, S_IFREG, typeBits, typeOfMode, type DirEntryRecord, type InodeRecord } from "./records.js";
+import { decodeDirEntry, dirTimesKey, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, S_IFREG, symlinkTarget, typeBits, typeOfMode, type DirEntryRecord, type InodeRecord } from "./records.js";
 import type { JournalOp } from "./journal-log.js";
 import { WriteBack, type WriteBackStatus } from "./write-back.js";
 
@@ -399,7 +399,7 @@ export class CloudFsCore {
       const last = i === parts.length - 1;
       if (inode.value.type === "symlink" && (!last || followLast)) {
         if (depth >= MAX_SYMLINKS) throw new FsError("ELOOP", path);
-        const target = inode.value.target ?? "";
+        const target = symlinkTarget(inode.value);
         const base = target.startsWith("/") ? target : "/" + [...parts.slice(0, i), target].join("/");
         const rest = parts.slice(i + 1).join("/");
         return this.#resolve(rest === "" ? base : `${base}/${rest}`, cred, followLast, depth + 1);
@@ -424,7 +424,7 @@ export class CloudFsCore {
     const parts = splitPath(path);
     const rawName = parts.pop();
     if (rawName === undefined) throw new FsError("EEXIST", "/ always exists");
-    if (Buffer.byteLength(rawName) > NAME_MAX_BYTES) throw new FsError("ENAMETOOLONG", rawName);
+    if (nameToBytes(rawName).length > NAME_MAX_BYTES) throw new FsError("ENAMETOOLONG", rawName);
     const dir = await this.#resolve("/" + parts.join("/"), cred);
     if (dir.inode.value.type !== "dir") throw new FsError("ENOTDIR", path);
     return { dir, name: encodeName(rawName), rawName };
@@ -519,7 +519,7 @@ export class CloudFsCore {
     for (const [enc, e] of this.meta.entries(r.ino)) {
       const inode = this.meta.inode(e.value.ino);
       if (inode === undefined) continue;
-      out.push({ name: decodeName(enc).toString("utf8"), stat: this.#stat(e.value.ino, inode.value) });
+      out.push({ name: bytesToName(decodeName(enc)), stat: this.#stat(e.value.ino, inode.value) });
     }
     return out;
   }
@@ -559,8 +559,10 @@ export class CloudFsCore {
 
   async symlink(target: string, path: string, cred: Cred = ROOT_CRED, owner: Owner = cred): Promise<void> {
     const rec = newInode("symlink", 0o777, owner.uid, owner.gid);
-    rec.target = target;
-    rec.size = Buffer.byteLength(target);
+    const bytes = nameToBytes(target);
+    // A target that is not UTF-8 is kept as its bytes: a string would lose them on the way to JetStream.
+    rec.target = bytes.toString("utf8") === target ? target : bytes;
+    rec.size = bytes.length;
     await this.#makeNode(path, rec, cred);
   }
 
@@ -742,7 +744,7 @@ export class CloudFsCore {
   async readlink(path: string, cred: Cred = ROOT_CRED): Promise<string> {
     const r = await this.#resolve(path, cred, false);
     if (r.inode.value.type !== "symlink") throw new FsError("EINVAL", `${path} is not a symlink`);
-    return r.inode.value.target ?? "";
+    return symlinkTarget(r.inode.value);
   }
 
   /** Creates a regular file exclusively (O_CREAT|O_EXCL: of racing nodes exactly one wins) and opens it. */

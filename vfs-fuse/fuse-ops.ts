@@ -2,6 +2,7 @@ import { constants } from "node:fs";
 import type { CloudFsCore, FsStat } from "./core.js";
 import { FS_ERRNO, FsError, toNegativeErrno } from "./errors.js";
 import { fcntlRange, LOCK_TO_EOF } from "./locks.js";
+import { kernelToName, nameToKernel } from "./name-codec.js";
 import { ROOT_CRED } from "./permissions.js";
 
 const { O_RDWR, O_CREAT, O_EXCL } = constants;
@@ -33,6 +34,12 @@ export interface FuseOpsOptions {
    * without another trip to JavaScript.
    */
   readonly answerWithStat?: (path: string, stat: FsStat, answer: () => void) => void;
+  /**
+   * Paths and names come and go as latin1 strings, a character a byte (CloudFS's fuse-native build):
+   * the ops convert them to and from the core's form, so a name may be any bytes (name-codec.ts).
+   * `answerWithStat` then gets the core's form too.
+   */
+  readonly byteNames?: boolean;
 }
 
 export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): FuseOps {
@@ -154,5 +161,32 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     utimens: (path: string, atime: number, mtime: number, cb: Cb) =>
       doneWithStat(cb, core.utimens(path, atime >= 2 ** 63 ? undefined : atime, mtime >= 2 ** 63 ? undefined : mtime), path, attrsOf(path)),
   };
-  return ops as unknown as FuseOps;
+  return options.byteNames === true ? withByteNames(ops as unknown as FuseOps) : (ops as unknown as FuseOps);
+}
+
+/** The ops whose strings are paths or names: the rest only pass a path they do not use. */
+const PATH_OPS = new Set([
+  "getattr", "access", "readdir", "open", "create", "truncate", "unlink", "rename", "link", "symlink", "readlink",
+  "mkdir", "rmdir", "setxattr", "getxattr", "listxattr", "removexattr", "mknod", "chmod", "chown", "utimens",
+]);
+
+/** See `FuseOpsOptions.byteNames`. Every string an op in PATH_OPS takes is a path or an xattr name. */
+function withByteNames(ops: FuseOps): FuseOps {
+  const wrapped: Record<string, (...args: unknown[]) => void> = {};
+  for (const [name, op] of Object.entries(ops) as [string, (...args: unknown[]) => void][]) {
+    if (!PATH_OPS.has(name)) {
+      wrapped[name] = op;
+      continue;
+    }
+    wrapped[name] = (...args: unknown[]) => {
+      const converted = args.map((a) => (typeof a === "string" ? kernelToName(a) : a));
+      if (name === "readdir" || name === "readlink") {
+        const cb = args.at(-1) as Cb;
+        converted[converted.length - 1] = (err: number, result?: unknown, ...rest: unknown[]) =>
+          cb(err, Array.isArray(result) ? result.map((n: string) => nameToKernel(n)) : typeof result === "string" ? nameToKernel(result) : result, ...rest);
+      }
+      op(...converted);
+    };
+  }
+  return wrapped as FuseOps;
 }

@@ -9,7 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { CloudFsCore, DEFAULT_OP_TIMEOUT_MS, type FsStat } from "./core.js";
 import { CACHED_FUSE_TUNING, cloudFsMountOptions, UNCACHED_FUSE_TUNING, type FuseMountTuning } from "./fuse-options.js";
 import type { MetaStore } from "./meta-store.js";
-import { decodeName } from "./name-codec.js";
+import { decodeName, nameToKernel } from "./name-codec.js";
 import { makeFuseOps, type FuseOps } from "./fuse-ops.js";
 import { announceChanges, type ChangeAnnouncer } from "./change-notices.js";
 
@@ -50,6 +50,8 @@ function loadFuseNative(): { Fuse: FuseClass; knowsCaller: boolean } {
 }
 
 const { Fuse: FuseNative, knowsCaller } = loadFuseNative();
+/** Paths and names cross as latin1, so any bytes (CloudFS's build; the stock module decodes UTF-8). */
+const BYTE_NAMES = (FuseNative as unknown as { BYTE_NAMES?: boolean }).BYTE_NAMES === true;
 
 /** Whether mounts learn the calling process's uid/gid (needs `node vfs-fuse/native/build.mjs`). */
 export const FUSE_KNOWS_CALLER = knowsCaller;
@@ -144,8 +146,11 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
   const settled = (): Promise<void> => announcer?.settled() ?? Promise.resolve();
   const withStat = (FuseNative.prototype as FuseInstance).answerWithStat;
   const answerWithStat =
-    withStat === undefined ? undefined : (path: string, stat: FsStat, answer: () => void): void => withStat.call(fuse, path, stat, answer);
-  fuse = new Fuse(mountpoint, makeFuseOps(core, { caller, settled, ...(answerWithStat !== undefined ? { answerWithStat } : {}) }), {
+    withStat === undefined
+      ? undefined
+      : (path: string, stat: FsStat, answer: () => void): void => withStat.call(fuse, BYTE_NAMES ? nameToKernel(path) : path, stat, answer);
+  const ops = makeFuseOps(core, { caller, settled, byteNames: BYTE_NAMES, ...(answerWithStat !== undefined ? { answerWithStat } : {}) });
+  fuse = new Fuse(mountpoint, ops, {
     // A blocking lock waits as long as the lock is held.
     timeout: { default: opTimeoutMs * 3, lock: false, flock: false },
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { decodeName, encodeName, splitPath } from "./name-codec.js";
+import { bytesToName, decodeName, encodeName, kernelToName, nameToBytes, nameToKernel, splitPath } from "./name-codec.js";
 import { FsError } from "./errors.js";
 
 describe("encodeName()", () => {
@@ -31,5 +31,29 @@ describe("splitPath()", () => {
   it("drops empty and '.' components", () => {
     expect(splitPath("/")).toEqual([]);
     expect(splitPath("//a/./b/")).toEqual(["a", "b"]);
+  });
+});
+
+describe("nameToBytes() and bytesToName()", () => {
+  const anyName = fc.uint8Array({ minLength: 1, maxLength: 255 }).filter((b) => !b.includes(0) && !b.includes(0x2f));
+  it("round-trip any bytes, through the kernel's latin1 form too", () => {
+    fc.assert(
+      fc.property(anyName, (bytes) => {
+        const name = bytesToName(bytes);
+        expect(Buffer.compare(nameToBytes(name), Buffer.from(bytes))).toBe(0);
+        const kernel = Buffer.from(bytes).toString("latin1");
+        expect(kernelToName(kernel)).toBe(name);
+        expect(nameToKernel(name)).toBe(kernel);
+        expect(Buffer.compare(decodeName(encodeName(name)), Buffer.from(bytes))).toBe(0);
+      }),
+    );
+  });
+  it("reads UTF-8 as itself and escapes only the bytes that are not UTF-8", () => {
+    expect(bytesToName(Buffer.from("é日本🎉", "utf8"))).toBe("é日本🎉");
+    expect(bytesToName(Buffer.from([0x61, 0xff, 0xc3, 0xa9, 0xc3]))).toBe("a\udcffé\udcc3");
+    // An overlong '/' and an encoded surrogate are not UTF-8: escaped byte by byte.
+    expect(bytesToName(Buffer.from([0xc0, 0xaf]))).toBe("\udcc0\udcaf");
+    expect(bytesToName(Buffer.from([0xed, 0xb2, 0x80]))).toBe("\udced\udcb2\udc80");
+    expect(encodeName("a\udcff")).toBe(Buffer.from([0x61, 0xff]).toString("base64url"));
   });
 });

@@ -1,6 +1,7 @@
 import { pack, unpack } from "msgpackr";
 import { FsError } from "./errors.js";
 import type { FileLock } from "./locks.js";
+import { bytesToName } from "./name-codec.js";
 
 export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
@@ -44,7 +45,8 @@ export interface InodeRecord {
   ctimeMs: number;
   /** Block index → immutable block id; missing indexes are holes (sparse files). */
   blocks: Record<string, string>;
-  target?: string;
+  /** A symlink's target: its bytes when they are not UTF-8 (see `symlinkTarget`). */
+  target?: string | Uint8Array;
   /** A device node's device number (st_rdev). */
   rdev?: number;
   /** Extended attributes (`user.*`, `trusted.*`): name → value. */
@@ -66,6 +68,11 @@ export interface InodeRecord {
 export interface DirEntryRecord {
   readonly ino: number;
   readonly type: InodeType;
+}
+
+/** A symlink's target in the core's string form (name-codec.ts). */
+export function symlinkTarget(rec: InodeRecord): string {
+  return typeof rec.target === "string" ? rec.target : rec.target === undefined ? "" : bytesToName(rec.target);
 }
 
 export function typeBits(type: InodeType): number {

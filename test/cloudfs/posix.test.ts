@@ -164,6 +164,27 @@ describe("CloudFS POSIX conformance through a mount", () => {
     expect(await code(fsp.writeFile(join(d.a, "x".repeat(256)), ""))).toBe("ENAMETOOLONG");
   });
 
+  it("names that are not UTF-8 (Latin-1, stray bytes, a cut sequence) keep their bytes on every node: create, list, rename, symlink, unlink", async () => {
+    const d = await fresh();
+    const at = (dir: string, name: Buffer): Buffer => Buffer.concat([Buffer.from(`${dir}/`), name]);
+    const names = [Buffer.from("caf\xe9", "latin1"), Buffer.from([0xff, 0xfe]), Buffer.from([0x61, 0xc3, 0x28]), Buffer.from("mix\xe9", "latin1")];
+    names.push(Buffer.concat([names[3]!, Buffer.from("é")]));
+    for (const n of names) await fsp.writeFile(at(d.a, n), n);
+    const sorted = (list: Buffer[]): string[] => list.map((b) => b.toString("hex")).sort();
+    expect(sorted(await fsp.readdir(d.b, { encoding: "buffer" }))).toEqual(sorted(names));
+    for (const n of names) expect(Buffer.compare(await fsp.readFile(at(d.c, n)), n)).toBe(0);
+    const moved = Buffer.from([0x80, 0x2e, 0xfe]);
+    await fsp.rename(at(d.b, names[1]!), at(d.b, moved));
+    await fsp.symlink(names[0]!, at(d.a, Buffer.from([0x6c, 0xe9])));
+    expect(Buffer.compare(await fsp.readlink(at(d.c, Buffer.from([0x6c, 0xe9])), { encoding: "buffer" }), names[0]!)).toBe(0);
+    expect(Buffer.compare(await fsp.readFile(at(d.c, Buffer.from([0x6c, 0xe9]))), names[0]!)).toBe(0);
+    await fsp.unlink(at(d.c, names[2]!));
+    // A sees B's rename and C's unlink.
+    const want = sorted([names[0]!, moved, names[3]!, names[4]!, Buffer.from([0x6c, 0xe9])]);
+    await eventually(async () => JSON.stringify(sorted(await fsp.readdir(d.a, { encoding: "buffer" }))) === JSON.stringify(want), 5_000);
+    expect(sorted(await fsp.readdir(d.a, { encoding: "buffer" }))).toEqual(want);
+  });
+
   it("rename: file, over an existing file (atomic replace), directories, across directories, errors", async () => {
     const d = await fresh();
     await fsp.writeFile(join(d.a, "a"), "A");

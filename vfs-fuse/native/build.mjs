@@ -247,6 +247,27 @@ c = patch(
     "  l->path = path;\n",
 );
 
+// Paths and names cross in latin1, a character a byte, both ways (stock: UTF-8, which turned every
+// byte that is not UTF-8 into U+FFFD): a name may be any bytes but `/` and NUL. fuse-ops.ts converts.
+c = c.replaceAll("napi_create_string_utf8(env, l->", "napi_create_string_latin1(env, l->");
+c = c.replaceAll("NAPI_UTF8(name, 1024, raw_name)", "NAPI_LATIN1(name, 1024, raw_name)");
+c = c.replaceAll("NAPI_ARGV_UTF8(linkname, l->len, 2)", "NAPI_LATIN1(linkname, l->len, argv[2])");
+c = patch(c, "napi_get_value_string_utf8(env, argv[1], l->cfs_post_path", "napi_get_value_string_latin1(env, argv[1], l->cfs_post_path");
+c = patch(
+  c,
+  "#include <napi-macros.h>\n",
+  `#include <napi-macros.h>
+
+#define NAPI_LATIN1(name, size, val) \\
+  char name[size]; \\
+  size_t name##_len; \\
+  if (napi_get_value_string_latin1(env, val, (char *) &name, size, &name##_len) != napi_ok) { \\
+    napi_throw_error(env, "EINVAL", "Expected string"); \\
+    return NULL; \\
+  }
+`,
+);
+
 let js = readFileSync(join(stock, "index.js"), "utf8");
 // getxattr/listxattr as Linux answers them: the exact size for a size probe, ERANGE for a buffer too
 // small (stock fuse-native copied what fitted and claimed the rest, and added 128 bytes for macOS).
@@ -330,6 +351,7 @@ js = patch(
 
   _op_rmdir (signal, path) {\n`,
 );
+js = patch(js, "module.exports = Fuse\n", "// Paths and names are latin1 strings, a character a byte (see build.mjs).\nFuse.BYTE_NAMES = true\n\nmodule.exports = Fuse\n");
 // `path` is required after `binding` in the stock file: hoist our use below its require.
 js = patch(js, "const path = require('path')\n", "");
 js = "const path = require('path')\n" + js;
