@@ -102,6 +102,7 @@ export function permissionsOf(identity: string): SubjectPermissions {
         "oneos.cloudfs.*.recall",
         "oneos.cloudfs.*.status",
         "oneos.cloudfs.*.block",
+        "oneos.cloudfs.*.opened",
         "oneos.cloudfs.changes",
       ],
     };

@@ -6,7 +6,8 @@ import { BlockStore } from "./block-store.js";
 import { ensureCloudFsBuckets, META_BUCKET, type CloudFsBuckets } from "./buckets.js";
 import { DiskBlockCache } from "./disk-block-cache.js";
 import { FsError } from "./errors.js";
-import { DirectoryLeases } from "./leases.js";
+import { DirectoryLeases, LEASE_TTL_MS } from "./leases.js";
+import { OrphanReaper } from "./orphans.js";
 import { applyLock, conflictingLock, holdsAny, LOCK_TO_EOF, parseLocks, type FileLock, type LockKind, type LockRequest } from "./locks.js";
 import { cloneInode, kvMessageAt, MetaStore, type MetaChange, type Versioned } from "./meta-store.js";
 import type { CacheHolders } from "./change-notices.js";
@@ -131,6 +132,8 @@ interface Resolved {
 interface Handle {
   readonly file: OpenFile;
   readonly flags: number;
+  /** The path it was opened by (libfuse names an open file by it: see `getattr`). */
+  readonly path: string;
   /** POSIX lock owners that locked through this handle (an OFD lock's owner is its handle's). */
   lockOwners?: Set<string>;
 }
@@ -168,12 +171,16 @@ const LOCK_RETRY_MS = 500;
 export class CloudFsCore {
   readonly #handles = new Map<number, Handle>();
   readonly #open = new Map<number, OpenFile>();
+  /** Path → the handles opened by it. */
+  readonly #handlesAt = new Map<string, Set<number>>();
   /** Paths libfuse gave to unlinked-but-open files → their inode (never listed, never in JetStream). */
   readonly #hidden = new Map<string, number>();
   #nextFh = 1;
   #closed = false;
   readonly #unwatch: () => void;
   #unserve: () => void = () => {};
+  /** Deletes files whose last name is gone once no node has them open (orphans.ts). */
+  #reaper: OrphanReaper | undefined;
   /** Blocked lock requests per inode, woken by any change to it. */
   readonly #lockWaiters = new Map<number, Set<() => void>>();
   /** Runs (node/session) found not running: their locks are void. */
@@ -234,10 +241,18 @@ export class CloudFsCore {
     try {
       await leases.start();
       await core.#resume(leftover);
+      core.#reaper = new OrphanReaper({
+        nc: options.nc,
+        nodeId,
+        nodes: () => meta.nodesBeatingWithin(LEASE_TTL_MS),
+        openHere: (ino) => core.#open.has(ino),
+        destroy: (ino) => core.#reap(ino),
+      });
       core.#unserve = servePeerRequests(options.nc, nodeId, {
         recall: (req) => leases.serveRecall(req),
         status: () => core.status(),
         block: (id) => blocks.cached(id),
+        opened: (inodes) => inodes.filter((ino) => core.#open.has(ino)),
       });
       await core.#collectOwnOrphans();
     } catch (err) {
@@ -313,18 +328,27 @@ export class CloudFsCore {
     return this.writeBack.status();
   }
 
-  /** Resolves once everything this node did so far is stored in JetStream (syncfs). */
+  /** Resolves once everything this node did so far is stored in JetStream (syncfs), a removed file's deletion too. */
   async sync(): Promise<void> {
+    await this.#reaper?.settled();
     await this.writeBack.sync();
   }
 
-  /** Deletes inodes this node left unlinked-but-open when it last stopped without closing them. */
+  /** Files this node unlinked or closed last and had not deleted when it stopped: asked about again. */
   async #collectOwnOrphans(): Promise<void> {
     for (const [ino, v] of [...this.meta.allInodes()]) {
-      if (v.value.nlink === 0 && v.value.orphanOf === this.nodeId) {
-        await this.leases.withLeases([homeOf(v.value)], () => this.#destroyInode(ino, v.value));
-      }
+      if (v.value.nlink === 0 && v.value.orphanOf === this.nodeId) this.#reaper?.add(ino);
     }
+  }
+
+  /** Deletes a file with no link left that no node has open (the reaper asked), under its home lease. */
+  async #reap(ino: number): Promise<void> {
+    const rec = this.meta.inode(ino)?.value;
+    if (rec === undefined) return;
+    await this.leases.withLeases([homeOf(rec)], async () => {
+      const cur = this.meta.inode(ino)?.value;
+      if (cur !== undefined && cur.nlink === 0 && !this.#open.has(ino)) await this.#destroyInode(ino, cur);
+    });
   }
 
   /**
@@ -465,8 +489,24 @@ export class CloudFsCore {
 
   // ---- metadata operations --------------------------------------------------------------------
 
-  async getattr(path: string, cred: Cred = ROOT_CRED): Promise<FsStat> {
-    return this.#freshStat(path, cred, false);
+  /**
+   * libfuse 2 names every inode by a path, an open one too: a process's fstat of a file another node
+   * unlinked (or renamed over) while it was open here comes as a getattr of the path it was opened
+   * by, which no longer leads to it. With `openByPath` (the kernel asked about an inode it holds, not
+   * a lookup of a name: fuse-ops.ts tells them apart) that path is then answered with the open file's
+   * attributes, so the file stays usable until it is closed, as POSIX has it (see also orphans.ts).
+   */
+  async getattr(path: string, cred: Cred = ROOT_CRED, options: { openByPath?: boolean } = {}): Promise<FsStat> {
+    try {
+      return await this.#freshStat(path, cred, false);
+    } catch (err) {
+      if (options.openByPath !== true || !(err instanceof FsError && err.code === "ENOENT")) throw err;
+      for (const fh of this.#handlesAt.get(path) ?? []) {
+        const ino = this.#handles.get(fh)?.file.ino;
+        if (ino !== undefined && this.meta.inode(ino)?.value.nlink === 0) return await this.fgetattr(fh);
+      }
+      throw err;
+    }
   }
 
   /** Like `getattr` but follows a final symlink (stat vs lstat). */
@@ -755,7 +795,7 @@ export class CloudFsCore {
       const done = new Promise<string | undefined>((r) => (resolve = r));
       this.#newFiles.set(made, { done, resolve });
     });
-    return this.#openIno(ino, flags);
+    return this.#openIno(ino, flags, path);
   }
 
   async open(path: string, flags: number, cred: Cred = ROOT_CRED, mode = 0o644): Promise<number> {
@@ -788,7 +828,7 @@ export class CloudFsCore {
     if (!this.#open.get(r.ino)?.dirty && !this.leases.heldBySelf(home) && !(await this.#catchUp(home))) {
       await this.meta.fetchInode(r.ino).catch(() => undefined);
     }
-    const fh = this.#openIno(r.ino, flags);
+    const fh = this.#openIno(r.ino, flags, path);
     if ((flags & O_TRUNC) !== 0 && acc !== 0 && rec.type === "file") {
       const f = this.#handle(fh).file;
       await f.truncate(0);
@@ -796,7 +836,7 @@ export class CloudFsCore {
     return fh;
   }
 
-  #openIno(ino: number, flags: number): number {
+  #openIno(ino: number, flags: number, path: string): number {
     const rec = this.#inode(ino).value;
     let file = this.#open.get(ino);
     if (file === undefined) {
@@ -805,7 +845,10 @@ export class CloudFsCore {
     } else if (!file.dirty) file.refresh(rec);
     file.refs++;
     const fh = this.#nextFh++;
-    this.#handles.set(fh, { file, flags });
+    this.#handles.set(fh, { file, flags, path });
+    let at = this.#handlesAt.get(path);
+    if (at === undefined) this.#handlesAt.set(path, (at = new Set()));
+    at.add(fh);
     return fh;
   }
 
@@ -874,6 +917,9 @@ export class CloudFsCore {
   async release(fh: number): Promise<void> {
     const h = this.#handle(fh);
     this.#handles.delete(fh);
+    const at = this.#handlesAt.get(h.path);
+    at?.delete(fh);
+    if (at?.size === 0) this.#handlesAt.delete(h.path);
     const f = h.file;
     try {
       await f.flush();
@@ -883,13 +929,8 @@ export class CloudFsCore {
       if (f.refs === 0) {
         this.#open.delete(f.ino);
         this.#newFileDone(f.ino, undefined);
-        const rec = this.meta.inode(f.ino)?.value;
-        if (rec !== undefined && rec.nlink === 0) {
-          await this.leases.withLeases([homeOf(rec)], async () => {
-            const cur = this.meta.inode(f.ino)?.value;
-            if (cur !== undefined && cur.nlink === 0 && !this.#open.has(f.ino)) await this.#destroyInode(f.ino, cur);
-          });
-        }
+        // The last close here of a file with no name left: deleted once no other node has it open.
+        if (this.meta.inode(f.ino)?.value.nlink === 0) this.#reaper?.add(f.ino);
       }
     }
   }
@@ -904,15 +945,19 @@ export class CloudFsCore {
     await Promise.all(writes);
   }
 
-  /** Drops one link (the inode's home lease held); the inode goes with its last link and local open. */
+  /**
+   * Drops one link (the inode's home lease held). A directory goes with its last link; a file once no
+   * node has it open (the reaper asks them; until then this node answers for it: `orphanOf`).
+   */
   async #dropLink(ino: number): Promise<void> {
-    const open = this.#open.has(ino);
     const rec = await this.#mutateInode(ino, (r) => {
       r.nlink = Math.max(0, r.nlink - (r.type === "dir" ? r.nlink : 1));
       r.ctimeMs = Date.now();
-      if (r.nlink === 0 && open) r.orphanOf = this.nodeId;
+      if (r.nlink === 0 && r.type !== "dir") r.orphanOf = this.nodeId;
     });
-    if (rec.nlink === 0 && !this.#open.has(ino)) await this.#destroyInode(ino, rec);
+    if (rec.nlink !== 0) return;
+    if (rec.type === "dir") await this.#destroyInode(ino, rec);
+    else if (!this.#open.has(ino)) this.#reaper?.add(ino);
   }
 
   async #removeEntry(path: string, cred: Cred, wantDir: boolean): Promise<void> {
@@ -920,9 +965,7 @@ export class CloudFsCore {
     if (hidden !== undefined && !wantDir) {
       this.#hidden.delete(path);
       const rec = this.meta.inode(hidden)?.value;
-      if (rec !== undefined && rec.nlink === 0 && !this.#open.has(hidden)) {
-        await this.leases.withLeases([homeOf(rec)], () => this.#destroyInode(hidden, rec));
-      }
+      if (rec !== undefined && rec.nlink === 0 && !this.#open.has(hidden)) this.#reaper?.add(hidden);
       return;
     }
     for (;;) {
@@ -1179,6 +1222,7 @@ export class CloudFsCore {
     await Promise.race([this.writeBack.sync(), new Promise((r) => (timer = setTimeout(r, CLOSE_SYNC_MS)))]);
     clearTimeout(timer);
     this.#unserve();
+    this.#reaper?.close();
     await this.links.close();
     this.leases.close();
     await this.writeBack.close();

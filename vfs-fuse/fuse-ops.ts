@@ -6,6 +6,8 @@ import { kernelToName, nameToKernel } from "./name-codec.js";
 import { ROOT_CRED } from "./permissions.js";
 
 const { O_RDWR, O_CREAT, O_EXCL } = constants;
+/** The kernel's FUSE_GETATTR opcode (linux/fuse.h), as CloudFS's build reports the request's. */
+const FUSE_GETATTR = 3;
 
 function defaultIoErrorLog(err: unknown): void {
   process.stderr.write(`cloudfs: EIO: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -23,7 +25,7 @@ export type FuseOps = Record<string, (...args: never[]) => void>;
  */
 export interface FuseOpsOptions {
   /** The calling process's ids, read synchronously when an op starts (CloudFS's fuse-native build). */
-  readonly caller?: () => { uid: number; gid: number; pid?: number } | undefined;
+  readonly caller?: () => { uid: number; gid: number; pid?: number; opcode?: number } | undefined;
   readonly onIoError?: (err: unknown) => void;
   /** Resolves once other nodes that may cache what the ops changed have dropped it (change-notices.ts). */
   readonly settled?: () => Promise<void>;
@@ -45,7 +47,7 @@ export interface FuseOpsOptions {
 export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): FuseOps {
   const onIoError = options.onIoError ?? defaultIoErrorLog;
   /** New files belong to their creator; without caller ids (stock fuse-native) to root. */
-  const owner = (): { uid: number; gid: number; pid?: number } | undefined => options.caller?.();
+  const owner = (): { uid: number; gid: number; pid?: number; opcode?: number } | undefined => options.caller?.();
   const fail = (cb: Cb, err: unknown): void => {
     const errno = toNegativeErrno(err);
     // EIO is the one answer that hides its cause from the program: keep the cause for the operator.
@@ -89,7 +91,9 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
   const attrsOfFh = (fh: number): Promise<FsStat> => core.fgetattr(fh);
   const ops = {
     init: (cb: Cb) => cb(0),
-    getattr: (path: string, cb: Cb) => done(cb, core.getattr(path), stat),
+    // A GETATTR (not a LOOKUP) names an inode the kernel holds: it may be a file open here that
+    // another node unlinked (core.getattr).
+    getattr: (path: string, cb: Cb) => done(cb, core.getattr(path, ROOT_CRED, { openByPath: owner()?.opcode === FUSE_GETATTR }), stat),
     fgetattr: (_path: string, fd: number, cb: Cb) => done(cb, core.fgetattr(fd), stat),
     access: (path: string, mode: number, cb: Cb) => done(cb, core.access(path, mode)),
     statfs: (_path: string, cb: Cb) => cb(0, core.statfs()),

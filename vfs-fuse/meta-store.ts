@@ -104,6 +104,8 @@ export async function kvMessageAt(nc: NatsConnection, bucket: string, seq: numbe
 export class MetaStore {
   readonly #inodes = new Map<number, Versioned<InodeRecord>>();
   readonly #dirTimes = new Map<number, Versioned<DirTimesRecord>>();
+  /** Node → when JetStream stamped its liveness record last (`n.<node>`). */
+  readonly #beats = new Map<string, number>();
   readonly #dirs = new Map<number, Map<string, Versioned<DirEntryRecord>>>();
   /** Last revision applied per key, deletes included. */
   readonly #revs = new Map<string, number>();
@@ -291,7 +293,18 @@ export class MetaStore {
   }
 
   #applyEntry(e: KvEntry): void {
+    // A node's liveness record (leases.ts), renewed each second: when JetStream last stamped it.
+    if (e.key.startsWith("n.")) {
+      if (e.operation === "PUT") this.#beats.set(e.key.slice(2), e.created.getTime());
+      else this.#beats.delete(e.key.slice(2));
+    }
     this.#apply(e.key, e.revision, e.operation === "PUT" ? e.value : null, true);
+  }
+
+  /** The nodes whose liveness record JetStream stamped within `ms` (as the replica saw it), this one included. */
+  nodesBeatingWithin(ms: number): string[] {
+    const since = Date.now() - ms;
+    return [...this.#beats].filter(([, at]) => at >= since).map(([node]) => node);
   }
 
   /**

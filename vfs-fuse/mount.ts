@@ -20,7 +20,7 @@ export interface FuseInstance {
   unmount(cb: (err: Error | null) => void): void;
   _fuseOptions(): string;
   /** `[uid, gid, pid]` of the thread whose operation is being dispatched (CloudFS's build only; pid in our PID namespace). */
-  caller?: [uid: number, gid: number, pid: number];
+  caller?: [uid: number, gid: number, pid: number, opcode?: number];
   /** Answers an op with the attributes libfuse asks for next (CloudFS's build only; see fuse-ops.ts). */
   answerWithStat?(path: string, stat: FsStat, answer: () => void): void;
   /** Drops the kernel's cached attributes of an inode (CloudFS's build only); false if it has none. */
@@ -136,9 +136,9 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
   });
   const Fuse = fuseClassWith(cloudFsMountOptions(options.tuning ?? DEFAULT_FUSE_TUNING));
   let fuse: FuseInstance | undefined = undefined;
-  const caller = (): { uid: number; gid: number; pid: number } | undefined => {
+  const caller = (): { uid: number; gid: number; pid: number; opcode?: number } | undefined => {
     const c = fuse?.caller;
-    return c === undefined ? undefined : { uid: c[0], gid: c[1], pid: c[2] };
+    return c === undefined ? undefined : { uid: c[0], gid: c[1], pid: c[2], ...(c[3] !== undefined ? { opcode: c[3] } : {}) };
   };
   // fuse-native's own per-op timeout is a backstop only: our ops are bounded by opTimeoutMs per NATS call.
   let announcer: ChangeAnnouncer | undefined;

@@ -15,6 +15,24 @@ export interface PeerHandlers {
   readonly status: () => CloudFsNodeStatus;
   /** A block this node holds in its caches, for a peer's read; undefined when it has none. */
   readonly block: (id: string) => Promise<Uint8Array | undefined>;
+  /** Which of these inodes a process of this node has open (orphans.ts). */
+  readonly opened: (inodes: readonly number[]) => number[];
+}
+
+/** Where a node says which of the given inodes it has open: `{"inodes":[…]}` → `{"open":[…]}`. */
+export const openedSubject = (node: string): string => `oneos.cloudfs.${node}.opened`;
+/** Inodes in one `opened` question at most. */
+export const MAX_OPENED_QUESTION = 4096;
+
+/** The inode list of an `opened` question, or undefined when it is malformed. */
+export function parseOpenedQuestion(data: Uint8Array): number[] | undefined {
+  try {
+    const inodes = (JSON.parse(new TextDecoder().decode(data)) as { inodes?: unknown } | null)?.inodes;
+    if (!Array.isArray(inodes) || inodes.length > MAX_OPENED_QUESTION) return undefined;
+    return inodes.every((i) => Number.isSafeInteger(i) && (i as number) > 0) ? (inodes as number[]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where a node serves the blocks its caches hold: the request is the block id, the answer its bytes (empty: none). */
@@ -35,8 +53,9 @@ export async function peerBlock(nc: NatsConnection, node: string, id: string, ti
 
 /**
  * The node's CloudFS subjects for its peers: recalls of the leases it holds (`…recall`: store what
- * was done in a directory, and for "release" let go of it) and its write-back state (`…status`, for
- * `oneos df` and the metrics). Requests are validated here; anything malformed is answered with an
+ * was done in a directory, and for "release" let go of it), its write-back state (`…status`, for
+ * `oneos df` and the metrics), the blocks its caches hold (`…block`) and which unlinked files it
+ * still has open (`…opened`). Requests are validated here; anything malformed is answered with an
  * error, never acted on.
  */
 export function servePeerRequests(nc: NatsConnection, nodeId: string, handlers: PeerHandlers): () => void {
@@ -55,6 +74,14 @@ export function servePeerRequests(nc: NatsConnection, nodeId: string, handlers: 
     nc.subscribe(statusSubject(nodeId), {
       callback: (err, msg) => {
         if (err === null) msg.respond(JSON.stringify(handlers.status()));
+      },
+    }),
+    nc.subscribe(openedSubject(nodeId), {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const inodes = parseOpenedQuestion(msg.data);
+        if (inodes === undefined) return void msg.respond(JSON.stringify({ ok: false, error: "EBADMSG: malformed question" }));
+        msg.respond(JSON.stringify({ ok: true, open: handlers.opened(inodes) }));
       },
     }),
     nc.subscribe(blockSubject(nodeId), {

@@ -246,6 +246,37 @@ describe("CloudFS POSIX conformance through a mount", () => {
     expect(await fsp.readFile(join(d.a, "old"), "utf8")).toBe("new");
   });
 
+  it("a file open on one node and unlinked on another stays readable and writable there until closed, then is deleted", async () => {
+    const d = await fresh();
+    const big = Buffer.alloc(3 * 1024 * 1024 + 7, 7);
+    await fsp.writeFile(join(d.a, "held"), big);
+    const coreA = c.nodes[0]!.mount.core;
+    const { ino } = await coreA.stat(`/${d.rel}/held`);
+    const h = await fsp.open(join(d.a, "held"), "r+");
+    try {
+      await fsp.unlink(join(d.b, "held"));
+      expect(await code(fsp.stat(join(d.c, "held")))).toBe("ENOENT");
+      // B's deletion waits for A: its syncfs and a few of its rounds change nothing for A.
+      await c.nodes[1]!.mount.core.sync();
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect(Buffer.compare(await h.readFile(), big)).toBe(0);
+      expect((await h.stat()).size).toBe(big.length);
+      await h.write("after the unlink", 0);
+      const head = Buffer.alloc(16);
+      await h.read(head, 0, 16, 0);
+      expect(head.toString()).toBe("after the unlink");
+      expect(coreA.meta.inode(ino)?.value.nlink).toBe(0);
+      // The name is gone on A too, though A still has the file open.
+      expect(await code(fsp.stat(join(d.a, "held")))).toBe("ENOENT");
+    } finally {
+      // Never left open: this process serves the mount, and would wait on itself at exit.
+      await h.close();
+    }
+    // The last close deletes it, on every node.
+    await eventually(async () => c.nodes.every((n) => n.mount.core.meta.inode(ino) === undefined), 10_000);
+    expect(await fsp.readdir(d.c)).toEqual([]);
+  });
+
   it("symlink and readlink; dangling links are ENOENT to follow; lstat sees the link", async () => {
     const d = await fresh();
     await fsp.writeFile(join(d.a, "target"), "T");

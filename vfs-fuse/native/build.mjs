@@ -40,12 +40,12 @@ let c = readFileSync(join(stock, "fuse-native.c"), "utf8");
 c = patch(
   c,
   "  int32_t res;\n",
-  "  int32_t res;\n  uid_t caller_uid;\n  gid_t caller_gid;\n  pid_t caller_pid;\n  int cfs_post_valid;\n  struct stat cfs_post_stat;\n  char cfs_post_path[4096];\n",
+  "  int32_t res;\n  uid_t caller_uid;\n  gid_t caller_gid;\n  pid_t caller_pid;\n  uint32_t caller_opcode;\n  int cfs_post_valid;\n  struct stat cfs_post_stat;\n  char cfs_post_path[4096];\n",
 );
 c = patch(
   c,
   "  l->op = op_##name;\\\n",
-  "  l->op = op_##name;\\\n  { struct fuse_context *cfs_ctx = fuse_get_context(); l->caller_uid = cfs_ctx->uid; l->caller_gid = cfs_ctx->gid; l->caller_pid = cfs_ctx->pid; }\\\n" +
+  "  l->op = op_##name;\\\n  { struct fuse_context *cfs_ctx = fuse_get_context(); l->caller_uid = cfs_ctx->uid; l->caller_gid = cfs_ctx->gid; l->caller_pid = cfs_ctx->pid; l->caller_opcode = cfs_request_opcode; }\\\n" +
     // Attributes handed over with the last answer serve this operation only, whatever it is.
     "  int cfs_post = l->cfs_post_valid; l->cfs_post_valid = 0; (void) cfs_post;\\\n",
 );
@@ -81,14 +81,16 @@ c = patch(
   `NAPI_METHOD(fuse_native_caller) {
   NAPI_ARGV(1)
   NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);
-  napi_value arr, u, g, p;
-  napi_create_array_with_length(env, 3, &arr);
+  napi_value arr, u, g, p, o;
+  napi_create_array_with_length(env, 4, &arr);
   napi_create_uint32(env, l->caller_uid, &u);
   napi_create_uint32(env, l->caller_gid, &g);
   napi_create_int32(env, l->caller_pid, &p);
   napi_set_element(env, arr, 0, u);
   napi_set_element(env, arr, 1, g);
   napi_set_element(env, arr, 2, p);
+  napi_create_uint32(env, l->caller_opcode, &o);
+  napi_set_element(env, arr, 3, o);
   return arr;
 }
 
@@ -257,6 +259,9 @@ c = patch(
   c,
   "#include <napi-macros.h>\n",
   `#include <napi-macros.h>
+
+/* The opcode of the request this FUSE worker thread read last, and serves now (kernel-channel.c). */
+static __thread uint32_t cfs_request_opcode;
 
 #define NAPI_LATIN1(name, size, val) \\
   char name[size]; \\

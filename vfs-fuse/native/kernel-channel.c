@@ -284,6 +284,8 @@ static int cfs_receive(struct fuse_chan **chp, char *buf, size_t size) {
     return -EIO;
   }
   const struct fuse_in_header *in = (const struct fuse_in_header *)buf;
+  /* This thread serves the request next: the operation's handler reads it (fuse.caller[3]). */
+  cfs_request_opcode = in->opcode;
   switch (in->opcode) {
     case FUSE_OPEN:
       fuse_lowlevel_notify_inval_inode(ch, in->nodeid, -1, 0);
