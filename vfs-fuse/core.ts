@@ -246,7 +246,8 @@ export class CloudFsCore {
         nodeId,
         nodes: () => meta.nodesBeatingWithin(LEASE_TTL_MS),
         openHere: (ino) => core.#open.has(ino),
-        destroy: (ino) => core.#reap(ino),
+        destroy: (inodes) => core.#reap(inodes),
+        keep: (inodes) => core.#markOrphans(inodes),
       });
       core.#unserve = servePeerRequests(options.nc, nodeId, {
         recall: (req) => leases.serveRecall(req),
@@ -341,14 +342,49 @@ export class CloudFsCore {
     }
   }
 
-  /** Deletes a file with no link left that no node has open (the reaper asked), under its home lease. */
-  async #reap(ino: number): Promise<void> {
-    const rec = this.meta.inode(ino)?.value;
-    if (rec === undefined) return;
-    await this.leases.withLeases([homeOf(rec)], async () => {
-      const cur = this.meta.inode(ino)?.value;
-      if (cur !== undefined && cur.nlink === 0 && !this.#open.has(ino)) await this.#destroyInode(ino, cur);
-    });
+  /** Files with no name left that another node has open: nlink 0, and this node answers for them. */
+  async #markOrphans(inodes: readonly number[]): Promise<void> {
+    for (const ino of inodes) {
+      const rec = this.meta.inode(ino)?.value;
+      if (rec === undefined || (rec.nlink === 0 && rec.orphanOf !== undefined)) continue;
+      await this.leases.withLeases([homeOf(rec)], () =>
+        this.#mutateInode(ino, (r) => {
+          r.nlink = 0;
+          r.ctimeMs = Date.now();
+          r.orphanOf = this.nodeId;
+        }),
+      );
+    }
+  }
+
+  /**
+   * Deletes files with no link left that no node has open (the reaper asked), each directory's under
+   * its lease taken once; returns those that could not be (asked about again later).
+   */
+  async #reap(inodes: readonly number[]): Promise<number[]> {
+    const byHome = new Map<number, number[]>();
+    for (const ino of inodes) {
+      const rec = this.meta.inode(ino)?.value;
+      if (rec === undefined) continue;
+      const list = byHome.get(homeOf(rec));
+      if (list === undefined) byHome.set(homeOf(rec), [ino]);
+      else list.push(ino);
+    }
+    const failed: number[] = [];
+    for (const [home, list] of byHome) {
+      await this.leases
+        .withLeases([home], async () => {
+          const writes: Promise<void>[] = [];
+          for (const ino of list) {
+            const cur = this.meta.inode(ino)?.value;
+            // Its last name is gone (`#dropLink` leaves the record of a file not open here as it was).
+            if (cur !== undefined && cur.nlink <= 1 && !this.#open.has(ino)) writes.push(this.#destroyInode(ino, cur));
+          }
+          await Promise.all(writes);
+        })
+        .catch(() => failed.push(...list));
+    }
+    return failed;
   }
 
   /**
@@ -502,8 +538,7 @@ export class CloudFsCore {
     } catch (err) {
       if (options.openByPath !== true || !(err instanceof FsError && err.code === "ENOENT")) throw err;
       for (const fh of this.#handlesAt.get(path) ?? []) {
-        const ino = this.#handles.get(fh)?.file.ino;
-        if (ino !== undefined && this.meta.inode(ino)?.value.nlink === 0) return await this.fgetattr(fh);
+        if (this.#handles.has(fh)) return await this.fgetattr(fh);
       }
       throw err;
     }
@@ -950,6 +985,14 @@ export class CloudFsCore {
    * node has it open (the reaper asks them; until then this node answers for it: `orphanOf`).
    */
   async #dropLink(ino: number): Promise<void> {
+    const before = this.#inode(ino).value;
+    if (before.type !== "dir" && before.nlink <= 1 && !this.#open.has(ino) && this.#reaper !== undefined) {
+      // The last name of a file not open here: the record is left as it is for the reaper, which
+      // deletes it in one write once no node has it open (an rm -rf stores one change a file, not
+      // two), or marks it then (`keep`).
+      this.#reaper.add(ino);
+      return;
+    }
     const rec = await this.#mutateInode(ino, (r) => {
       r.nlink = Math.max(0, r.nlink - (r.type === "dir" ? r.nlink : 1));
       r.ctimeMs = Date.now();

@@ -15,8 +15,13 @@ export interface OrphanReaperOptions {
   readonly nodes: () => readonly string[];
   /** Whether a process of this node has the inode open. */
   readonly openHere: (ino: number) => boolean;
-  /** Deletes the inode with its blocks if it still has no link and is not open here (its home lease held). */
-  readonly destroy: (ino: number) => Promise<void>;
+  /**
+   * Deletes those of the inodes that still have no link and are not open here, with their blocks
+   * (under their home leases, taken once for all of a directory's); resolves with those it could not.
+   */
+  readonly destroy: (inodes: readonly number[]) => Promise<number[]>;
+  /** Marks inodes another node has open as this node's orphans (nlink 0, `orphanOf`), once. */
+  readonly keep: (inodes: readonly number[]) => Promise<void>;
 }
 
 /**
@@ -82,14 +87,15 @@ export class OrphanReaper {
     if (this.#round !== undefined || this.#closed) return;
     this.#round = this.#ask().finally(() => {
       this.#round = undefined;
-      const next = Math.min(...this.#due.values());
+      let next = Infinity;
+      for (const at of this.#due.values()) next = Math.min(next, at);
       if (Number.isFinite(next)) this.#schedule(Math.max(0, next - Date.now()));
     });
   }
 
   async #ask(): Promise<void> {
     const now = Date.now();
-    const { nc, nodeId, nodes, openHere, destroy } = this.#options;
+    const { nc, nodeId, nodes, openHere, destroy, keep: mark } = this.#options;
     const due = [...this.#due].filter(([, at]) => at <= now).map(([ino]) => ino).slice(0, MAX_OPENED_QUESTION);
     // Open here again: this node's last close adds it once more.
     const asked = due.filter((ino) => {
@@ -116,13 +122,11 @@ export class OrphanReaper {
         }),
     );
     const later = Date.now() + RETRY_MS;
-    for (const ino of asked) {
-      if (unanswered || keep.has(ino)) {
-        this.#due.set(ino, later);
-        continue;
-      }
-      this.#due.delete(ino);
-      await destroy(ino).catch(() => this.#due.set(ino, later));
-    }
+    const unused = asked.filter((ino) => !unanswered && !keep.has(ino));
+    for (const ino of asked) this.#due.set(ino, later);
+    const held = asked.filter((ino) => keep.has(ino));
+    if (held.length > 0) await mark(held).catch(() => {});
+    const failed = await destroy(unused).catch(() => unused);
+    for (const ino of unused) if (!failed.includes(ino)) this.#due.delete(ino);
   }
 }
