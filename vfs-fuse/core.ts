@@ -344,24 +344,33 @@ export class CloudFsCore {
 
   /** Files with no name left that another node has open: nlink 0, and this node answers for them. */
   async #markOrphans(inodes: readonly number[]): Promise<void> {
-    for (const ino of inodes) {
-      const rec = this.meta.inode(ino)?.value;
-      if (rec === undefined || (rec.nlink === 0 && rec.orphanOf !== undefined)) continue;
-      await this.leases.withLeases([homeOf(rec)], () =>
-        this.#mutateInode(ino, (r) => {
-          r.nlink = 0;
-          r.ctimeMs = Date.now();
-          r.orphanOf = this.nodeId;
-        }),
-      );
-    }
+    await this.#underHomeLeases(inodes, (ino, rec) =>
+      rec.nlink === 0 && rec.orphanOf !== undefined
+        ? undefined
+        : this.#mutateInode(ino, (r) => {
+            r.nlink = 0;
+            r.ctimeMs = Date.now();
+            r.orphanOf = this.nodeId;
+          }).then(() => {}),
+    );
   }
 
   /**
-   * Deletes files with no link left that no node has open (the reaper asked), each directory's under
-   * its lease taken once; returns those that could not be (asked about again later).
+   * Deletes files with no link left that no node has open (the reaper asked); returns those that
+   * could not be (asked about again later).
    */
   async #reap(inodes: readonly number[]): Promise<number[]> {
+    // Its last name is gone (`#dropLink` leaves the record of a file not open here as it was).
+    return await this.#underHomeLeases(inodes, (ino, rec) =>
+      rec.nlink <= 1 && !this.#open.has(ino) ? this.#destroyInode(ino, rec) : undefined,
+    );
+  }
+
+  /**
+   * Runs `change` on each inode's current record under its home lease, taken once for all of a
+   * directory's (an rm -rf's thousands share a few); returns the inodes whose lease or change failed.
+   */
+  async #underHomeLeases(inodes: readonly number[], change: (ino: number, rec: InodeRecord) => Promise<void> | undefined): Promise<number[]> {
     const byHome = new Map<number, number[]>();
     for (const ino of inodes) {
       const rec = this.meta.inode(ino)?.value;
@@ -374,13 +383,12 @@ export class CloudFsCore {
     for (const [home, list] of byHome) {
       await this.leases
         .withLeases([home], async () => {
-          const writes: Promise<void>[] = [];
-          for (const ino of list) {
-            const cur = this.meta.inode(ino)?.value;
-            // Its last name is gone (`#dropLink` leaves the record of a file not open here as it was).
-            if (cur !== undefined && cur.nlink <= 1 && !this.#open.has(ino)) writes.push(this.#destroyInode(ino, cur));
-          }
-          await Promise.all(writes);
+          await Promise.all(
+            list.map((ino) => {
+              const cur = this.meta.inode(ino)?.value;
+              return cur === undefined ? undefined : change(ino, cur);
+            }),
+          );
         })
         .catch(() => failed.push(...list));
     }
