@@ -103,6 +103,7 @@ export function permissionsOf(identity: string): SubjectPermissions {
         "oneos.cloudfs.*.status",
         "oneos.cloudfs.*.block",
         "oneos.cloudfs.*.opened",
+        "oneos.cloudfs.*.accessed",
         "oneos.cloudfs.changes",
       ],
     };

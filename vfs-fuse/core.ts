@@ -8,6 +8,7 @@ import { DiskBlockCache } from "./disk-block-cache.js";
 import { FsError } from "./errors.js";
 import { DirectoryLeases, LEASE_TTL_MS } from "./leases.js";
 import { OrphanReaper } from "./orphans.js";
+import { AccessTimes } from "./atime.js";
 import { applyLock, conflictingLock, holdsAny, LOCK_TO_EOF, parseLocks, type FileLock, type LockKind, type LockRequest } from "./locks.js";
 import { cloneInode, kvMessageAt, MetaStore, type MetaChange, type Versioned } from "./meta-store.js";
 import type { CacheHolders } from "./change-notices.js";
@@ -15,7 +16,7 @@ import { bytesToName, decodeName, encodeName, NAME_MAX_BYTES, nameToBytes, split
 import { OpenFile, type InodeCommit } from "./open-file.js";
 import { servePeerRequests, type CloudFsNodeStatus } from "./peer-service.js";
 import { isOwnerOrRoot, mayAccess, R_OK, ROOT_CRED, W_OK, X_OK, type Cred } from "./permissions.js";
-import { decodeDirEntry, dirTimesKey, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, S_IFREG, symlinkTarget, typeBits, typeOfMode, type DirEntryRecord, type InodeRecord } from "./records.js";
+import { decodeDirEntry, dirTimesKey, homeOf, inodeKey, leaseKey, newInode, ROOT_INO, S_IFREG, splitNsTime, subMs, symlinkTarget, typeBits, typeOfMode, type DirEntryRecord, type InodeRecord, type NsTime } from "./records.js";
 import type { JournalOp } from "./journal-log.js";
 import { WriteBack, type WriteBackStatus } from "./write-back.js";
 
@@ -44,6 +45,9 @@ export interface FsStat {
   readonly atime: Date;
   readonly mtime: Date;
   readonly ctime: Date;
+  /** The nanoseconds within the millisecond of atime and mtime (utimensat keeps them as set). */
+  readonly atimeNs?: number;
+  readonly mtimeNs?: number;
   readonly blocks: number;
   readonly blksize: number;
   /** A device node's device number; 0 otherwise. */
@@ -136,6 +140,8 @@ interface Handle {
   readonly path: string;
   /** POSIX lock owners that locked through this handle (an OFD lock's owner is its handle's). */
   lockOwners?: Set<string>;
+  /** Read through already: its first read moved the atime (relatime), later ones need not look. */
+  read?: boolean;
 }
 
 /** A lock request as the kernel makes it (fcntl, OFD or flock), for `CloudFsCore.lock`. */
@@ -181,6 +187,8 @@ export class CloudFsCore {
   #unserve: () => void = () => {};
   /** Deletes files whose last name is gone once no node has them open (orphans.ts). */
   #reaper: OrphanReaper | undefined;
+  /** Access times moved by reads (relatime; atime.ts). */
+  #atimes: AccessTimes | undefined;
   /** Blocked lock requests per inode, woken by any change to it. */
   readonly #lockWaiters = new Map<number, Set<() => void>>();
   /** Runs (node/session) found not running: their locks are void. */
@@ -249,11 +257,23 @@ export class CloudFsCore {
         destroy: (inodes) => core.#reap(inodes),
         keep: (inodes) => core.#markOrphans(inodes),
       });
+      core.#atimes = new AccessTimes({
+        nc: options.nc,
+        inode: (ino) => meta.inode(ino)?.value,
+        otherHolder: (dir) => leases.otherHolder(dir),
+        heldBySelf: (dir) => leases.heldBySelf(dir),
+        change: async (ino, fn) => {
+          const cur = meta.inode(ino);
+          if (cur !== undefined) await core.#changeInode(ino, cur.value, fn);
+        },
+        changedForPeer: (ino) => core.invalidateKernel?.(ino),
+      });
       core.#unserve = servePeerRequests(options.nc, nodeId, {
         recall: (req) => leases.serveRecall(req),
         status: () => core.status(),
         block: (id) => blocks.cached(id),
         opened: (inodes) => inodes.filter((ino) => core.#open.has(ino)),
+        accessed: (inodes) => core.#atimes?.readElsewhere(inodes),
       });
       await core.#collectOwnOrphans();
     } catch (err) {
@@ -314,6 +334,12 @@ export class CloudFsCore {
   noticed(): void {
     this.leases.noticed();
   }
+
+  /**
+   * Set by a mount: drops what this node's kernel caches of an inode that this node changed for
+   * another (its own changes come through the kernel, which knows what they left).
+   */
+  invalidateKernel: ((ino: number) => void) | undefined;
 
   /** Set by a mount: this node's kernel caches what it reads, so lease holders tell it of changes. */
   set cachesInKernel(on: boolean) {
@@ -515,6 +541,7 @@ export class CloudFsCore {
     // A directory's mtime is its own record's (`t.<dir>`) once it has one; its ctime the later of both.
     const times = rec.type === "dir" ? this.meta.dirTimes(ino) : undefined;
     const allocated = Math.min(size, Object.keys(rec.blocks).length * BLOCK_SIZE);
+    const readHere = this.#atimes?.shownMs(ino, rec);
     return {
       ino,
       mode: typeBits(rec.type) | rec.mode,
@@ -522,8 +549,10 @@ export class CloudFsCore {
       gid: rec.gid,
       size,
       nlink,
-      atime: new Date(rec.atimeMs),
+      atime: new Date(readHere ?? rec.atimeMs),
       mtime: new Date(times?.mtimeMs ?? rec.mtimeMs),
+      atimeNs: readHere !== undefined ? 0 : subMs(rec.atimeMs, rec.atimeNs),
+      mtimeNs: times !== undefined ? subMs(times.mtimeMs, times.mtimeNs) : subMs(rec.mtimeMs, rec.mtimeNs),
       ctime: new Date(Math.max(rec.ctimeMs, times?.ctimeMs ?? 0)),
       blocks: Math.ceil(allocated / 512),
       rdev: rec.rdev ?? 0,
@@ -919,7 +948,12 @@ export class CloudFsCore {
   }
 
   async read(fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
-    return this.#handle(fh).file.read(buf, len, offset);
+    const h = this.#handle(fh);
+    if (h.read !== true) {
+      h.read = true;
+      this.#atimes?.read(h.file.ino);
+    }
+    return h.file.read(buf, len, offset);
   }
 
   async write(fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
@@ -1186,18 +1220,30 @@ export class CloudFsCore {
   }
 
   /** Sets the times of `path` itself (a symbolic link's own, as utimensat with AT_SYMLINK_NOFOLLOW); undefined keeps one. */
-  async utimens(path: string, atimeMs: number | undefined, mtimeMs: number | undefined, cred: Cred = ROOT_CRED): Promise<void> {
+  async utimens(path: string, atimeMs: number | NsTime | undefined, mtimeMs: number | NsTime | undefined, cred: Cred = ROOT_CRED): Promise<void> {
     const r = await this.#resolve(path, cred, false);
     if (!isOwnerOrRoot(r.inode.value, cred) && !mayAccess(r.inode.value, cred, W_OK)) throw new FsError("EPERM", path);
+    const atime = atimeMs === undefined ? undefined : splitNsTime(typeof atimeMs === "number" ? { ms: atimeMs, ns: 0 } : atimeMs);
+    const mtime = mtimeMs === undefined ? undefined : splitNsTime(typeof mtimeMs === "number" ? { ms: mtimeMs, ns: 0 } : mtimeMs);
     await this.#changeInode(r.ino, r.inode.value, (rec) => {
-      if (atimeMs !== undefined) rec.atimeMs = atimeMs;
-      if (mtimeMs !== undefined) rec.mtimeMs = mtimeMs;
+      if (atime !== undefined) {
+        rec.atimeMs = atime.ms;
+        if (atime.ns !== undefined) rec.atimeNs = atime.ns;
+        else delete rec.atimeNs;
+      }
+      if (mtime !== undefined) {
+        rec.mtimeMs = mtime.ms;
+        if (mtime.ns !== undefined) rec.mtimeNs = mtime.ns;
+        else delete rec.mtimeNs;
+      }
       rec.ctimeMs = Date.now();
     });
     // A directory's mtime lives in its own times record once it has one: set there too.
-    if (r.inode.value.type === "dir" && mtimeMs !== undefined) {
+    if (r.inode.value.type === "dir" && mtime !== undefined) {
       await this.leases.withLeases([r.ino], async () => {
-        if (this.meta.dirTimes(r.ino) !== undefined) await this.meta.putDirTimes(r.ino, { mtimeMs, ctimeMs: Date.now() });
+        if (this.meta.dirTimes(r.ino) !== undefined) {
+          await this.meta.putDirTimes(r.ino, { mtimeMs: mtime.ms, ctimeMs: Date.now(), ...(mtime.ns !== undefined ? { mtimeNs: mtime.ns } : {}) });
+        }
       });
     }
   }
@@ -1274,6 +1320,7 @@ export class CloudFsCore {
     clearTimeout(timer);
     this.#unserve();
     this.#reaper?.close();
+    this.#atimes?.close();
     await this.links.close();
     this.leases.close();
     await this.writeBack.close();

@@ -4,6 +4,7 @@ import { FS_ERRNO, FsError, toNegativeErrno } from "./errors.js";
 import { fcntlRange, LOCK_TO_EOF } from "./locks.js";
 import { kernelToName, nameToKernel } from "./name-codec.js";
 import { ROOT_CRED } from "./permissions.js";
+import type { NsTime } from "./records.js";
 
 const { O_RDWR, O_CREAT, O_EXCL } = constants;
 /** The kernel's FUSE_GETATTR opcode (linux/fuse.h), as CloudFS's build reports the request's. */
@@ -161,9 +162,13 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
       const call = { kind: "flock", cmd: (op & 4) !== 0 ? "set" : "wait", type, start: 0, end: LOCK_TO_EOF, owner: lockOwner, pid: owner()?.pid ?? 0 } as const;
       done(cb, core.lock(fd, call));
     },
-    // A time of 2^63 or more is UTIME_OMIT (CloudFS's fuse-native build): that one is kept.
-    utimens: (path: string, atime: number, mtime: number, cb: Cb) =>
-      doneWithStat(cb, core.utimens(path, atime >= 2 ** 63 ? undefined : atime, mtime >= 2 ** 63 ? undefined : mtime), path, attrsOf(path)),
+    // Times in ms; a time of 2^63 or more is UTIME_OMIT, which keeps that one. CloudFS's fuse-native
+    // build adds the nanoseconds within each ms (the stock module passes the callback fourth).
+    utimens: (path: string, atime: number, mtime: number, ...rest: [Cb] | [number, number, Cb]) => {
+      const [atimeNs, mtimeNs, cb] = rest.length === 1 ? [0, 0, rest[0]] : rest;
+      const time = (ms: number, ns: number): NsTime | undefined => (ms >= 2 ** 63 ? undefined : { ms, ns });
+      doneWithStat(cb, core.utimens(path, time(atime, atimeNs), time(mtime, mtimeNs)), path, attrsOf(path));
+    },
   };
   return options.byteNames === true ? withByteNames(ops as unknown as FuseOps) : (ops as unknown as FuseOps);
 }

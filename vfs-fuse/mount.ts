@@ -179,10 +179,12 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
       (change) => core.cacheHolders(change),
     );
     core.cachesInKernel = true;
+    core.invalidateKernel = (ino) => void invalidate.call(mounted, ino);
   }
   const unwatch = (): void => {
     // From here on no change is announced: recalls must not promise it (leases.ts, read delegations).
     core.cachesInKernel = false;
+    core.invalidateKernel = undefined;
     unwatchOwn();
     announcer?.close();
   };

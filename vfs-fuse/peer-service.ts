@@ -17,15 +17,19 @@ export interface PeerHandlers {
   readonly block: (id: string) => Promise<Uint8Array | undefined>;
   /** Which of these inodes a process of this node has open (orphans.ts). */
   readonly opened: (inodes: readonly number[]) => number[];
+  /** Processes of another node read these files (atime.ts). */
+  readonly accessed: (inodes: readonly number[]) => void;
 }
 
 /** Where a node says which of the given inodes it has open: `{"inodes":[…]}` → `{"open":[…]}`. */
 export const openedSubject = (node: string): string => `oneos.cloudfs.${node}.opened`;
-/** Inodes in one `opened` question at most. */
+/** Where a node hears which files of the directories it holds other nodes read (atime.ts): `{"inodes":[…]}`. */
+export const accessedSubject = (node: string): string => `oneos.cloudfs.${node}.accessed`;
+/** Inodes in one `opened` question or `accessed` message at most. */
 export const MAX_OPENED_QUESTION = 4096;
 
-/** The inode list of an `opened` question, or undefined when it is malformed. */
-export function parseOpenedQuestion(data: Uint8Array): number[] | undefined {
+/** The inode list of an `opened` question or an `accessed` message, or undefined when it is malformed. */
+export function parseInodeList(data: Uint8Array): number[] | undefined {
   try {
     const inodes = (JSON.parse(new TextDecoder().decode(data)) as { inodes?: unknown } | null)?.inodes;
     if (!Array.isArray(inodes) || inodes.length > MAX_OPENED_QUESTION) return undefined;
@@ -55,7 +59,7 @@ export async function peerBlock(nc: NatsConnection, node: string, id: string, ti
  * The node's CloudFS subjects for its peers: recalls of the leases it holds (`…recall`: store what
  * was done in a directory, and for "release" let go of it), its write-back state (`…status`, for
  * `oneos df` and the metrics), the blocks its caches hold (`…block`) and which unlinked files it
- * still has open (`…opened`). Requests are validated here; anything malformed is answered with an
+ * still has open (`…opened`), and hears which files of its directories other nodes read (`…accessed`). Requests are validated here; anything malformed is answered with an
  * error, never acted on.
  */
 export function servePeerRequests(nc: NatsConnection, nodeId: string, handlers: PeerHandlers): () => void {
@@ -79,9 +83,17 @@ export function servePeerRequests(nc: NatsConnection, nodeId: string, handlers: 
     nc.subscribe(openedSubject(nodeId), {
       callback: (err, msg) => {
         if (err !== null) return;
-        const inodes = parseOpenedQuestion(msg.data);
+        const inodes = parseInodeList(msg.data);
         if (inodes === undefined) return void msg.respond(JSON.stringify({ ok: false, error: "EBADMSG: malformed question" }));
         msg.respond(JSON.stringify({ ok: true, open: handlers.opened(inodes) }));
+      },
+    }),
+    // No answer: the reader does not wait (atime is best effort); a malformed message is dropped.
+    nc.subscribe(accessedSubject(nodeId), {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const inodes = parseInodeList(msg.data);
+        if (inodes !== undefined) handlers.accessed(inodes);
       },
     }),
     nc.subscribe(blockSubject(nodeId), {

@@ -43,6 +43,13 @@ export interface InodeRecord {
   atimeMs: number;
   mtimeMs: number;
   ctimeMs: number;
+  /**
+   * The nanoseconds within the millisecond of a time set by utimensat (`touch -d`, `tar -x`): [the
+   * ms it belongs to, 0–999999]. It counts only while that time is still `atimeMs`/`mtimeMs`, so a
+   * change that sets the time to now needs not clear it (see `subMs`).
+   */
+  atimeNs?: readonly [number, number];
+  mtimeNs?: readonly [number, number];
   /** Block index → immutable block id; missing indexes are holes (sparse files). */
   blocks: Record<string, string>;
   /** A symlink's target: its bytes when they are not UTF-8 (see `symlinkTarget`). */
@@ -120,6 +127,30 @@ export function decodeDirEntry(bytes: Uint8Array): DirEntryRecord {
 export interface DirTimesRecord {
   readonly mtimeMs: number;
   readonly ctimeMs: number;
+  /** As InodeRecord's: the nanoseconds of an mtime set by utimensat. */
+  readonly mtimeNs?: readonly [number, number];
+}
+
+/** A time with nanoseconds, as utimensat sets it: whole ms, and 0–999999 ns within it. */
+export interface NsTime {
+  readonly ms: number;
+  readonly ns: number;
+}
+
+/** The nanoseconds within `ms` that `pair` records for it; 0 when it was recorded for another time. */
+export function subMs(ms: number, pair: readonly [number, number] | undefined): number {
+  return isNsPair(pair) && pair[0] === ms ? pair[1] : 0;
+}
+
+/** A time as kept in a record: whole ms, and the [ms, ns] pair only when it has nanoseconds. */
+export function splitNsTime(t: NsTime): { ms: number; ns?: readonly [number, number] } {
+  const ms = Math.floor(t.ms);
+  const ns = Math.min(999_999, Math.max(0, Math.floor(t.ns)));
+  return ns === 0 ? { ms } : { ms, ns: [ms, ns] };
+}
+
+function isNsPair(v: unknown): v is readonly [number, number] {
+  return Array.isArray(v) && v.length === 2 && typeof v[0] === "number" && typeof v[1] === "number";
 }
 
 export function encodeDirTimes(t: DirTimesRecord): Uint8Array {
@@ -131,7 +162,7 @@ export function decodeDirTimes(bytes: Uint8Array): DirTimesRecord {
   if (v === null || typeof v !== "object" || typeof v.mtimeMs !== "number" || typeof v.ctimeMs !== "number") {
     throw new FsError("EIO", "corrupt directory times");
   }
-  return { mtimeMs: v.mtimeMs, ctimeMs: v.ctimeMs };
+  return { mtimeMs: v.mtimeMs, ctimeMs: v.ctimeMs, ...(isNsPair(v.mtimeNs) ? { mtimeNs: v.mtimeNs } : {}) };
 }
 
 /** Metadata bucket keys. */

@@ -340,6 +340,58 @@ describe("CloudFS POSIX conformance through a mount", () => {
     expect(h.stdout).toBe("1600000000\n1700000000\n");
   });
 
+  it("nanosecond times: touch -d and utimensat keep them as set, on files and directories, seen from another node; UTIME_OMIT keeps them", async () => {
+    const d = await fresh();
+    const f = join(d.a, "f");
+    await fsp.writeFile(f, "x");
+    // touch with nanoseconds on n1, stat on n3.
+    await sh("touch -d '2031-01-02 03:04:05.123456789 UTC' f", { cwd: d.a });
+    expect((await sh("stat -c '%x|%y' f", { cwd: d.c })).stdout.trim()).toBe("2031-01-02 03:04:05.123456789 +0000|2031-01-02 03:04:05.123456789 +0000");
+    // utimensat with different nanoseconds for each, then touch -m keeps the atime's.
+    const py = (dir: string, code: string): Promise<{ stdout: string }> => sh(`python3 -c "${code}"`, { cwd: dir });
+    await py(d.a, "import os; os.utime('f', ns=(1900000000987654321, 1950000000000000001))");
+    expect((await py(d.c, "import os; s=os.stat('f'); print(s.st_atime_ns, s.st_mtime_ns)")).stdout.trim()).toBe("1900000000987654321 1950000000000000001");
+    await sh("touch -m -d @1700000000.5 f", { cwd: d.a });
+    expect((await py(d.b, "import os; s=os.stat('f'); print(s.st_atime_ns, s.st_mtime_ns)")).stdout.trim()).toBe("1900000000987654321 1700000000500000000");
+    // A directory's mtime too; a create in it later moves it to now.
+    await fsp.mkdir(join(d.a, "sub"));
+    await sh("touch -d @1600000000.000000007 sub", { cwd: d.a });
+    expect((await py(d.c, "import os; print(os.stat('sub').st_mtime_ns)")).stdout.trim()).toBe("1600000000000000007");
+    await fsp.writeFile(join(d.a, "sub", "g"), "y");
+    expect((await fsp.stat(join(d.b, "sub"))).mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it("atime follows relatime: the first read after a change moves it to now, on the reading node and the others; later ones do not", async () => {
+    const d = await fresh();
+    const atime = async (mp: string): Promise<number> => (await fsp.stat(join(mp, "f"))).atimeMs;
+    await fsp.writeFile(join(d.a, "f"), "hello");
+    // Before the mtime: the next read moves it (the first rule).
+    await fsp.utimes(join(d.a, "f"), 1_500_000_000, 1_600_000_000);
+    // (times are kept in ms: a read in the ms of the utimes' ctime would be due again)
+    const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 10));
+    await tick();
+    const before = Date.now() - 5;
+    expect(await fsp.readFile(join(d.a, "f"), "utf8")).toBe("hello");
+    const moved = await atime(d.a);
+    expect(moved).toBeGreaterThanOrEqual(before);
+    await eventually(async () => ((await atime(d.c)) === moved ? true : undefined), 5_000, "the new atime on C");
+    // After the mtime and ctime, and less than a day old: reads leave it.
+    await tick();
+    await fsp.readFile(join(d.a, "f"));
+    await fsp.readFile(join(d.b, "f"));
+    expect(await atime(d.a)).toBe(moved);
+    // A read on another node than the one working in the directory moves it too, for every node (new
+    // bytes, so B reads them through CloudFS: a read from B's page cache moves no atime, as on NFS).
+    await fsp.writeFile(join(d.a, "f"), "hello again");
+    await fsp.utimes(join(d.a, "f"), 1_500_000_000, 1_700_000_000);
+    await eventually(async () => ((await atime(d.b)) === 1_500_000_000_000 ? true : undefined), 5_000, "the old atime on B");
+    await tick();
+    const beforeB = Date.now() - 5;
+    expect(await fsp.readFile(join(d.b, "f"), "utf8")).toBe("hello again");
+    expect(await atime(d.b)).toBeGreaterThanOrEqual(beforeB);
+    for (const mp of [d.a, d.c]) await eventually(async () => ((await atime(mp)) >= beforeB ? true : undefined), 5_000, `B's read seen at ${mp}`);
+  });
+
   it("a directory's mtime and ctime change on create, unlink, link and rename in it, seen from another node; utimensat sets its mtime", async () => {
     const d = await fresh();
     const other = await fresh();

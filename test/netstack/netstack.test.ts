@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
 import { TcpTool, TOOL } from "./tcp-tool.js";
@@ -133,11 +135,20 @@ describe("netstack", () => {
     expect(ended.ended).not.toBe("eof");
     expect(Date.now() - killed).toBeLessThan(15_000);
     // While JetStream elects new stream leaders after the loss, a registry read may time out: try again.
+    let last = "";
     const listed = async (): Promise<PortRow[] | undefined> => {
       const r = await cluster.oneos(["ports", "--json"]);
+      last = `status ${r.status}: ${r.stdout}${r.stderr}`;
       return r.status === 0 ? (JSON.parse(r.stdout) as PortRow[]) : undefined;
     };
-    await eventually(async () => ((await listed())?.some((p) => p.node === "n3") === false ? true : undefined), 30_000, "n3's ports removed");
+    try {
+      await eventually(async () => ((await listed())?.some((p) => p.node === "n3") === false ? true : undefined), 30_000, "n3's ports removed");
+    } catch (error) {
+      // What the leader saw and the last answer: a failure here must say why.
+      const nodes = await cluster.oneos(["nodes"]);
+      const log = await readFile(join(cluster.home, "cluster", "n1", "runtime.log"), "utf8").catch(() => "");
+      throw new Error(`${(error as Error).message}\nlast oneos ports: ${last}\noneos nodes: ${nodes.stdout}${nodes.stderr}\nn1 log tail:\n${log.split("\n").slice(-40).join("\n")}`);
+    }
     await eventually(async () => ((await net.run("n2", "connect 9106", 10_000)).connect === "ConnectionRefusedError" ? true : undefined), 20_000, "connect refused");
   });
 });

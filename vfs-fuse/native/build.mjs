@@ -12,8 +12,9 @@
 //   answer; the FUSE thread keeps them for its very next operation only, and a getattr/fgetattr of that
 //   same path is answered from them (what the low-level API's replies carry anyway).
 // - utimens with the times as given: stock fuse-native hands JavaScript the atime twice (as atime and
-//   as mtime), and turns UTIME_OMIT and UTIME_NOW into nonsense times. Here a time to keep comes as
-//   2^64 - 1 (JavaScript sees a number >= 2^63) and UTIME_NOW as the current time.
+//   as mtime), in ms, and turns UTIME_OMIT and UTIME_NOW into nonsense times. Here a time to keep comes
+//   as 2^64 - 1 (JavaScript sees a number >= 2^63), UTIME_NOW as the current time, and each time's
+//   nanoseconds within its ms come after the two; attributes carry them too (getStatArray).
 // - Kernel cache invalidation (kernel-channel.c): the session reads /dev/fuse through a channel of
 //   ours, which invalidates an inode's attributes on open and learns node ids, and `fuse.invalidate(ino)`
 //   / `fuse.invalidateEntry(parentIno, name)` tell the kernel what the metadata watch saw change.
@@ -116,24 +117,39 @@ NAPI_INIT() {
 `,
 );
 
+// utimens: each time as ms (a uint64 in two ints, as stock) and the nanoseconds within that ms; the
+// attributes' times likewise (getStatArray's ints 18-20 below), so `touch -d` keeps nanoseconds.
+c = patch(c, "  int cfs_post_valid;\n", "  int cfs_post_valid;\n  uint32_t cfs_atime_ns;\n  uint32_t cfs_mtime_ns;\n");
 c = patch(
   c,
   "  l->atime = timespec_to_uint64(&tv[0]);\n  l->mtime = timespec_to_uint64(&tv[1]);\n",
-  "  l->atime = cfs_utime(&tv[0]);\n  l->mtime = cfs_utime(&tv[1]);\n",
+  // (no comma outside parentheses: this is a macro's argument)
+  "  struct timespec cfs_tv[2];\n  cfs_tv[0] = cfs_utime(&tv[0]);\n  cfs_tv[1] = cfs_utime(&tv[1]);\n" +
+    "  l->atime = cfs_tv[0].tv_nsec == UTIME_OMIT ? UINT64_MAX : timespec_to_uint64(&cfs_tv[0]);\n" +
+    "  l->mtime = cfs_tv[1].tv_nsec == UTIME_OMIT ? UINT64_MAX : timespec_to_uint64(&cfs_tv[1]);\n" +
+    "  l->cfs_atime_ns = cfs_tv[0].tv_nsec == UTIME_OMIT ? 0 : cfs_tv[0].tv_nsec % 1000000;\n" +
+    "  l->cfs_mtime_ns = cfs_tv[1].tv_nsec == UTIME_OMIT ? 0 : cfs_tv[1].tv_nsec % 1000000;\n",
 );
-c = patch(c, "  FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)\n", "  FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)\n");
+c = patch(c, "FUSE_METHOD_VOID(utimens, 5, 0,", "FUSE_METHOD_VOID(utimens, 7, 0,");
+c = patch(
+  c,
+  "  FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)\n",
+  "  FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)\n  napi_create_uint32(env, l->cfs_atime_ns, &(argv[7]));\n  napi_create_uint32(env, l->cfs_mtime_ns, &(argv[8]));\n",
+);
+c = patch(
+  c,
+  "  uint32s_to_timespec(&stat->st_ctim, &ints);\n#endif\n",
+  "  uint32s_to_timespec(&stat->st_ctim, &ints);\n  stat->st_atim.tv_nsec += ints[0];\n  stat->st_mtim.tv_nsec += ints[1];\n  stat->st_ctim.tv_nsec += ints[2];\n#endif\n",
+);
 c = patch(
   c,
   "static void populate_stat (uint32_t *ints, struct stat* stat) {\n",
-  `/* A utimens time in ms; UTIME_OMIT: UINT64_MAX (keep it); UTIME_NOW: now. */
-static uint64_t cfs_utime (const struct timespec* ts) {
-  if (ts->tv_nsec == UTIME_OMIT) return UINT64_MAX;
-  if (ts->tv_nsec == UTIME_NOW) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return timespec_to_uint64(&now);
-  }
-  return timespec_to_uint64(ts);
+  `/* A utimens time as given; UTIME_OMIT stays (keep it); UTIME_NOW: now. */
+static struct timespec cfs_utime (const struct timespec* ts) {
+  if (ts->tv_nsec != UTIME_NOW) return *ts;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return now;
 }
 
 static void populate_stat (uint32_t *ints, struct stat* stat) {\n`,
@@ -296,6 +312,18 @@ js = patch(
         self.postStat = undefined
         if (post !== undefined && err === 0) binding.fuse_native_post_stat(nativeHandler, post[0], getStatArray(post[1]))
 `,
+);
+js = patch(
+  js,
+  "  _op_utimens (signal, path, atimeLow, atimeHigh, mtimeLow, mtimeHigh) {\n",
+  "  _op_utimens (signal, path, atimeLow, atimeHigh, mtimeLow, mtimeHigh, atimeNs, mtimeNs) {\n",
+);
+js = patch(js, "    this.ops.utimens(path, atime, mtime, err => {\n", "    this.ops.utimens(path, atime, mtime, atimeNs, mtimeNs, err => {\n");
+js = patch(js, "  const ints = new Uint32Array(18)\n", "  const ints = new Uint32Array(21)\n");
+js = patch(
+  js,
+  "  setDoubleInt(ints, 16, toDateMS(stat && stat.ctime))\n",
+  "  setDoubleInt(ints, 16, toDateMS(stat && stat.ctime))\n  ints[18] = (stat && stat.atimeNs) || 0\n  ints[19] = (stat && stat.mtimeNs) || 0\n  ints[20] = (stat && stat.ctimeNs) || 0\n",
 );
 js = patch(js, "const binding = require('node-gyp-build')(__dirname)", "const binding = require(path.join(__dirname, 'build', 'Release', 'fuse.node'))");
 js = patch(

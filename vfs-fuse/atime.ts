@@ -1,0 +1,115 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { accessedSubject, MAX_OPENED_QUESTION } from "./peer-service.js";
+import { homeOf, type InodeRecord } from "./records.js";
+
+/** relatime's third rule: an atime a day old moves on at the next read. */
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** How long a read's new atime is shown here while the record does not have it yet. */
+const SHOWN_MS = 10_000;
+/** Reads are gathered this long into one message to a lease holder. */
+const GATHER_MS = 5;
+
+/** relatime (mount(8)): a read moves the atime to now when it is not after the mtime and the ctime, or is a day old. */
+export function atimeDue(atimeMs: number, rec: Pick<InodeRecord, "mtimeMs" | "ctimeMs">, now: number): boolean {
+  return atimeMs <= rec.mtimeMs || atimeMs <= rec.ctimeMs || now - atimeMs >= DAY_MS;
+}
+
+export interface AccessTimesOptions {
+  readonly nc: NatsConnection;
+  readonly inode: (ino: number) => InodeRecord | undefined;
+  /** The node that holds a directory's lease, when it is another. */
+  readonly otherHolder: (dir: number) => string | undefined;
+  /** Whether this node holds a directory's lease now. */
+  readonly heldBySelf: (dir: number) => boolean;
+  /** Changes an inode's record under its home lease (core's #changeInode). */
+  readonly change: (ino: number, fn: (rec: InodeRecord) => void) => Promise<unknown>;
+  /** This node moved an atime for another node's read: what its own kernel caches of it is stale. */
+  readonly changedForPeer: (ino: number) => void;
+}
+
+/**
+ * File access times with relatime semantics across nodes (#16). The first read through an open file
+ * moves its atime to now when relatime says so. The change is made by the node that holds the lease of
+ * the file's directory: this one (a journaled change, like any other), or the holder, which a message
+ * asks (a read never takes a lease: a reader on another node would pull it away from the writer with
+ * every file). Reads do not wait for it; until the record has the new atime, this node shows it.
+ * It is best effort, as atime is on Linux: an atime a crash or a moved lease loses is not a lost write.
+ */
+export class AccessTimes {
+  readonly #options: AccessTimesOptions;
+  /** Inode → [the atime a read here set, when]: shown by stat until the record has it or `SHOWN_MS` passed. */
+  readonly #shown = new Map<number, readonly [number, number]>();
+  readonly #toSend = new Map<string, Set<number>>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: AccessTimesOptions) {
+    this.#options = options;
+  }
+
+  /** The atime to show for an inode: its record's, or a newer one a read here set. */
+  shownMs(ino: number, rec: InodeRecord): number | undefined {
+    const shown = this.#shown.get(ino);
+    if (shown === undefined) return undefined;
+    if (rec.atimeMs >= shown[0] || Date.now() - shown[1] > SHOWN_MS) {
+      this.#shown.delete(ino);
+      return undefined;
+    }
+    return shown[0];
+  }
+
+  /** A process of this node read the file (its first read through one open). */
+  read(ino: number): void {
+    const rec = this.#options.inode(ino);
+    if (rec === undefined || rec.nlink === 0 || rec.type !== "file") return;
+    const now = Date.now();
+    if (!atimeDue(this.shownMs(ino, rec) ?? rec.atimeMs, rec, now)) return;
+    this.#shown.set(ino, [now, now]);
+    const holder = this.#options.otherHolder(homeOf(rec));
+    if (holder === undefined) return this.#apply(ino, now);
+    let inodes = this.#toSend.get(holder);
+    if (inodes === undefined) this.#toSend.set(holder, (inodes = new Set()));
+    inodes.add(ino);
+    this.#timer ??= setTimeout(() => this.#send(), GATHER_MS);
+  }
+
+  /** Another node's processes read these files: the atimes of those whose directory's lease this node holds move on. */
+  readElsewhere(inodes: readonly number[]): void {
+    const now = Date.now();
+    for (const ino of inodes) {
+      const rec = this.#options.inode(ino);
+      if (rec !== undefined && rec.type === "file" && this.#options.heldBySelf(homeOf(rec))) this.#apply(ino, now, true);
+    }
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#toSend.clear();
+  }
+
+  #apply(ino: number, now: number, forPeer = false): void {
+    void this.#options
+      .change(ino, (r) => {
+        if (!atimeDue(r.atimeMs, r, now) || r.nlink === 0) return;
+        r.atimeMs = now;
+        delete r.atimeNs;
+      })
+      .then(() => forPeer && this.#options.changedForPeer(ino))
+      .catch(() => undefined); // gone, or the lease could not be had: best effort
+  }
+
+  #send(): void {
+    this.#timer = undefined;
+    for (const [node, inodes] of this.#toSend) {
+      const all = [...inodes];
+      for (let i = 0; i < all.length; i += MAX_OPENED_QUESTION) {
+        try {
+          this.#options.nc.publish(accessedSubject(node), JSON.stringify({ inodes: all.slice(i, i + MAX_OPENED_QUESTION) }));
+        } catch {
+          // connection closing: best effort
+        }
+      }
+    }
+    this.#toSend.clear();
+  }
+}
