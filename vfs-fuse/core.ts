@@ -156,6 +156,8 @@ export interface LockCall {
   readonly owner: string;
   /** The caller's pid in the mount's PID namespace. */
   readonly pid: number;
+  /** For `wait`: whether a signal came to the caller (the kernel's FUSE_INTERRUPT); it then ends with EINTR. */
+  readonly interrupted?: () => boolean;
 }
 
 function processExists(pid: number): boolean {
@@ -169,6 +171,8 @@ function processExists(pid: number): boolean {
 
 /** How often a blocked lock looks again when no change notice wakes it first. */
 const LOCK_RETRY_MS = 500;
+/** How often a blocked lock request looks for a signal to its caller. */
+const INTERRUPT_POLL_MS = 100;
 
 /**
  * CloudFS without FUSE: every POSIX operation on absolute CloudFS paths, with permission checks for a
@@ -761,7 +765,9 @@ export class CloudFsCore {
         continue;
       }
       if (call.cmd === "set") throw new FsError("EAGAIN", `inode ${ino}: locked by a process on ${conflict.node}`);
-      await this.#lockChanged(ino);
+      // A signal to the waiting process: EINTR (the kernel restarts F_SETLKW for a handler with SA_RESTART).
+      if (call.interrupted?.() === true) throw new FsError("EINTR", `inode ${ino}: the wait for the lock was interrupted`);
+      await this.#lockChanged(ino, call.interrupted !== undefined ? INTERRUPT_POLL_MS : LOCK_RETRY_MS);
     }
     // A process killed while it waited has closed its files already: what it was granted late is let go.
     if (call.cmd === "wait" && call.pid > 0 && !processExists(call.pid)) {
@@ -819,7 +825,7 @@ export class CloudFsCore {
   }
 
   /** Resolves when the inode changes (here or as another node tells), or after `LOCK_RETRY_MS`. */
-  #lockChanged(ino: number): Promise<void> {
+  #lockChanged(ino: number, retryMs: number): Promise<void> {
     return new Promise<void>((resolve) => {
       let waiters = this.#lockWaiters.get(ino);
       if (waiters === undefined) this.#lockWaiters.set(ino, (waiters = new Set()));
@@ -830,7 +836,7 @@ export class CloudFsCore {
         if (set.size === 0 && this.#lockWaiters.get(ino) === set) this.#lockWaiters.delete(ino);
         resolve();
       };
-      const timer = setTimeout(done, LOCK_RETRY_MS);
+      const timer = setTimeout(done, retryMs);
       set.add(done);
     });
   }

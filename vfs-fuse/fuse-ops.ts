@@ -26,7 +26,9 @@ export type FuseOps = Record<string, (...args: never[]) => void>;
  */
 export interface FuseOpsOptions {
   /** The calling process's ids, read synchronously when an op starts (CloudFS's fuse-native build). */
-  readonly caller?: () => { uid: number; gid: number; pid?: number; opcode?: number } | undefined;
+  readonly caller?: () => { uid: number; gid: number; pid?: number; opcode?: number; unique?: number } | undefined;
+  /** Whether the kernel asked to interrupt request `unique` (a signal came to its caller): a blocked lock ends with EINTR. */
+  readonly interrupted?: (unique: number) => boolean;
   readonly onIoError?: (err: unknown) => void;
   /** Resolves once other nodes that may cache what the ops changed have dropped it (change-notices.ts). */
   readonly settled?: () => Promise<void>;
@@ -48,7 +50,13 @@ export interface FuseOpsOptions {
 export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): FuseOps {
   const onIoError = options.onIoError ?? defaultIoErrorLog;
   /** New files belong to their creator; without caller ids (stock fuse-native) to root. */
-  const owner = (): { uid: number; gid: number; pid?: number; opcode?: number } | undefined => options.caller?.();
+  const owner = (): { uid: number; gid: number; pid?: number; opcode?: number; unique?: number } | undefined => options.caller?.();
+  /** For a blocking lock request: whether a signal came to the caller since (undefined: cannot tell). */
+  const interruption = (): { interrupted?: () => boolean } => {
+    const unique = owner()?.unique;
+    const asked = options.interrupted;
+    return unique === undefined || unique === 0 || asked === undefined ? {} : { interrupted: () => asked(unique) };
+  };
   const fail = (cb: Cb, err: unknown): void => {
     const errno = toNegativeErrno(err);
     // EIO is the one answer that hides its cause from the program: keep the cause for the operator.
@@ -149,7 +157,7 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     lock: (_path: string, fd: number, cmd: number, type: number, start: number, len: number, lockOwner: string, cb: Cb) => {
       const range = fcntlRange(start, len);
       if (range === undefined) return cb(-FS_ERRNO.EINVAL);
-      const call = { kind: "posix", cmd: (["get", "set", "wait"] as const)[cmd] ?? "set", type: (["r", "w", "u"] as const)[type] ?? "u", ...range, owner: lockOwner, pid: owner()?.pid ?? 0 } as const;
+      const call = { kind: "posix", cmd: (["get", "set", "wait"] as const)[cmd] ?? "set", type: (["r", "w", "u"] as const)[type] ?? "u", ...range, owner: lockOwner, pid: owner()?.pid ?? 0, ...interruption() } as const;
       done(cb, core.lock(fd, call), (c) => {
         if (c === undefined) return [2, 0, 0, 0];
         const local = c.node === core.nodeId && c.session === core.session;
@@ -159,7 +167,7 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
     // flock(2): LOCK_SH 1, LOCK_EX 2, LOCK_NB 4, LOCK_UN 8.
     flock: (_path: string, fd: number, op: number, lockOwner: string, cb: Cb) => {
       const type = (op & 8) !== 0 ? "u" : (op & 2) !== 0 ? "w" : "r";
-      const call = { kind: "flock", cmd: (op & 4) !== 0 ? "set" : "wait", type, start: 0, end: LOCK_TO_EOF, owner: lockOwner, pid: owner()?.pid ?? 0 } as const;
+      const call = { kind: "flock", cmd: (op & 4) !== 0 ? "set" : "wait", type, start: 0, end: LOCK_TO_EOF, owner: lockOwner, pid: owner()?.pid ?? 0, ...interruption() } as const;
       done(cb, core.lock(fd, call));
     },
     // Times in ms; a time of 2^63 or more is UTIME_OMIT, which keeps that one. CloudFS's fuse-native

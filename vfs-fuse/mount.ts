@@ -19,8 +19,13 @@ export interface FuseInstance {
   mount(cb: (err: Error | null) => void): void;
   unmount(cb: (err: Error | null) => void): void;
   _fuseOptions(): string;
-  /** `[uid, gid, pid]` of the thread whose operation is being dispatched (CloudFS's build only; pid in our PID namespace). */
-  caller?: [uid: number, gid: number, pid: number, opcode?: number];
+  /**
+   * `[uid, gid, pid, opcode, unique]` of the request being dispatched (CloudFS's build only; pid in
+   * our PID namespace; the kernel's opcode and request id).
+   */
+  caller?: [uid: number, gid: number, pid: number, opcode?: number, unique?: number];
+  /** Whether the kernel asked to interrupt request `unique` (a signal came to its caller; CloudFS's build only). */
+  interrupted?(unique: number): boolean;
   /** Answers an op with the attributes libfuse asks for next (CloudFS's build only; see fuse-ops.ts). */
   answerWithStat?(path: string, stat: FsStat, answer: () => void): void;
   /** Drops the kernel's cached attributes of an inode (CloudFS's build only); false if it has none. */
@@ -136,10 +141,12 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
   });
   const Fuse = fuseClassWith(cloudFsMountOptions(options.tuning ?? DEFAULT_FUSE_TUNING));
   let fuse: FuseInstance | undefined = undefined;
-  const caller = (): { uid: number; gid: number; pid: number; opcode?: number } | undefined => {
+  const caller = (): { uid: number; gid: number; pid: number; opcode?: number; unique?: number } | undefined => {
     const c = fuse?.caller;
-    return c === undefined ? undefined : { uid: c[0], gid: c[1], pid: c[2], ...(c[3] !== undefined ? { opcode: c[3] } : {}) };
+    return c === undefined ? undefined : { uid: c[0], gid: c[1], pid: c[2], ...(c[3] !== undefined ? { opcode: c[3] } : {}), ...(c[4] !== undefined ? { unique: c[4] } : {}) };
   };
+  const canInterrupt = (FuseNative.prototype as FuseInstance).interrupted;
+  const interrupted = canInterrupt === undefined ? undefined : (unique: number): boolean => canInterrupt.call(fuse, unique);
   // fuse-native's own per-op timeout is a backstop only: our ops are bounded by opTimeoutMs per NATS call.
   let announcer: ChangeAnnouncer | undefined;
   // A change's system call returns once the nodes that may cache what it changed have dropped it.
@@ -149,7 +156,13 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
     withStat === undefined
       ? undefined
       : (path: string, stat: FsStat, answer: () => void): void => withStat.call(fuse, BYTE_NAMES ? nameToKernel(path) : path, stat, answer);
-  const ops = makeFuseOps(core, { caller, settled, byteNames: BYTE_NAMES, ...(answerWithStat !== undefined ? { answerWithStat } : {}) });
+  const ops = makeFuseOps(core, {
+    caller,
+    settled,
+    byteNames: BYTE_NAMES,
+    ...(answerWithStat !== undefined ? { answerWithStat } : {}),
+    ...(interrupted !== undefined ? { interrupted } : {}),
+  });
   fuse = new Fuse(mountpoint, ops, {
     // A blocking lock waits as long as the lock is held.
     timeout: { default: opTimeoutMs * 3, lock: false, flock: false },

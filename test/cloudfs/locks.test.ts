@@ -155,6 +155,51 @@ describe("CloudFS locks across nodes", () => {
     expect(await attempt(join(B, "g"), "getlk", "0", "0")).toBe("getlk 2 0 0 0");
   });
 
+  it("a blocked lock request ends with EINTR when a signal comes to its caller, and holds nothing after; a signal that kills the waiter ends it at once", async () => {
+    await fsp.writeFile(join(A, "i"), "x");
+    const holder = locker(join(A, "i"), "flock-ex");
+    expect(await holder.said).toBe("locked");
+    // A handler that raises: Python gives up the wait (it retries EINTR itself otherwise, as SA_RESTART would).
+    const waitWithAlarm = (path: string, how: string): Promise<string> =>
+      python(
+        "-c",
+        [
+          "import fcntl, signal, sys, time",
+          "f = open(sys.argv[1], 'r+')",
+          "class Alarm(Exception): pass",
+          "def ring(*_): raise Alarm()",
+          "signal.signal(signal.SIGALRM, ring)",
+          "signal.alarm(1)",
+          "t = time.time()",
+          "try:",
+          `    ${how}`,
+          "    print('locked')",
+          "except Alarm:",
+          "    print('interrupted' if time.time() - t < 4 else 'late')",
+        ].join("\n"),
+        path,
+      );
+    expect(await waitWithAlarm(join(B, "i"), "fcntl.flock(f, fcntl.LOCK_EX)")).toBe("interrupted");
+    expect(await waitWithAlarm(join(C, "i"), "fcntl.flock(f, fcntl.LOCK_SH)")).toBe("interrupted");
+    await fsp.writeFile(join(A, "j"), "0123456789");
+    const ranged = locker(join(A, "j"), "range", "0", "4", "nb");
+    expect(await ranged.said).toBe("locked");
+    expect(await waitWithAlarm(join(B, "j"), "fcntl.lockf(f, fcntl.LOCK_EX, 2, 0)")).toBe("interrupted");
+    // SIGTERM to util-linux flock(1) waiting on another node: it dies now, not when the lock is let go.
+    const waiter = spawn("flock", ["-x", join(C, "i"), "-c", "true"], { stdio: "ignore" });
+    children.add(waiter);
+    const ended = new Promise<NodeJS.Signals | null>((r) => waiter.once("exit", (_code, signal) => r(signal)));
+    expect(await settlesWithin(ended, 800)).toBe(false);
+    waiter.kill("SIGTERM");
+    expect(await settlesWithin(ended, 3000)).toBe(true);
+    expect(await ended).toBe("SIGTERM");
+    // None of the interrupted waiters was granted its lock later.
+    await holder.release();
+    await ranged.release();
+    expect(await attempt(join(B, "i"), "flock-ex-nb")).toBe("locked");
+    expect(await attempt(join(C, "j"), "range", "0", "10", "nb")).toBe("locked");
+  });
+
   it("an OFD lock holds across nodes and ends when its open file is closed, while the process lives on", async () => {
     await fsp.writeFile(join(A, "o"), "0123456789");
     const holder = locker(join(A, "o"), "ofd", "0", "4");

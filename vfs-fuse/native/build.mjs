@@ -3,7 +3,7 @@
 // - The caller's uid/gid. fuse-native never passes fuse_get_context() to JavaScript, so files created
 //   through a stock mount belong to root. The patch records the context on the FUSE worker thread for
 //   every operation (FUSE_NATIVE_HANDLER runs there) and adds `binding.fuse_native_caller(handle)`,
-//   which index.js calls when it dispatches an operation (setting `fuse.caller = [uid, gid, pid]`; the
+//   which index.js calls when it dispatches an operation (setting `fuse.caller = [uid, gid, pid, opcode, unique]`; the
 //   pid is the calling thread's, in the mounter's PID namespace).
 // - Attributes with the answer. libfuse 2's high-level API asks for a node's attributes right after
 //   it changed or made it (SETATTR: chmod/chown/utimens/truncate, then getattr; CREATE and OPEN with
@@ -15,6 +15,9 @@
 //   as mtime), in ms, and turns UTIME_OMIT and UTIME_NOW into nonsense times. Here a time to keep comes
 //   as 2^64 - 1 (JavaScript sees a number >= 2^63), UTIME_NOW as the current time, and each time's
 //   nanoseconds within its ms come after the two; attributes carry them too (getStatArray).
+// - Interrupts: the kernel's FUSE_INTERRUPT for a request (a signal came to its caller) is kept by
+//   kernel-channel.c, the request's id comes with the caller, and `fuse.interrupted(unique)` tells a
+//   lock request JavaScript keeps waiting that it is to end with EINTR.
 // - Kernel cache invalidation (kernel-channel.c): the session reads /dev/fuse through a channel of
 //   ours, which invalidates an inode's attributes on open and learns node ids, and `fuse.invalidate(ino)`
 //   / `fuse.invalidateEntry(parentIno, name)` tell the kernel what the metadata watch saw change.
@@ -41,12 +44,12 @@ let c = readFileSync(join(stock, "fuse-native.c"), "utf8");
 c = patch(
   c,
   "  int32_t res;\n",
-  "  int32_t res;\n  uid_t caller_uid;\n  gid_t caller_gid;\n  pid_t caller_pid;\n  uint32_t caller_opcode;\n  int cfs_post_valid;\n  struct stat cfs_post_stat;\n  char cfs_post_path[4096];\n",
+  "  int32_t res;\n  uid_t caller_uid;\n  gid_t caller_gid;\n  pid_t caller_pid;\n  uint32_t caller_opcode;\n  uint64_t caller_unique;\n  int cfs_post_valid;\n  struct stat cfs_post_stat;\n  char cfs_post_path[4096];\n",
 );
 c = patch(
   c,
   "  l->op = op_##name;\\\n",
-  "  l->op = op_##name;\\\n  { struct fuse_context *cfs_ctx = fuse_get_context(); l->caller_uid = cfs_ctx->uid; l->caller_gid = cfs_ctx->gid; l->caller_pid = cfs_ctx->pid; l->caller_opcode = cfs_request_opcode; }\\\n" +
+  "  l->op = op_##name;\\\n  { struct fuse_context *cfs_ctx = fuse_get_context(); l->caller_uid = cfs_ctx->uid; l->caller_gid = cfs_ctx->gid; l->caller_pid = cfs_ctx->pid; l->caller_opcode = cfs_request_opcode; l->caller_unique = cfs_request_unique; }\\\n" +
     // Attributes handed over with the last answer serve this operation only, whatever it is.
     "  int cfs_post = l->cfs_post_valid; l->cfs_post_valid = 0; (void) cfs_post;\\\n",
 );
@@ -82,8 +85,8 @@ c = patch(
   `NAPI_METHOD(fuse_native_caller) {
   NAPI_ARGV(1)
   NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);
-  napi_value arr, u, g, p, o;
-  napi_create_array_with_length(env, 4, &arr);
+  napi_value arr, u, g, p, o, q;
+  napi_create_array_with_length(env, 5, &arr);
   napi_create_uint32(env, l->caller_uid, &u);
   napi_create_uint32(env, l->caller_gid, &g);
   napi_create_int32(env, l->caller_pid, &p);
@@ -92,6 +95,8 @@ c = patch(
   napi_set_element(env, arr, 2, p);
   napi_create_uint32(env, l->caller_opcode, &o);
   napi_set_element(env, arr, 3, o);
+  napi_create_double(env, (double) l->caller_unique, &q);
+  napi_set_element(env, arr, 4, q);
   return arr;
 }
 
@@ -113,6 +118,7 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_caller)
   NAPI_EXPORT_FUNCTION(fuse_native_post_stat)
   NAPI_EXPORT_FUNCTION(fuse_native_invalidate)
+  NAPI_EXPORT_FUNCTION(fuse_native_interrupted)
   NAPI_EXPORT_FUNCTION(fuse_native_invalidate_entry)
 `,
 );
@@ -278,6 +284,8 @@ c = patch(
 
 /* The opcode of the request this FUSE worker thread read last, and serves now (kernel-channel.c). */
 static __thread uint32_t cfs_request_opcode;
+/* Its unique id, which a FUSE_INTERRUPT names (fuse.caller[4]; fuse.interrupted(unique)). */
+static __thread uint64_t cfs_request_unique;
 
 #define NAPI_LATIN1(name, size, val) \\
   char name[size]; \\
@@ -341,6 +349,10 @@ js = patch(
     } finally {
       this.postStat = undefined
     }
+  }
+
+  interrupted (unique) {
+    return this._thread !== null && binding.fuse_native_interrupted(this._thread, unique)
   }
 
   invalidate (ino) {

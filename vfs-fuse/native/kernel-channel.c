@@ -68,6 +68,9 @@ typedef struct {
   uint64_t nodeid;
 } cfs_lock_pending_t;
 
+/* The last requests the kernel asked to interrupt (a signal came to their caller): a ring. */
+#define CFS_INTERRUPT_SLOTS 64
+
 typedef struct {
   struct fuse_chan *chan; /* this channel (the session's); the kernel's own keeps owning the fd */
   pthread_mutex_t lock;
@@ -79,6 +82,8 @@ typedef struct {
   size_t capacity;
   size_t used;
   cfs_queue_t inodes, names;
+  uint64_t interrupted[CFS_INTERRUPT_SLOTS];
+  unsigned interrupted_next;
 } cfs_chan_t;
 
 /* Called with the lock held, as every function here that takes a cfs_chan_t unless it says otherwise. */
@@ -286,7 +291,21 @@ static int cfs_receive(struct fuse_chan **chp, char *buf, size_t size) {
   const struct fuse_in_header *in = (const struct fuse_in_header *)buf;
   /* This thread serves the request next: the operation's handler reads it (fuse.caller[3]). */
   cfs_request_opcode = in->opcode;
+  cfs_request_unique = in->unique;
   switch (in->opcode) {
+    case FUSE_INTERRUPT:
+      /*
+       * libfuse 2's high-level API lets an operation run on (no `intr`): a request JavaScript keeps
+       * waiting (a blocked F_SETLKW or flock) asks `fuse_native_interrupted` and answers EINTR.
+       */
+      if ((size_t)res >= sizeof(struct fuse_in_header) + sizeof(struct fuse_interrupt_in)) {
+        const struct fuse_interrupt_in *arg = (const struct fuse_interrupt_in *)(buf + sizeof(struct fuse_in_header));
+        cfs_chan_t *c = fuse_chan_data(ch);
+        pthread_mutex_lock(&c->lock);
+        c->interrupted[c->interrupted_next++ % CFS_INTERRUPT_SLOTS] = arg->unique;
+        pthread_mutex_unlock(&c->lock);
+      }
+      break;
     case FUSE_OPEN:
       fuse_lowlevel_notify_inval_inode(ch, in->nodeid, -1, 0);
       break;
@@ -404,6 +423,24 @@ static struct fuse_chan *cfs_chan_over(struct fuse_chan *kernel, cfs_chan_t **st
   }
   *state = c;
   return c->chan;
+}
+
+/* fuse_native_interrupted(thread, unique) -> whether the kernel asked to interrupt that request. */
+NAPI_METHOD(fuse_native_interrupted) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_t *, ft, 0);
+  int64_t unique = 0;
+  napi_get_value_int64(env, argv[1], &unique);
+  int found = 0;
+  cfs_chan_t *c = ft->cfs;
+  if (c != NULL && unique > 0) {
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < CFS_INTERRUPT_SLOTS && !found; i++) found = c->interrupted[i] == (uint64_t)unique;
+    pthread_mutex_unlock(&c->lock);
+  }
+  napi_value result;
+  napi_get_boolean(env, found, &result);
+  return result;
 }
 
 /* fuse_native_invalidate(thread, ino) -> whether the kernel will be told (it has the inode). */
