@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
@@ -115,22 +116,32 @@ export async function runFoundationBench(options: FoundationBenchOptions = {}): 
     }
 
     // 3. The CLI as a user runs it: a whole process per call, against this cluster, next to bare node.
-    const timeProcess = async (args: readonly string[]): Promise<number> => {
+    // Through the user's agent (cli/agent.ts: the first call starts it), and each in a process of its
+    // own (ONEOS_NO_AGENT=1: connects, takes a session and loads the CLI itself).
+    const timeProcess = async (args: readonly string[], env: Record<string, string> = {}): Promise<number> => {
       const started = performance.now();
-      await exec(process.execPath, args, { env: { ...process.env, ONEOS_HOME: home } });
+      await exec(process.execPath, args, { env: { ...process.env, ONEOS_HOME: home, ...env } });
       return performance.now() - started;
     };
-    const cliRow = async (label: string, args: readonly string[]): Promise<void> => {
-      await timeProcess(args); // warm-up: the file cache, and the verb's code cache (written by its first run)
+    const cliRow = async (label: string, args: readonly string[], env: Record<string, string> = {}): Promise<void> => {
+      await timeProcess(args, env); // warm-up: the file cache, and the verb's code cache (written by its first run)
       const ms: number[] = [];
-      for (let i = 0; i < CLI_RUNS; i++) ms.push(await timeProcess(args));
+      for (let i = 0; i < CLI_RUNS; i++) ms.push(await timeProcess(args, env));
       rows.push([label, `p50 ${median(ms).toFixed(0)} ms`, `p99 ${percentile(ms, 99).toFixed(0)} ms`]);
     };
+    const own = { ONEOS_NO_AGENT: "1" };
     await cliRow(`node -e 0 (reference, ${CLI_RUNS} runs)`, ["-e", "0"]);
-    await cliRow(`oneos ps (${CLI_RUNS} runs)`, [CLI, "ps"]);
-    await cliRow(`oneos nodes (${CLI_RUNS} runs)`, [CLI, "nodes"]);
-    await cliRow(`oneos shell -c '@n2 true' (${CLI_RUNS} runs)`, [CLI, "shell", "-c", "@n2 true"]);
-    await cliRow(`oneos ps from main.js, no bundle (${CLI_RUNS} runs)`, [CLI_MODULES, "ps"]);
+    await timeProcess([CLI, "ps"]);
+    const agentUp = Date.now();
+    while (!existsSync(join(home, "agent.sock")) && Date.now() - agentUp < 10_000) await new Promise((r) => setTimeout(r, 50));
+    if (!existsSync(join(home, "agent.sock"))) notes.push("the agent did not start: the rows 'through the agent' ran in their own processes");
+    await cliRow(`oneos ps, through the agent (${CLI_RUNS} runs)`, [CLI, "ps"]);
+    await cliRow(`oneos nodes, through the agent (${CLI_RUNS} runs)`, [CLI, "nodes"]);
+    await cliRow(`oneos shell -c '@n2 true', through the agent (${CLI_RUNS} runs)`, [CLI, "shell", "-c", "@n2 true"]);
+    await cliRow(`oneos ps, own process (${CLI_RUNS} runs)`, [CLI, "ps"], own);
+    await cliRow(`oneos nodes, own process (${CLI_RUNS} runs)`, [CLI, "nodes"], own);
+    await cliRow(`oneos shell -c '@n2 true', own process (${CLI_RUNS} runs)`, [CLI, "shell", "-c", "@n2 true"], own);
+    await cliRow(`oneos ps from main.js, no bundle (${CLI_RUNS} runs)`, [CLI_MODULES, "ps"], own);
 
     // 4. Memory.
     rows.push([

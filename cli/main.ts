@@ -1,14 +1,11 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from "commander";
-import { KernelError } from "../pseudokernel/index.js";
+import { Command } from "commander";
 // Each verb's module is loaded when it runs: a client verb pays only for what it uses (the runtime,
 // the launcher and the shell's parser cost 0.1–0.4 s each to load).
 import type { nodeVerb } from "./node-verb.js";
 import type { runVerb } from "./service-verbs.js";
 import { addClientVerbs } from "./client-verbs.js";
-
-/** Exit codes: 0 success, 1 failure, 2 usage error (as the issue's command line fixes them). */
-const USAGE = 2;
+import { runProgram } from "./run-program.js";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -49,6 +46,10 @@ function build(run: (work: Promise<number>) => void): Command {
   cluster.command("restart").description("start a node again")
     .argument("<node>")
     .action((node: string) => run(import("./cluster-verbs.js").then((m) => m.clusterRestartVerb(node))));
+
+  // Started by the `oneos` command (oneos.cts), not by hand: see agent.ts.
+  program.command("agent", { hidden: true }).description("keep the local cluster's connections for later oneos commands")
+    .action(() => run(import("./agent.js").then((m) => m.agentVerb())));
 
   program.command("node").description("run a runtime on this machine, joining an existing cluster (--creds FILE: its node-NAME.creds)")
     .requiredOption("--nats <url>", "NATS server of the cluster")
@@ -143,29 +144,7 @@ function build(run: (work: Promise<number>) => void): Command {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let work: Promise<number> | undefined;
-  const program = build((w) => {
-    work = w;
-  });
-  try {
-    await program.parseAsync(argv as string[]);
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help" ? 0 : USAGE;
-    }
-    throw error;
-  }
-  if (work === undefined) {
-    program.outputHelp();
-    return USAGE;
-  }
-  try {
-    return await work;
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`oneos: ${message}\n`);
-    return error instanceof KernelError && error.code === "EINVAL" ? USAGE : 1;
-  }
+  return await runProgram(build, argv, process.stderr);
 }
 
 main(process.argv).then(

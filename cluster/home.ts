@@ -6,3 +6,8 @@ export function oneosHome(env: NodeJS.ProcessEnv = process.env): string {
   const home = env["ONEOS_HOME"];
   return home !== undefined && home !== "" ? home : join(homedir(), ".oneos");
 }
+
+/** Where the user's agent (cli/agent.ts) writes its PID, for `oneos cluster down`; its socket is beside it (cli/agent-wire.cts). */
+export function agentPidFile(home: string): string {
+  return join(home, "agent.pid");
+}

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI, eventually, runProcess, startTestCluster, type TestCluster } from "../harness/oneos-cluster.js";
@@ -20,7 +20,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  const agent = Number(await readFile(join(cluster.home, "agent.pid"), "utf8").catch(() => "0"));
   await cluster?.close();
+  // `oneos cluster down` stops the user's agent too.
+  if (agent > 0) expect(existsSync(`/proc/${agent}`)).toBe(false);
 });
 
 async function ps(all = false): Promise<PsRow[]> {
@@ -64,6 +67,44 @@ describe("process table", () => {
     // From the bundle, the shell's parser and what a module loads from beside itself (the pipe addon) are found.
     const r = await cluster.sh("@n2 hostname | tr a-z A-Z");
     expect(r.stdout).toBe("N2\n");
+  });
+
+  it("after its first call, ps, nodes and shell -c go to the user's agent, which answers as the command's own process would", async () => {
+    // An earlier call of this file ran in its own process and started the agent.
+    await eventually(async () => (existsSync(join(cluster.home, "agent.sock")) ? true : undefined), 15_000, "the agent's socket");
+    const agent = Number(await readFile(join(cluster.home, "agent.pid"), "utf8"));
+    const names = (r: { stdout: string }): string[] => (JSON.parse(r.stdout) as { name: string }[]).map((n) => n.name);
+    const own = await cluster.oneos(["nodes", "--json"], { env: { ONEOS_NO_AGENT: "1" } });
+    // The agent is the one that answers: stopped, it holds the call back.
+    process.kill(agent, "SIGSTOP");
+    const held = cluster.oneos(["nodes", "--json"]);
+    const settled = await Promise.race([held.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1500))]);
+    process.kill(agent, "SIGCONT");
+    expect(settled).toBe(false);
+    const via = await held;
+    expect(via.status).toBe(0);
+    expect(names(via)).toEqual(names(own));
+    expect((await cluster.oneos(["ps", "--json"])).status).toBe(0);
+    // Exit status, stderr, stdin (to the shell and to a command on another node), usage errors.
+    expect((await cluster.sh("exit 7")).status).toBe(7);
+    const failed = await cluster.sh("echo oops >&2; false");
+    expect([failed.status, failed.stderr]).toEqual([1, "oops\n"]);
+    expect((await cluster.sh("tr a-z A-Z", { input: "hello\n" })).stdout).toBe("HELLO\n");
+    expect((await cluster.sh("@n2 cat | wc -l", { input: "a\nb\nc\n" })).stdout.trim()).toBe("3");
+    expect((await cluster.oneos(["ps", "--no-such-option"])).status).toBe(2);
+    // A signal to the command ends its shell as it would end the command: 128 + n.
+    const job = cluster.start(["shell", "-c", "@n2 sleep 77"]);
+    const sleeper = await findProcess("sleep 77");
+    process.kill(job.pid, "SIGTERM");
+    expect((await job.done).status).toBe(143);
+    await cluster.oneos(["kill", "-KILL", String(sleeper.pid)]);
+    // A shell killed through the process table ends its command too.
+    const other = cluster.start(["shell", "-c", "@n3 sleep 78"]);
+    const child = await findProcess("sleep 78");
+    expect((await cluster.oneos(["kill", "-KILL", String(child.ppid)])).status).toBe(0);
+    expect((await other.done).status).toBe(137);
+    await cluster.oneos(["kill", "-KILL", String(child.pid)]);
+    expect(existsSync(`/proc/${agent}`)).toBe(true);
   });
 
   it("oneos cluster status --json gives name, state, nats, pid and mount", async () => {
