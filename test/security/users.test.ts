@@ -75,7 +75,7 @@ describe("users and sessions", () => {
     const w = await as("alice", "alice-pw", "@n1 sh -c 'echo secret > private.txt; chmod 600 private.txt; echo open > open.txt; chmod 644 open.txt; chmod 755 /home/alice'");
     expect(w.status, w.stderr).toBe(0);
     const r = await as("bob", "bob-pw", "@n2 cat /home/alice/open.txt; @n3 cat /home/alice/private.txt; echo rc=$?; echo hack > /home/alice/open.txt; echo rc=$?; @n3 rm -f /home/alice/open.txt; echo rc=$?");
-    expect(r.stdout).toContain("open\n");
+    expect(r.stdout, r.stderr).toContain("open\n");
     expect(r.stdout).not.toContain("secret");
     expect(r.stdout).toMatch(/rc=1\nrc=1\nrc=1/);
     expect(r.stderr).toMatch(/private.txt: Permission denied/);
