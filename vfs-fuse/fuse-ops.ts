@@ -27,6 +27,8 @@ export type FuseOps = Record<string, (...args: never[]) => void>;
 export interface FuseOpsOptions {
   /** The calling process's ids, read synchronously when an op starts (CloudFS's fuse-native build). */
   readonly caller?: () => { uid: number; gid: number; pid?: number; opcode?: number; unique?: number } | undefined;
+  /** The nanoseconds within the ms of the utimens being dispatched, [atime's, mtime's] (CloudFS's fuse-native build). */
+  readonly utimeNs?: () => readonly [number, number] | undefined;
   /** Whether the kernel asked to interrupt request `unique` (a signal came to its caller): a blocked lock ends with EINTR. */
   readonly interrupted?: (unique: number) => boolean;
   readonly onIoError?: (err: unknown) => void;
@@ -171,9 +173,9 @@ export function makeFuseOps(core: CloudFsCore, options: FuseOpsOptions = {}): Fu
       done(cb, core.lock(fd, call));
     },
     // Times in ms; a time of 2^63 or more is UTIME_OMIT, which keeps that one. CloudFS's fuse-native
-    // build adds the nanoseconds within each ms (the stock module passes the callback fourth).
-    utimens: (path: string, atime: number, mtime: number, ...rest: [Cb] | [number, number, Cb]) => {
-      const [atimeNs, mtimeNs, cb] = rest.length === 1 ? [0, 0, rest[0]] : rest;
+    // build tells the nanoseconds within each ms (`utimeNs`).
+    utimens: (path: string, atime: number, mtime: number, cb: Cb) => {
+      const [atimeNs, mtimeNs] = options.utimeNs?.() ?? [0, 0];
       const time = (ms: number, ns: number): NsTime | undefined => (ms >= 2 ** 63 ? undefined : { ms, ns });
       doneWithStat(cb, core.utimens(path, time(atime, atimeNs), time(mtime, mtimeNs)), path, attrsOf(path));
     },

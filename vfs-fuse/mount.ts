@@ -26,6 +26,8 @@ export interface FuseInstance {
   caller?: [uid: number, gid: number, pid: number, opcode?: number, unique?: number];
   /** Whether the kernel asked to interrupt request `unique` (a signal came to its caller; CloudFS's build only). */
   interrupted?(unique: number): boolean;
+  /** The nanoseconds within the ms of the utimens being dispatched, [atime's, mtime's] (CloudFS's build only). */
+  utimeNs?: [number, number];
   /** Answers an op with the attributes libfuse asks for next (CloudFS's build only; see fuse-ops.ts). */
   answerWithStat?(path: string, stat: FsStat, answer: () => void): void;
   /** Drops the kernel's cached attributes of an inode (CloudFS's build only); false if it has none. */
@@ -160,6 +162,7 @@ export async function mountCloudFS(options: MountCloudFsOptions): Promise<CloudF
     caller,
     settled,
     byteNames: BYTE_NAMES,
+    utimeNs: () => fuse?.utimeNs,
     ...(answerWithStat !== undefined ? { answerWithStat } : {}),
     ...(interrupted !== undefined ? { interrupted } : {}),
   });

@@ -14,7 +14,8 @@
 // - utimens with the times as given: stock fuse-native hands JavaScript the atime twice (as atime and
 //   as mtime), in ms, and turns UTIME_OMIT and UTIME_NOW into nonsense times. Here a time to keep comes
 //   as 2^64 - 1 (JavaScript sees a number >= 2^63), UTIME_NOW as the current time, and each time's
-//   nanoseconds within its ms come after the two; attributes carry them too (getStatArray).
+//   nanoseconds within its ms in `fuse.utimeNs` while the op starts; attributes carry them too
+//   (getStatArray).
 // - Interrupts: the kernel's FUSE_INTERRUPT for a request (a signal came to its caller) is kept by
 //   kernel-channel.c, the request's id comes with the caller, and `fuse.interrupted(unique)` tells a
 //   lock request JavaScript keeps waiting that it is to end with EINTR.
@@ -326,7 +327,8 @@ js = patch(
   "  _op_utimens (signal, path, atimeLow, atimeHigh, mtimeLow, mtimeHigh) {\n",
   "  _op_utimens (signal, path, atimeLow, atimeHigh, mtimeLow, mtimeHigh, atimeNs, mtimeNs) {\n",
 );
-js = patch(js, "    this.ops.utimens(path, atime, mtime, err => {\n", "    this.ops.utimens(path, atime, mtime, atimeNs, mtimeNs, err => {\n");
+// (read by the op when it starts, as `caller`: the op keeps stock fuse-native's signature)
+js = patch(js, "    this.ops.utimens(path, atime, mtime, err => {\n", "    this.utimeNs = [atimeNs, mtimeNs]\n    this.ops.utimens(path, atime, mtime, err => {\n");
 js = patch(js, "  const ints = new Uint32Array(18)\n", "  const ints = new Uint32Array(21)\n");
 js = patch(
   js,
