@@ -8,6 +8,11 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const SHOWN_MS = 10_000;
 /** Reads are gathered this long into one message to a lease holder. */
 const GATHER_MS = 5;
+/**
+ * How long the holder waits before it writes the atimes reads moved (as Linux's lazytime keeps them in
+ * memory): a burst of reads does not share the machine with a metadata write for each file it reads.
+ */
+const WRITE_DELAY_MS = 2_000;
 
 /** relatime (mount(8)): a read moves the atime to now when it is not after the mtime and the ctime, or is a day old. */
 export function atimeDue(atimeMs: number, rec: Pick<InodeRecord, "mtimeMs" | "ctimeMs">, now: number): boolean {
@@ -32,7 +37,8 @@ export interface AccessTimesOptions {
  * moves its atime to now when relatime says so. The change is made by the node that holds the lease of
  * the file's directory: this one (a journaled change, like any other), or the holder, which a message
  * asks (a read never takes a lease: a reader on another node would pull it away from the writer with
- * every file). Reads do not wait for it; until the record has the new atime, this node shows it.
+ * every file). Reads do not wait for it, and the holder writes it `WRITE_DELAY_MS` later, many at
+ * once; until the record has the new atime, the reading node shows it.
  * It is best effort, as atime is on Linux: an atime a crash or a moved lease loses is not a lost write.
  */
 export class AccessTimes {
@@ -41,6 +47,9 @@ export class AccessTimes {
   readonly #shown = new Map<number, readonly [number, number]>();
   readonly #toSend = new Map<string, Set<number>>();
   #timer: NodeJS.Timeout | undefined;
+  /** Inode → [when it was read, for another node]: atimes to write at the next `#write`. */
+  readonly #toWrite = new Map<number, [number, boolean]>();
+  #writeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: AccessTimesOptions) {
     this.#options = options;
@@ -83,19 +92,32 @@ export class AccessTimes {
 
   close(): void {
     clearTimeout(this.#timer);
-    this.#timer = undefined;
+    clearTimeout(this.#writeTimer);
+    this.#timer = this.#writeTimer = undefined;
     this.#toSend.clear();
+    this.#toWrite.clear();
   }
 
   #apply(ino: number, now: number, forPeer = false): void {
-    void this.#options
-      .change(ino, (r) => {
-        if (!atimeDue(r.atimeMs, r, now) || r.nlink === 0) return;
-        r.atimeMs = now;
-        delete r.atimeNs;
-      })
-      .then(() => forPeer && this.#options.changedForPeer(ino))
-      .catch(() => undefined); // gone, or the lease could not be had: best effort
+    const was = this.#toWrite.get(ino);
+    this.#toWrite.set(ino, [Math.max(now, was?.[0] ?? 0), forPeer || was?.[1] === true]);
+    this.#writeTimer ??= setTimeout(() => this.#write(), WRITE_DELAY_MS);
+  }
+
+  #write(): void {
+    this.#writeTimer = undefined;
+    const due = [...this.#toWrite];
+    this.#toWrite.clear();
+    for (const [ino, [at, forPeer]] of due) {
+      void this.#options
+        .change(ino, (r) => {
+          if (!atimeDue(r.atimeMs, r, at) || r.nlink === 0) return;
+          r.atimeMs = at;
+          delete r.atimeNs;
+        })
+        .then(() => forPeer && this.#options.changedForPeer(ino))
+        .catch(() => undefined); // gone, or the lease could not be had: best effort
+    }
   }
 
   #send(): void {
