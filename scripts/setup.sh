@@ -7,7 +7,9 @@ set -eu
 cd "$(dirname "$0")/.."
 say() { printf 'oneos setup: %s\n' "$*" >&2; }
 
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+# (`node --version` answers in a few ms; `node -p` would start all of Node: ./oneos runs this at every call)
+node_major=$(node --version 2>/dev/null | sed -n 's/^v\([0-9]*\).*/\1/p')
+node_major=${node_major:-0}
 if [ "$node_major" -lt 20 ]; then
   say "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))"
   exit 1
