@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
@@ -143,7 +143,32 @@ export async function runFoundationBench(options: FoundationBenchOptions = {}): 
     await cliRow(`oneos shell -c '@n2 true', own process (${CLI_RUNS} runs)`, [CLI, "shell", "-c", "@n2 true"], own);
     await cliRow(`oneos ps from main.js, no bundle (${CLI_RUNS} runs)`, [CLI_MODULES, "ps"], own);
 
-    // 4. Memory.
+    // 4. `ps -ef` on a node with 300 processes spread over the cluster (its /proc shows them all), next
+    // to the host's `ps -ef` with as many of its own: ms per run, from a shell loop on each side.
+    const oneosEnv = { ...process.env, ONEOS_HOME: home, ONEOS_NO_AGENT: "1" };
+    const psLoop = "s=$(date +%s%N); for i in 1 2 3 4 5 6 7 8 9 10; do ps -ef > /dev/null; done; e=$(date +%s%N); echo $(( (e - s) / 10000 )) $(ps -ef | wc -l)";
+    const spread = spawn(process.execPath, [CLI, "shell", "-c", "for i in $(seq 100); do @n1 sleep 900 & @n2 sleep 900 & @n3 sleep 900 & done; wait"], { env: oneosEnv, stdio: "ignore" });
+    const hostSleeps = Array.from({ length: 300 }, () => spawn("sleep", ["900"], { stdio: "ignore" }));
+    try {
+      const started = Date.now();
+      let count = 0;
+      while (count < 300 && Date.now() - started < 120_000) {
+        const { stdout } = await exec(process.execPath, [CLI, "ps", "--json"], { env: oneosEnv, maxBuffer: 64 * 2 ** 20 });
+        count = (JSON.parse(stdout) as { command: string }[]).filter((p) => p.command === "sleep 900").length;
+        if (count < 300) await new Promise((r) => setTimeout(r, 500));
+      }
+      const onNode = (await exec(process.execPath, [CLI, "shell", "-c", `@n2 sh -c '${psLoop}'`], { env: oneosEnv })).stdout.trim().split(/\s+/).map(Number);
+      const onHost = (await exec("sh", ["-c", psLoop])).stdout.trim().split(/\s+/).map(Number);
+      const [nodeUs = 0, nodeLines = 0] = onNode;
+      const [hostUs = 0, hostLines = 0] = onHost;
+      rows.push([`ps -ef on n2, ${count} sleeps over 3 nodes (10 runs)`, `${(nodeUs / 1000).toFixed(1)} ms a run, ${nodeLines - 1} rows`, `${(nodeUs / hostUs).toFixed(2)}× the host's`]);
+      rows.push([`ps -ef on the host, 300 sleeps of its own (10 runs)`, `${(hostUs / 1000).toFixed(1)} ms a run, ${hostLines - 1} rows`, "reference"]);
+    } finally {
+      for (const p of hostSleeps) p.kill("SIGKILL");
+      spread.kill("SIGKILL");
+    }
+
+    // 5. Memory.
     rows.push([
       "runtime peak RSS during the oneos pipe",
       peaks.map((p, i) => `n${i + 1} ${(p / 2 ** 20).toFixed(0)} MiB`).join(", "),

@@ -11,8 +11,11 @@ export const REAL_PROC_IN_NAMESPACE = "/proc/.oneos-real";
 const REAL_NAME = ".oneos-real";
 /** A remote entry is at most this old (the README's promise). */
 const FRESH_MS = 1000;
-/** How long the gather waits for more answers after the last one, and at most. */
-const GATHER_STALL_MS = 50;
+/**
+ * A gather waits for an answer from every ready node, this long at most (a node reading 100 processes'
+ * files answers some 100 ms after one with few: waiting only a stall after the first answer dropped
+ * the slow nodes' processes from `ps`, one listing in two with 300 processes).
+ */
 const GATHER_MAX_MS = 500;
 /** The files a remote process's directory has: what ps, top, pgrep and pkill read. */
 const FILES = ["cmdline", "comm", "stat", "statm", "status"] as const;
@@ -46,6 +49,8 @@ export interface ClusterProcOptions {
   realProc(): string | undefined;
   /** This node's processes with cluster PIDs. */
   localPids(): Iterable<number>;
+  /** How many nodes are ready (this one too): the answers a gather waits for. */
+  readyNodes(): number;
   readonly logger: Logger;
 }
 
@@ -159,8 +164,8 @@ export class ClusterProc {
     const remote = new Map<number, RemoteProc>();
     try {
       const replies = await this.#o.nc.requestMany(CLUSTER_PROCFS_SUBJECT, encode({ type: "procfs" }), {
-        strategy: "stall",
-        stall: GATHER_STALL_MS,
+        strategy: "count",
+        maxMessages: Math.max(1, this.#o.readyNodes()),
         maxWait: GATHER_MAX_MS,
       });
       for await (const msg of replies) {

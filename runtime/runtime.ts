@@ -255,6 +255,7 @@ export class NodeRuntime {
       const clusterProc = await mountClusterProc(options, nc, {
         realProc: () => late.filesystem?.realProc,
         localPids: () => (late.runtime === undefined ? [] : late.runtime.#procs.keys()),
+        readyNodes: () => [...nodes.records.values()].filter((r) => nodes.state(r.name, Date.now()) === "ready").length,
       });
       const filesystem = await startFilesystem(options, clusterProc?.mountpoint);
       if (filesystem === undefined) await clusterProc?.close();
@@ -771,7 +772,7 @@ export class NodeRuntime {
 async function mountClusterProc(
   options: RuntimeOptions,
   nc: NatsConnection,
-  late: Pick<ClusterProcOptions, "realProc" | "localPids">,
+  late: Pick<ClusterProcOptions, "realProc" | "localPids" | "readyNodes">,
 ): Promise<ClusterProc | undefined> {
   if ((options.cloudfs ?? "auto") === "off" || process.getuid?.() !== 0 || !existsSync("/dev/fuse")) return undefined;
   try {
