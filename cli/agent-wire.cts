@@ -16,6 +16,8 @@ const MAX_PAYLOAD = 16 * 1024 * 1024;
 
 /** The verbs an agent runs (the rest always run in the command's own process). */
 const AGENT_VERBS = ["ps", "nodes", "shell"];
+/** The signals a command hands to the agent (`S`): each ends the call's shell with 128 + its number. */
+const HANDED_SIGNALS: readonly NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM"];
 
 function frame(type: string, payload: Uint8Array | string = ""): Buffer {
   const body = typeof payload === "string" ? Buffer.from(payload) : payload;
@@ -71,4 +73,4 @@ function agentMayRun(argv: readonly string[], env: NodeJS.ProcessEnv): boolean {
   return verb !== "shell" || argv.includes("-c");
 }
 
-export = { frame, FrameReader, homeOf, agentSocket, agentMayRun, AGENT_VERBS };
+export = { frame, FrameReader, homeOf, agentSocket, agentMayRun, AGENT_VERBS, HANDED_SIGNALS };

@@ -1,9 +1,11 @@
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, openSync, rmSync, writeSync } from "node:fs";
+import { constants } from "node:os";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { Readable, Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { Command } from "commander";
-import { agentPidFile, oneosHome } from "../cluster/home.js";
+import { isAlive } from "../cluster/cluster-state.js";
+import { agentPidFile, oneosHome, readAgentPid } from "../cluster/home.js";
 import type { KernelClient, Session } from "../pseudokernel/index.js";
 import wire from "./agent-wire.cjs";
 import { addClientVerbs } from "./client-verbs.js";
@@ -16,8 +18,8 @@ import { clusterShell, type ShellIo } from "./shell-verb.js";
 const IDLE_MS = 10 * 60_000;
 /** A cluster the agent cannot reach for this long is taken for gone. */
 const GONE_MS = 30_000;
-/** What a signal the command got ends its shell with (128 + its number), as it would end the command. */
-const SIGNAL_STATUS: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGQUIT: 131, SIGTERM: 143 };
+/** A command gone without an exit ends its shell as a hung-up terminal does. */
+const HANG_UP = 128 + constants.signals.SIGHUP;
 
 /** The call a command hands to the agent (its `H` frame). */
 interface AgentCall {
@@ -37,16 +39,6 @@ function parseCall(payload: Buffer): AgentCall | undefined {
   }
 }
 
-/** Whether a process with that PID lives. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * `oneos agent` (started by the `oneos` command, not by hand): keeps the local cluster's connections
  * and the root shell's session open, and runs `ps`, `nodes` and `shell -c` for the `oneos` commands of
@@ -60,8 +52,7 @@ export async function agentVerb(): Promise<number> {
   const home = oneosHome();
   const socket = wire.agentSocket(home);
   if (socket === undefined) return 1;
-  const pidFile = agentPidFile(home);
-  if (!claimPidFile(pidFile)) return 0; // another agent runs
+  if (!claimPidFile(home)) return 0; // another agent runs
   try {
     const url = await clusterUrl(undefined);
     const [admin, shell] = await Promise.all([
@@ -72,12 +63,13 @@ export async function agentVerb(): Promise<number> {
     await agent.listen(socket);
     return await agent.stopped;
   } finally {
-    if (readPid(pidFile) === process.pid) rmSync(pidFile, { force: true });
+    if (readAgentPid(home) === process.pid) rmSync(agentPidFile(home), { force: true });
   }
 }
 
-/** Writes our PID to `file` unless a live agent's is there. */
-function claimPidFile(file: string): boolean {
+/** Writes our PID to the agent's PID file unless a live agent's is there. */
+function claimPidFile(home: string): boolean {
+  const file = agentPidFile(home);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, "wx", 0o600);
@@ -86,21 +78,11 @@ function claimPidFile(file: string): boolean {
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const pid = readPid(file);
-      if (pid !== undefined && alive(pid)) return false;
+      if (isAlive(readAgentPid(home) ?? null)) return false;
       rmSync(file, { force: true });
     }
   }
   return false;
-}
-
-function readPid(file: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(file, "utf8").trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 class Agent {
@@ -156,7 +138,7 @@ class Agent {
     if (this.#socket !== "") rmSync(this.#socket, { force: true });
     this.#socket = "";
     // Its callers' shells end as a hung-up terminal's.
-    for (const call of this.#calls) call.finish(SIGNAL_STATUS["SIGHUP"]!);
+    for (const call of this.#calls) call.finish(HANG_UP);
     this.#stopRefreshing();
     await Promise.allSettled([this.admin.close(), this.shell.kernel.close()]);
     this.#stop(status);
@@ -218,7 +200,7 @@ class Agent {
       cwd: request.cwd,
       // A signal to the shell through the process table ends it through `ended` here.
       end: (status) => call.finish(status),
-      hangUp: () => call.finish(SIGNAL_STATUS["SIGHUP"]!),
+      hangUp: () => call.finish(HANG_UP),
       ended: call.ended,
     };
     const build = (run: (work: Promise<number>) => void): Command => {
@@ -287,7 +269,7 @@ class CallStreams {
     // A shell a signal ended may write on after its exit: that goes nowhere, and never throws here.
     for (const s of [this.stdout, this.stderr]) s.on("error", () => undefined);
     // Gone without an exit (killed, or its terminal closed): its shell ends as on a hang-up.
-    conn.once("close", () => this.finish(SIGNAL_STATUS["SIGHUP"]!));
+    conn.once("close", () => this.finish(HANG_UP));
   }
 
   frame(type: string, payload: Buffer): void {
@@ -299,8 +281,8 @@ class CallStreams {
     } else if (type === "E") {
       this.stdin.push(null);
     } else if (type === "S") {
-      const status = SIGNAL_STATUS[payload.toString()];
-      if (status !== undefined) this.finish(status);
+      const signal = payload.toString();
+      if ((wire.HANDED_SIGNALS as readonly string[]).includes(signal)) this.finish(128 + constants.signals[signal as NodeJS.Signals]);
     } else if (type === "P") {
       this.stdout.destroy(Object.assign(new Error("write EPIPE"), { code: "EPIPE" }));
     }

@@ -16,6 +16,7 @@
 import childProcess = require("node:child_process");
 import fs = require("node:fs");
 import net = require("node:net");
+import os = require("node:os");
 import path = require("node:path");
 import vm = require("node:vm");
 import nodeModule = require("node:module");
@@ -63,11 +64,11 @@ function runViaAgent(socket: string, fallback: () => void): void {
       process.stdout.write("", () => process.exit(code));
     });
     // Its shell ends with the signal, as this process would; a second one does not wait for it.
-    const numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15 };
-    for (const [signal, n] of Object.entries(numbers)) {
+    for (const signal of wire.HANDED_SIGNALS) {
+      const killed = 128 + os.constants.signals[signal];
       process.on(signal, () => {
-        if (status !== undefined || conn.destroyed) process.exit(128 + n);
-        status = 128 + n;
+        if (status !== undefined || conn.destroyed) process.exit(killed);
+        status = killed;
         conn.write(wire.frame("S", signal));
       });
     }

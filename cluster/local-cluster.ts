@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KernelClient, KernelError, loadCredentials, type NatsCredentials, type NodeRecord, type NodeState } from "../pseudokernel/index.js";
 import { reapChildren } from "../runtime/index.js";
-import { agentPidFile } from "./home.js";
+import { readAgentPid } from "./home.js";
 import { clusterDir, credentialsDir, isAlive, liveClusterUrl, natsUrl, readClusterState, writeClusterState, type LocalClusterState, type LocalNodeState } from "./cluster-state.js";
 import { credentialsFile, ensureClusterCredentials, nodeIdentity, type NatsSecurity } from "./cluster-credentials.js";
 import { planNatsCluster } from "./nats-cluster-plan.js";
@@ -206,10 +206,10 @@ export class LocalCluster {
   /** Stops every runtime (gracefully, then hard) and every nats-server. */
   async down(options: { purge?: boolean } = {}): Promise<void> {
     // The user's agent (cli/agent.ts) keeps connections to this cluster: it goes first.
-    const agent = Number((await readFile(agentPidFile(this.home), "utf8").catch(() => "")).trim());
+    const agent = readAgentPid(this.home);
     // (a PID file an agent killed left behind may name another process by now)
-    const argv = Number.isSafeInteger(agent) && agent > 0 ? (await readFile(`/proc/${agent}/cmdline`, "utf8").catch(() => "")).split("\0") : [];
-    if (argv.includes("agent") && argv.some((a) => a.endsWith("oneos.cjs"))) await stopPid(agent, "SIGTERM", STOP_TIMEOUT_MS);
+    const argv = agent === undefined ? [] : (await readFile(`/proc/${agent}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (agent !== undefined && argv.includes("agent") && argv.some((a) => a.endsWith("oneos.cjs"))) await stopPid(agent, "SIGTERM", STOP_TIMEOUT_MS);
     const state = await this.state();
     if (state !== null) {
       await Promise.all(state.nodes.map((n) => stopPid(n.runtimePid, "SIGTERM", STOP_TIMEOUT_MS)));

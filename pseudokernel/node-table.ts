@@ -115,6 +115,11 @@ export class NodeTable {
     return "ready";
   }
 
+  /** The names of the nodes ready now, in code-point order: the first is the leader where one is needed. */
+  ready(now: number): string[] {
+    return [...this.records.keys()].filter((name) => this.state(name, now) === "ready").sort();
+  }
+
   view(now: number): NodeView[] {
     return [...this.records.values()]
       .map((r) => ({ ...r, effective: this.state(r.name, now) }))

@@ -255,7 +255,7 @@ export class NodeRuntime {
       const clusterProc = await mountClusterProc(options, nc, {
         realProc: () => late.filesystem?.realProc,
         localPids: () => (late.runtime === undefined ? [] : late.runtime.#procs.keys()),
-        readyNodes: () => [...nodes.records.values()].filter((r) => nodes.state(r.name, Date.now()) === "ready").length,
+        readyNodes: () => nodes.ready(Date.now()).length,
       });
       const filesystem = await startFilesystem(options, clusterProc?.mountpoint);
       if (filesystem === undefined) await clusterProc?.close();
@@ -704,9 +704,9 @@ export class NodeRuntime {
    */
   async #watchPeers(): Promise<void> {
     const now = Date.now();
-    const alive = [...this.#nodes.records.values()].filter((r) => this.#nodes.state(r.name, now) === "ready");
-    for (const r of alive) this.#markedDown.delete(r.name);
-    const leader = alive.map((r) => r.name).sort()[0];
+    const alive = this.#nodes.ready(now);
+    for (const name of alive) this.#markedDown.delete(name);
+    const leader = alive[0];
     if (leader !== this.name) return;
     for (const record of this.#nodes.records.values()) {
       if (record.name === this.name || this.#markedDown.has(record.name)) continue;

@@ -6,6 +6,8 @@ import { homeOf, type InodeRecord } from "./records.js";
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** How long a read's new atime is shown here while the record does not have it yet. */
 const SHOWN_MS = 10_000;
+/** Atimes shown at most at once (a `grep -r` over a million files must not keep a million). */
+const MAX_SHOWN = 65_536;
 /** Reads are gathered this long into one message to a lease holder. */
 const GATHER_MS = 5;
 /**
@@ -26,8 +28,11 @@ export interface AccessTimesOptions {
   readonly otherHolder: (dir: number) => string | undefined;
   /** Whether this node holds a directory's lease now. */
   readonly heldBySelf: (dir: number) => boolean;
-  /** Changes an inode's record under its home lease (core's #changeInode). */
-  readonly change: (ino: number, fn: (rec: InodeRecord) => void) => Promise<unknown>;
+  /**
+   * Changes inodes' records under their home leases, each lease taken once (core's #underHomeLeases):
+   * `change` says, from an inode's current record, what to change in it, or nothing.
+   */
+  readonly changeAll: (inodes: readonly number[], change: (ino: number, rec: InodeRecord) => ((r: InodeRecord) => void) | undefined) => Promise<unknown>;
   /** This node moved an atime for another node's read: what its own kernel caches of it is stale. */
   readonly changedForPeer: (ino: number) => void;
 }
@@ -72,7 +77,10 @@ export class AccessTimes {
     if (rec === undefined || rec.nlink === 0 || rec.type !== "file") return;
     const now = Date.now();
     if (!atimeDue(this.shownMs(ino, rec) ?? rec.atimeMs, rec, now)) return;
-    this.#shown.set(ino, [now, now]);
+    if (this.#shown.size >= MAX_SHOWN) {
+      for (const [shownIno, [, at]] of this.#shown) if (now - at > SHOWN_MS) this.#shown.delete(shownIno);
+    }
+    if (this.#shown.size < MAX_SHOWN) this.#shown.set(ino, [now, now]);
     const holder = this.#options.otherHolder(homeOf(rec));
     if (holder === undefined) return this.#apply(ino, now);
     let inodes = this.#toSend.get(holder);
@@ -106,18 +114,21 @@ export class AccessTimes {
 
   #write(): void {
     this.#writeTimer = undefined;
-    const due = [...this.#toWrite];
+    const due = new Map(this.#toWrite);
     this.#toWrite.clear();
-    for (const [ino, [at, forPeer]] of due) {
-      void this.#options
-        .change(ino, (r) => {
-          if (!atimeDue(r.atimeMs, r, at) || r.nlink === 0) return;
+    void this.#options
+      .changeAll([...due.keys()], (ino, rec) => {
+        const at = due.get(ino)![0];
+        if (!atimeDue(rec.atimeMs, rec, at) || rec.nlink === 0) return undefined;
+        return (r) => {
           r.atimeMs = at;
           delete r.atimeNs;
-        })
-        .then(() => forPeer && this.#options.changedForPeer(ino))
-        .catch(() => undefined); // gone, or the lease could not be had: best effort
-    }
+        };
+      })
+      .then(() => {
+        for (const [ino, [, forPeer]] of due) if (forPeer) this.#options.changedForPeer(ino);
+      })
+      .catch(() => undefined); // gone, or a lease could not be had: best effort
   }
 
   #send(): void {

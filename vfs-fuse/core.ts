@@ -266,10 +266,11 @@ export class CloudFsCore {
         inode: (ino) => meta.inode(ino)?.value,
         otherHolder: (dir) => leases.otherHolder(dir),
         heldBySelf: (dir) => leases.heldBySelf(dir),
-        change: async (ino, fn) => {
-          const cur = meta.inode(ino);
-          if (cur !== undefined) await core.#changeInode(ino, cur.value, fn);
-        },
+        changeAll: (inodes, change) =>
+          core.#underHomeLeases(inodes, (ino, rec) => {
+            const fn = change(ino, rec);
+            return fn === undefined ? undefined : core.#mutateInode(ino, fn).then(() => {});
+          }),
         changedForPeer: (ino) => core.invalidateKernel?.(ino),
       });
       core.#unserve = servePeerRequests(options.nc, nodeId, {
@@ -1226,11 +1227,11 @@ export class CloudFsCore {
   }
 
   /** Sets the times of `path` itself (a symbolic link's own, as utimensat with AT_SYMLINK_NOFOLLOW); undefined keeps one. */
-  async utimens(path: string, atimeMs: number | NsTime | undefined, mtimeMs: number | NsTime | undefined, cred: Cred = ROOT_CRED): Promise<void> {
+  async utimens(path: string, atimeSet: NsTime | undefined, mtimeSet: NsTime | undefined, cred: Cred = ROOT_CRED): Promise<void> {
     const r = await this.#resolve(path, cred, false);
     if (!isOwnerOrRoot(r.inode.value, cred) && !mayAccess(r.inode.value, cred, W_OK)) throw new FsError("EPERM", path);
-    const atime = atimeMs === undefined ? undefined : splitNsTime(typeof atimeMs === "number" ? { ms: atimeMs, ns: 0 } : atimeMs);
-    const mtime = mtimeMs === undefined ? undefined : splitNsTime(typeof mtimeMs === "number" ? { ms: mtimeMs, ns: 0 } : mtimeMs);
+    const atime = atimeSet === undefined ? undefined : splitNsTime(atimeSet);
+    const mtime = mtimeSet === undefined ? undefined : splitNsTime(mtimeSet);
     await this.#changeInode(r.ino, r.inode.value, (rec) => {
       if (atime !== undefined) {
         rec.atimeMs = atime.ms;

@@ -59,8 +59,9 @@ export async function peerBlock(nc: NatsConnection, node: string, id: string, ti
  * The node's CloudFS subjects for its peers: recalls of the leases it holds (`…recall`: store what
  * was done in a directory, and for "release" let go of it), its write-back state (`…status`, for
  * `oneos df` and the metrics), the blocks its caches hold (`…block`) and which unlinked files it
- * still has open (`…opened`), and hears which files of its directories other nodes read (`…accessed`). Requests are validated here; anything malformed is answered with an
- * error, never acted on.
+ * still has open (`…opened`); and it hears which files of its directories other nodes read
+ * (`…accessed`). Requests are validated here; anything malformed is answered with an error (or, with
+ * no answer wanted, dropped), never acted on.
  */
 export function servePeerRequests(nc: NatsConnection, nodeId: string, handlers: PeerHandlers): () => void {
   const subs: Subscription[] = [

@@ -194,8 +194,7 @@ export class ServiceController {
 
   #isLeader(now: number): boolean {
     const { nodes, node } = this.#options;
-    const ready = [...nodes.records.keys()].filter((n) => nodes.state(n, now) === "ready").sort();
-    return ready[0] === node;
+    return nodes.ready(now)[0] === node;
   }
 
   #tick(): void {
