@@ -120,6 +120,11 @@ export class NodeTable {
     return [...this.records.keys()].filter((name) => this.state(name, now) === "ready").sort();
   }
 
+  /** How many nodes are not down now (ready, or suspect: late with a heartbeat on a busy machine). */
+  upCount(now: number): number {
+    return [...this.records.keys()].filter((name) => this.state(name, now) !== "down").length;
+  }
+
   view(now: number): NodeView[] {
     return [...this.records.values()]
       .map((r) => ({ ...r, effective: this.state(r.name, now) }))

@@ -12,7 +12,7 @@ const REAL_NAME = ".oneos-real";
 /** A remote entry is at most this old (the README's promise). */
 const FRESH_MS = 1000;
 /**
- * A gather waits for an answer from every ready node, this long at most (a node reading 100 processes'
+ * A gather waits for an answer from every node up, this long at most (a node reading 100 processes'
  * files answers some 100 ms after one with few: waiting only a stall after the first answer dropped
  * the slow nodes' processes from `ps`, one listing in two with 300 processes).
  */
@@ -49,8 +49,11 @@ export interface ClusterProcOptions {
   realProc(): string | undefined;
   /** This node's processes with cluster PIDs. */
   localPids(): Iterable<number>;
-  /** How many nodes are ready (this one too): the answers a gather waits for. */
-  readyNodes(): number;
+  /**
+   * How many nodes are not down (this one too): the answers a gather waits for. A suspect node counts
+   * (late heartbeats on a busy machine): counting only ready ones ended a gather before they answered.
+   */
+  upNodes(): number;
   readonly logger: Logger;
 }
 
@@ -165,7 +168,7 @@ export class ClusterProc {
     try {
       const replies = await this.#o.nc.requestMany(CLUSTER_PROCFS_SUBJECT, encode({ type: "procfs" }), {
         strategy: "count",
-        maxMessages: Math.max(1, this.#o.readyNodes()),
+        maxMessages: Math.max(1, this.#o.upNodes()),
         maxWait: GATHER_MAX_MS,
       });
       for await (const msg of replies) {

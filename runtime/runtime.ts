@@ -255,7 +255,7 @@ export class NodeRuntime {
       const clusterProc = await mountClusterProc(options, nc, {
         realProc: () => late.filesystem?.realProc,
         localPids: () => (late.runtime === undefined ? [] : late.runtime.#procs.keys()),
-        readyNodes: () => nodes.ready(Date.now()).length,
+        upNodes: () => nodes.upCount(Date.now()),
       });
       const filesystem = await startFilesystem(options, clusterProc?.mountpoint);
       if (filesystem === undefined) await clusterProc?.close();
@@ -772,7 +772,7 @@ export class NodeRuntime {
 async function mountClusterProc(
   options: RuntimeOptions,
   nc: NatsConnection,
-  late: Pick<ClusterProcOptions, "realProc" | "localPids" | "readyNodes">,
+  late: Pick<ClusterProcOptions, "realProc" | "localPids" | "upNodes">,
 ): Promise<ClusterProc | undefined> {
   if ((options.cloudfs ?? "auto") === "off" || process.getuid?.() !== 0 || !existsSync("/dev/fuse")) return undefined;
   try {
